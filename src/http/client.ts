@@ -1,0 +1,127 @@
+/**
+ * The one HTTP client for every call to the provider (discovery, JWKS, token, userinfo,
+ * revocation). undici does the work: a per-request timeout, an optional proxy, TLS verification
+ * and a cap on the response size; this module turns its failures into typed OidcErrors.
+ */
+import { Agent, ProxyAgent, fetch as undiciFetch, request, type Dispatcher } from 'undici';
+import { OidcError } from '../errors.js';
+
+export interface HttpClientOptions {
+  timeoutMs: number;
+  proxy?: string | undefined;
+  verifySsl: boolean;
+  maxResponseBytes: number;
+}
+
+export interface HttpResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  text: string;
+}
+
+export interface HttpRequest {
+  method?: 'GET' | 'POST';
+  headers?: Record<string, string>;
+  /** application/x-www-form-urlencoded body (all OAuth 2.0 endpoints take this). */
+  form?: Record<string, string>;
+}
+
+export interface HttpClient {
+  send(url: string, req?: HttpRequest): Promise<HttpResponse>;
+  /** send() + JSON object body; non-2xx answers become OIDC_OP_ERROR or OIDC_HTTP_STATUS. */
+  json(url: string, req?: HttpRequest): Promise<Record<string, unknown>>;
+  /** A fetch for jose's createRemoteJWKSet, going through the same dispatcher. */
+  fetch: (url: string, init: { headers: Headers; method: 'GET'; redirect: 'manual'; signal: AbortSignal }) => Promise<Response>;
+  close(): Promise<void>;
+}
+
+const USER_AGENT = 'express-oidc-rp';
+
+export function createHttpClient(opts: HttpClientOptions): HttpClient {
+  const tls = { rejectUnauthorized: opts.verifySsl };
+  const common = {
+    maxResponseSize: opts.maxResponseBytes,
+    headersTimeout: opts.timeoutMs,
+    bodyTimeout: opts.timeoutMs,
+    connectTimeout: opts.timeoutMs,
+  };
+  const dispatcher: Dispatcher = opts.proxy
+    ? new ProxyAgent({ uri: opts.proxy, requestTls: tls, ...common })
+    : new Agent({ connect: { ...tls, timeout: opts.timeoutMs }, ...common });
+
+  async function send(url: string, req: HttpRequest = {}): Promise<HttpResponse> {
+    const headers: Record<string, string> = { 'user-agent': USER_AGENT, accept: 'application/json', ...req.headers };
+    let body: string | undefined;
+    if (req.form) {
+      body = new URLSearchParams(req.form).toString();
+      headers['content-type'] = 'application/x-www-form-urlencoded';
+    }
+    // One overall deadline for connect + headers + body, so a slow-drip body cannot hold a request.
+    const signal = AbortSignal.timeout(opts.timeoutMs);
+    try {
+      const res = await request(url, { method: req.method ?? (body ? 'POST' : 'GET'), headers, body, dispatcher, signal });
+      const text = await res.body.text();
+      return { status: res.statusCode, headers: res.headers, text };
+    } catch (err) {
+      throw toHttpError(err, url, opts.timeoutMs);
+    }
+  }
+
+  async function json(url: string, req: HttpRequest = {}): Promise<Record<string, unknown>> {
+    const res = await send(url, req);
+    let parsed: unknown;
+    try {
+      parsed = res.text === '' ? undefined : JSON.parse(res.text);
+    } catch {
+      parsed = undefined;
+    }
+    const isObject = typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed);
+    if (res.status < 200 || res.status >= 300) {
+      // RFC 6749 5.2: an error response carries `error` (and maybe `error_description`).
+      const body = isObject ? (parsed as Record<string, unknown>) : undefined;
+      if (body && typeof body.error === 'string') {
+        const description = typeof body.error_description === 'string' ? `: ${body.error_description}` : '';
+        throw new OidcError('OIDC_OP_ERROR', `${new URL(url).pathname} answered ${res.status} ${body.error}${description}`, {
+          oauthError: body.error,
+          status: res.status,
+        });
+      }
+      throw new OidcError('OIDC_HTTP_STATUS', `${url} answered HTTP ${res.status}`, { status: res.status });
+    }
+    if (!isObject) {
+      throw new OidcError('OIDC_HTTP_INVALID_BODY', `${url} did not answer with a JSON object`, { status: res.status });
+    }
+    return parsed as Record<string, unknown>;
+  }
+
+  const fetchForJose: HttpClient['fetch'] = async (url, init) => {
+    try {
+      const res = await undiciFetch(url, { ...init, headers: Object.fromEntries(init.headers.entries()), dispatcher });
+      return res as unknown as Response;
+    } catch (err) {
+      throw toHttpError(err, url, opts.timeoutMs);
+    }
+  };
+
+  return { send, json, fetch: fetchForJose, close: () => dispatcher.close() };
+}
+
+function errCode(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string') return code;
+  const cause = (err as { cause?: unknown } | null)?.cause;
+  return cause ? errCode(cause) : undefined;
+}
+
+function toHttpError(err: unknown, url: string, timeoutMs: number): OidcError {
+  const name = (err as { name?: unknown } | null)?.name;
+  const code = errCode(err);
+  if (name === 'TimeoutError' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') {
+    return new OidcError('OIDC_HTTP_TIMEOUT', `${url} did not answer within ${timeoutMs} ms`, { cause: err });
+  }
+  if (code === 'UND_ERR_RES_EXCEEDED_MAX_SIZE') {
+    return new OidcError('OIDC_HTTP_RESPONSE_TOO_LARGE', `${url} sent a response larger than the configured maximum`, { cause: err });
+  }
+  const detail = err instanceof Error ? err.message : String(err);
+  return new OidcError('OIDC_HTTP_NETWORK', `request to ${url} failed: ${code ?? detail}`, { cause: err });
+}

@@ -1,0 +1,79 @@
+/**
+ * express-oidc-rp: OpenID Connect relying party for Express.
+ *
+ * @example
+ * const oidc = createOidcAuth({ issuer, clientId, clientSecret, baseUrl });
+ * app.use(session({ ... }));
+ * app.use(oidc.router);
+ * app.get('/me', oidc.requireAuth(), (req, res) => res.json(req.oidc.claims));
+ */
+import { Router, type RequestHandler } from 'express';
+import { resolveConfig } from './config.js';
+import { createRuntime } from './runtime.js';
+import { loginRouter } from './routes/login.js';
+import { callbackRouter } from './routes/callback.js';
+import { logoutRouter } from './routes/logout.js';
+import { sessionRefresh } from './middleware/session-refresh.js';
+import { requireAuth, type RequireAuthOptions } from './middleware/require-auth.js';
+import type { OidcAuthOptions } from './types.js';
+
+export interface OidcAuth {
+  /** GET routes.login: starts a login; `?next=/path` comes back there afterwards. */
+  login: Router;
+  /** GET routes.callback: the provider redirects here (register `baseUrl + routes.callback`). */
+  callback: Router;
+  /** POST routes.logout (GET with ALLOW_LOGOUT_GET_METHOD). */
+  logout: Router;
+  /** Populates req.user / req.oidc for every request of a session. */
+  sessionRefresh: RequestHandler;
+  /** Guard: 302 to login for pages, 401 JSON for API requests. */
+  requireAuth(opts?: RequireAuthOptions): RequestHandler;
+  /** login + callback + logout + sessionRefresh, in that order. */
+  router: Router;
+  /** Release the HTTP connection pool to the provider (tests, graceful shutdown). */
+  close(): Promise<void>;
+}
+
+/**
+ * Build the routers and middleware. Synchronous: options and env vars are validated here (a bad
+ * setting throws, naming the option and its env var); the provider is contacted on first use.
+ */
+export function createOidcAuth(options: OidcAuthOptions = {}): OidcAuth {
+  const config = resolveConfig(options);
+  const rt = createRuntime(config);
+  if (config.issuer === undefined) {
+    config.logger.warn('no issuer configured (option issuer, env OIDC_OP_ISSUER): the ID token "iss" claim cannot be checked');
+  }
+  const login = loginRouter(rt);
+  const callback = callbackRouter(rt);
+  const logout = logoutRouter(rt);
+  const refresh = sessionRefresh(rt);
+  const router = Router();
+  router.use(login, callback, logout, refresh);
+  return {
+    login,
+    callback,
+    logout,
+    sessionRefresh: refresh,
+    requireAuth: (opts) => requireAuth(rt, opts),
+    router,
+    close: () => rt.http.close(),
+  };
+}
+
+export { OidcError, isOidcError, isTransientProviderError } from './errors.js';
+export type { OidcErrorCode } from './errors.js';
+export { OPTION_SPECS } from './config.js';
+export type {
+  OidcAuthOptions,
+  OidcHooks,
+  OidcClaims,
+  OidcContext,
+  OidcLogger,
+  OidcRoutes,
+  OidcUser,
+  UserHookContext,
+  LogoutUrlContext,
+  StoredTokens,
+} from './types.js';
+export type { RequireAuthOptions } from './middleware/require-auth.js';

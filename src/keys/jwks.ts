@@ -1,0 +1,77 @@
+/**
+ * Where verification keys come from, in the order mozilla-django-oidc documents:
+ * OIDC_RP_IDP_SIGN_KEY (a pinned public key) wins over the JWKS; HS* algorithms use the client
+ * secret (OIDC Core 3.1.3.7 step 8, 10.1).
+ *
+ * The JWKS is jose's createRemoteJWKSet: single-flight fetch, a cache, and one refetch on an
+ * unknown `kid` limited by a cooldown, so a provider's key rotation just works without letting a
+ * stream of forged kids hammer the provider. It fetches through our HTTP client (timeout, proxy,
+ * TLS, size cap).
+ */
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  customFetch,
+  importSPKI,
+  type CryptoKey,
+  type JWK,
+  type JWSHeaderParameters,
+  type JWTVerifyGetKey,
+} from 'jose';
+import { OidcError } from '../errors.js';
+import type { HttpClient } from '../http/client.js';
+
+export interface KeySourceOptions {
+  clientSecret: string;
+  idpSignKey: string | undefined;
+  jwksUri: string | undefined;
+  http: HttpClient;
+  timeoutMs: number;
+  /** Minimum time between two JWKS fetches triggered by an unknown kid. */
+  cooldownMs?: number;
+}
+
+export type KeyResolver = JWTVerifyGetKey;
+
+/** Build the key resolver for jose's jwtVerify. */
+export function createKeyResolver(opts: KeySourceOptions): KeyResolver {
+  const secret = new TextEncoder().encode(opts.clientSecret);
+  const remote = opts.jwksUri
+    ? createRemoteJWKSet(new URL(opts.jwksUri), {
+        timeoutDuration: opts.timeoutMs,
+        cooldownDuration: opts.cooldownMs ?? 30_000,
+        cacheMaxAge: 10 * 60_000,
+        [customFetch]: opts.http.fetch,
+      })
+    : undefined;
+  const pinned = opts.idpSignKey ? pinnedKeyResolver(opts.idpSignKey) : undefined;
+
+  return async (header: JWSHeaderParameters, token) => {
+    const alg = header.alg ?? '';
+    if (alg.startsWith('HS')) return secret;
+    if (pinned) return pinned(header);
+    if (remote) return remote(header, token);
+    throw new OidcError('OIDC_ID_TOKEN_SIGNATURE', `no key source for ${alg}: configure jwksUri (OIDC_OP_JWKS_ENDPOINT) or idpSignKey (OIDC_RP_IDP_SIGN_KEY)`);
+  };
+}
+
+/** OIDC_RP_IDP_SIGN_KEY: a PEM SPKI public key, or a JWK / JWKS as JSON. */
+function pinnedKeyResolver(material: string): (header: JWSHeaderParameters) => Promise<CryptoKey> {
+  const trimmed = material.trim();
+  if (trimmed.startsWith('{')) {
+    const parsed = JSON.parse(trimmed) as { keys?: JWK[] } & JWK;
+    const local = createLocalJWKSet(parsed.keys ? { keys: parsed.keys } : { keys: [parsed] });
+    return (header) => local(header);
+  }
+  // A PEM key is imported per algorithm (WebCrypto keys are bound to one); cache the imports.
+  const imported = new Map<string, Promise<CryptoKey>>();
+  return (header) => {
+    const alg = header.alg ?? 'RS256';
+    let key = imported.get(alg);
+    if (!key) {
+      key = importSPKI(trimmed, alg);
+      imported.set(alg, key);
+    }
+    return key;
+  };
+}

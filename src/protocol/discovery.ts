@@ -1,0 +1,123 @@
+/**
+ * OpenID Connect Discovery 1.0: the provider metadata, merged with explicitly configured
+ * endpoints (which win, as in mozilla-django-oidc where they are the only source).
+ *
+ * The document is fetched lazily on the first request that needs it and cached; a failed fetch
+ * is not cached, so a provider that is down at boot does not take the app down with it.
+ */
+import { OidcError } from '../errors.js';
+import type { HttpClient } from '../http/client.js';
+import type { ResolvedConfig } from '../config.js';
+
+/** What the rest of the library needs to know about the provider. */
+export interface ProviderMetadata {
+  issuer: string | undefined;
+  authorizationEndpoint: string;
+  tokenEndpoint: string;
+  userinfoEndpoint: string | undefined;
+  jwksUri: string | undefined;
+  revocationEndpoint: string | undefined;
+  endSessionEndpoint: string | undefined;
+  idTokenSigningAlgValues: string[] | undefined;
+  /** RFC 9207 section 3: the provider always sends `iss` in authorization responses. */
+  authorizationResponseIssParameterSupported: boolean;
+  /** Raw discovery document (empty without discovery). */
+  raw: Record<string, unknown>;
+}
+
+export function discoveryUrl(issuer: string): string {
+  // OIDC Discovery 4: remove any trailing "/" before appending the well-known path.
+  return `${issuer.replace(/\/+$/, '')}/.well-known/openid-configuration`;
+}
+
+const optionalString = (doc: Record<string, unknown>, key: string): string | undefined => {
+  const v = doc[key];
+  return typeof v === 'string' && v !== '' ? v : undefined;
+};
+
+/**
+ * Validate a discovery document against the configured issuer and merge explicit endpoints.
+ * Pure: no I/O.
+ */
+export function buildProviderMetadata(config: ResolvedConfig, doc: Record<string, unknown>): ProviderMetadata {
+  if (config.issuer !== undefined && Object.keys(doc).length > 0) {
+    // OIDC Discovery 4.3: the issuer value returned MUST be identical to the issuer URL used
+    // to fetch the document; otherwise an attacker-controlled document could name any issuer.
+    if (doc.issuer !== config.issuer) {
+      throw new OidcError(
+        'OIDC_DISCOVERY_ISSUER_MISMATCH',
+        `discovery document issuer "${String(doc.issuer)}" does not equal the configured issuer "${config.issuer}" (option issuer, env OIDC_OP_ISSUER)`,
+      );
+    }
+  }
+  const e = config.endpoints;
+  const authorizationEndpoint = e.authorization ?? optionalString(doc, 'authorization_endpoint');
+  const tokenEndpoint = e.token ?? optionalString(doc, 'token_endpoint');
+  if (!authorizationEndpoint || !tokenEndpoint) {
+    throw new OidcError('OIDC_DISCOVERY_FAILED', 'provider metadata has no authorization_endpoint or token_endpoint');
+  }
+  const algs = doc.id_token_signing_alg_values_supported;
+  return {
+    issuer: config.issuer,
+    authorizationEndpoint,
+    tokenEndpoint,
+    userinfoEndpoint: e.userinfo ?? optionalString(doc, 'userinfo_endpoint'),
+    jwksUri: e.jwks ?? optionalString(doc, 'jwks_uri'),
+    revocationEndpoint: e.revocation ?? optionalString(doc, 'revocation_endpoint'),
+    endSessionEndpoint: e.endSession ?? optionalString(doc, 'end_session_endpoint'),
+    idTokenSigningAlgValues: Array.isArray(algs) ? algs.filter((a): a is string => typeof a === 'string') : undefined,
+    authorizationResponseIssParameterSupported: doc.authorization_response_iss_parameter_supported === true,
+    raw: doc,
+  };
+}
+
+export interface Discovery {
+  /** Provider metadata; fetches discovery once (single flight), retries on a later call after a failure. */
+  get(): Promise<ProviderMetadata>;
+  /** Cached metadata if already known, without I/O. */
+  peek(): ProviderMetadata | undefined;
+}
+
+export function createDiscovery(config: ResolvedConfig, http: HttpClient): Discovery {
+  let cached: ProviderMetadata | undefined;
+  let pending: Promise<ProviderMetadata> | undefined;
+
+  // Without an issuer the explicit endpoints are all there is (mozilla-django-oidc style).
+  if (config.issuer === undefined) {
+    cached = buildProviderMetadata(config, {});
+  }
+
+  async function load(issuer: string): Promise<ProviderMetadata> {
+    let doc: Record<string, unknown>;
+    try {
+      doc = await http.json(discoveryUrl(issuer));
+    } catch (err) {
+      throw new OidcError('OIDC_DISCOVERY_FAILED', `could not load the discovery document of ${issuer}: ${(err as Error).message}`, {
+        cause: err,
+        statusCode: 503,
+      });
+    }
+    return buildProviderMetadata(config, doc);
+  }
+
+  return {
+    peek: () => cached,
+    get() {
+      if (cached) return Promise.resolve(cached);
+      if (!pending) {
+        pending = load(config.issuer as string).then(
+          (meta) => {
+            cached = meta;
+            pending = undefined;
+            return meta;
+          },
+          (err: unknown) => {
+            pending = undefined; // not cached: the next request tries again
+            throw err;
+          },
+        );
+      }
+      return pending;
+    },
+  };
+}

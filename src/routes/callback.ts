@@ -1,0 +1,126 @@
+/**
+ * Callback: the authorization response (OIDC Core 3.1.2.5), the code exchange (3.1.3), ID token
+ * validation (3.1.3.7), userinfo (5.3), user resolution (the hooks), and a new session.
+ *
+ * Any failure: no authenticated session results, the reason is logged with its error code, and
+ * the browser goes to LOGIN_REDIRECT_URL_FAILURE.
+ */
+import { Router, type Request } from 'express';
+import { randomBytes } from 'node:crypto';
+import type { Runtime } from '../runtime.js';
+import { asyncHandler } from '../middleware/async-handler.js';
+import { validateAuthorizationResponse, type PendingLogin } from '../protocol/authorization-response.js';
+import { exchangeAuthorizationCode, type TokenResponse } from '../protocol/token-endpoint.js';
+import { fetchUserinfo } from '../protocol/userinfo.js';
+import { resolveUser } from '../users.js';
+import { isOidcError } from '../errors.js';
+import {
+  readOidcData,
+  regenerateSession,
+  requireSession,
+  saveSession,
+  takePendingLogin,
+  writeOidcData,
+  type AuthenticatedSession,
+} from '../session/session-data.js';
+import { setContext } from '../session/context.js';
+import type { OidcClaims, OidcUser } from '../types.js';
+
+interface LoginResult {
+  auth: AuthenticatedSession;
+  user: OidcUser;
+}
+
+/** Everything between "the provider redirected back" and "we know the user". No session writes. */
+async function completeLogin(req: Request, rt: Runtime, pending: PendingLogin | undefined): Promise<LoginResult> {
+  const { config } = rt;
+  const meta = await rt.discovery.get();
+  const { code } = validateAuthorizationResponse(req.query as Record<string, unknown>, pending, {
+    issuer: meta.issuer,
+    redirectUri: config.redirectUri,
+    issRequired: meta.authorizationResponseIssParameterSupported,
+    stateTtlMs: config.stateTtlSeconds * 1000,
+  });
+  const login = pending as PendingLogin; // validated above
+
+  const tokens: TokenResponse = await exchangeAuthorizationCode(rt.http, meta.tokenEndpoint, rt.creds, {
+    code,
+    redirectUri: config.redirectUri,
+    codeVerifier: login.codeVerifier,
+  });
+  const idTokenClaims = await rt.validateIdToken(tokens.idToken as string, meta, login.nonce);
+
+  let userinfo: Record<string, unknown> | undefined;
+  if (config.fetchUserinfo && meta.userinfoEndpoint) {
+    userinfo = await fetchUserinfo(rt.http, meta.userinfoEndpoint, tokens.accessToken, idTokenClaims.sub);
+  }
+  // Userinfo carries the fresher profile; the identifying claims stay the ID token's.
+  const claims: OidcClaims = { ...idTokenClaims, ...userinfo, iss: idTokenClaims.iss, sub: idTokenClaims.sub };
+  const user = await resolveUser(claims, { req, idTokenClaims, userinfo }, {
+    hooks: config.hooks,
+    scopes: config.scopes,
+    createUser: config.createUser,
+    logger: config.logger,
+  });
+
+  const now = Math.floor(Date.now() / 1000);
+  const auth: AuthenticatedSession = {
+    loginId: randomBytes(16).toString('base64url'),
+    iss: idTokenClaims.iss,
+    sub: idTokenClaims.sub,
+    sid: typeof idTokenClaims.sid === 'string' ? idTokenClaims.sid : undefined,
+    claims,
+    user: config.hooks.serializeUser ? config.hooks.serializeUser(user) : user,
+    authTime: now,
+    renewAt: now + config.renewIdTokenExpirySeconds,
+    accessToken: config.storeAccessToken ? tokens.accessToken : undefined,
+    // Kept even when the token itself is not: refresh and silent re-auth decisions need it.
+    accessTokenExpiresAt: tokens.expiresAt,
+    idToken: config.storeIdToken ? tokens.idToken : undefined,
+    refreshToken: config.storeRefreshToken ? tokens.refreshToken : undefined,
+  };
+  return { auth, user };
+}
+
+export function callbackRouter(rt: Runtime): Router {
+  const router = Router();
+  const { config } = rt;
+  router.get(
+    config.routes.callback,
+    asyncHandler(async (req, res) => {
+      requireSession(req);
+      // Single use: the state is consumed before anything else can fail.
+      const pending = takePendingLogin(req, req.query.state);
+
+      // A replayed or stale callback (back button after login) for a session that is already
+      // signed in: nothing to do, and no reason to show an error (express-openid-connect does the same).
+      if (!pending && readOidcData(req)?.auth && req.query.error === undefined) {
+        res.redirect(302, config.loginRedirectUrl);
+        return;
+      }
+
+      let result: LoginResult;
+      try {
+        result = await completeLogin(req, rt, pending);
+      } catch (err) {
+        const code = isOidcError(err) ? err.code : 'UNEXPECTED';
+        config.logger.warn('login failed', { code, reason: err instanceof Error ? err.message : String(err) });
+        if (!isOidcError(err)) config.logger.error('unexpected error in the callback', { stack: (err as Error)?.stack });
+        await saveSession(req); // persist the consumed state; the session stays as it was
+        res.redirect(302, config.loginRedirectUrlFailure);
+        return;
+      }
+
+      // Session fixation defence: a new session id for the authenticated session (EOC CVE-2021-41246).
+      // Logins still in flight in other tabs carry over, so each tab can finish its own.
+      const inFlight = readOidcData(req)?.states;
+      await regenerateSession(req);
+      writeOidcData(req, { states: inFlight, auth: result.auth });
+      await saveSession(req);
+      setContext(req, result.auth, result.user);
+      config.logger.info('login succeeded', { sub: result.auth.sub, iss: result.auth.iss });
+      res.redirect(302, pending?.next ?? config.loginRedirectUrl);
+    }),
+  );
+  return router;
+}

@@ -1,0 +1,79 @@
+/**
+ * Logout: destroy the local session, revoke its tokens (RFC 7009), and end the provider session
+ * (RP-Initiated Logout 1.0) or go to the app's LOGOUT_REDIRECT_URL.
+ *
+ * POST only by default: a GET logout can be triggered by any page with an <img> (logout CSRF,
+ * mozilla-django-oidc 0.3.0).
+ */
+import { Router, type Request, type Response } from 'express';
+import type { Runtime } from '../runtime.js';
+import { asyncHandler } from '../middleware/async-handler.js';
+import { destroySession, readOidcData, requireSession, type AuthenticatedSession } from '../session/session-data.js';
+import { setContext } from '../session/context.js';
+import { revokeToken, type RevocableTokenType } from '../protocol/revocation.js';
+import { buildEndSessionUrl } from '../protocol/end-session.js';
+import type { ProviderMetadata } from '../protocol/discovery.js';
+
+/** Revoke the session's tokens, in parallel, bounded by OIDC_TIMEOUT; failures are logged only. */
+async function revokeSessionTokens(rt: Runtime, meta: ProviderMetadata, auth: AuthenticatedSession): Promise<void> {
+  const endpoint = meta.revocationEndpoint;
+  if (!endpoint) return;
+  const tokens: Array<[string | undefined, RevocableTokenType]> = [
+    // Refresh token first in intent: revoking it also ends its access tokens at most providers.
+    [auth.refreshToken, 'refresh_token'],
+    [auth.accessToken, 'access_token'],
+  ];
+  const results = await Promise.allSettled(
+    tokens.filter(([t]) => t !== undefined).map(([token, hint]) => revokeToken(rt.http, endpoint, rt.creds, token as string, hint)),
+  );
+  for (const r of results) {
+    if (r.status === 'rejected') rt.config.logger.warn('token revocation failed; logging out anyway', { reason: String((r.reason as Error)?.message ?? r.reason) });
+  }
+}
+
+async function logoutTarget(rt: Runtime, req: Request, meta: ProviderMetadata | undefined, auth: AuthenticatedSession | undefined): Promise<string> {
+  const { config } = rt;
+  const endSessionUrl =
+    config.providerLogout && meta?.endSessionEndpoint && auth
+      ? buildEndSessionUrl({
+          endSessionEndpoint: meta.endSessionEndpoint,
+          clientId: config.clientId,
+          idTokenHint: auth.idToken,
+          postLogoutRedirectUri: rt.absoluteUrl(config.logoutRedirectUrl),
+        })
+      : undefined;
+  const fromHook = config.hooks.getLogoutUrl
+    ? await config.hooks.getLogoutUrl({ req, idToken: auth?.idToken, claims: auth?.claims, endSessionUrl })
+    : undefined;
+  return fromHook ?? endSessionUrl ?? config.logoutRedirectUrl;
+}
+
+export function logoutRouter(rt: Runtime): Router {
+  const router = Router();
+  const { config } = rt;
+  const handler = asyncHandler(async (req: Request, res: Response) => {
+    requireSession(req);
+    const auth = readOidcData(req)?.auth;
+    // Never let a provider outage block logout: use metadata we have, or try once, bounded by the timeout.
+    const meta = rt.discovery.peek() ?? (auth ? await rt.discovery.get().catch(() => undefined) : undefined);
+
+    await destroySession(req);
+    setContext(req, undefined, undefined);
+    if (auth && meta && config.revokeTokensOnLogout) await revokeSessionTokens(rt, meta, auth);
+
+    const target = await logoutTarget(rt, req, meta, auth);
+    res.set('cache-control', 'no-store');
+    // 303: the browser follows a POST with a GET.
+    res.redirect(req.method === 'POST' ? 303 : 302, target);
+  });
+
+  router.post(config.routes.logout, handler);
+  if (config.allowLogoutGetMethod) {
+    router.get(config.routes.logout, handler);
+  } else {
+    router.get(config.routes.logout, (_req, res) => {
+      res.set('allow', 'POST').status(405).type('text/plain').send('Logout needs a POST request (ALLOW_LOGOUT_GET_METHOD is off).');
+    });
+  }
+  return router;
+}

@@ -1,0 +1,93 @@
+/**
+ * The wiring shared by routes and middleware: resolved config, the HTTP client, discovery, keys.
+ * Built once by createOidcAuth(); holds no per-user state.
+ */
+import type { Request } from 'express';
+import type { ResolvedConfig } from './config.js';
+import { createHttpClient, type HttpClient } from './http/client.js';
+import { createDiscovery, type Discovery, type ProviderMetadata } from './protocol/discovery.js';
+import { createKeyResolver, type KeyResolver } from './keys/jwks.js';
+import type { ClientCredentials } from './protocol/client-auth.js';
+import { allowedIdTokenAlgorithms, validateIdToken, type PreviousIdToken } from './protocol/id-token.js';
+import type { OidcClaims } from './types.js';
+
+export interface Runtime {
+  config: ResolvedConfig;
+  http: HttpClient;
+  discovery: Discovery;
+  creds: ClientCredentials;
+  /** Validate an ID token from the token endpoint (code or refresh grant). */
+  validateIdToken(idToken: string, meta: ProviderMetadata, nonce: string | undefined, previous?: PreviousIdToken): Promise<OidcClaims>;
+  /** Login path as the browser sees it (base URL path prefix + routes.login). */
+  loginPath: string;
+  /** An absolute URL for an app-relative target (post_logout_redirect_uri needs one). */
+  absoluteUrl(target: string): string;
+  wantsJson(req: Request): boolean;
+}
+
+export function createRuntime(config: ResolvedConfig): Runtime {
+  const http = createHttpClient({
+    timeoutMs: config.timeoutMs,
+    proxy: config.proxy,
+    verifySsl: config.verifySsl,
+    maxResponseBytes: config.maxResponseBytes,
+  });
+  const discovery = createDiscovery(config, http);
+  const creds: ClientCredentials = {
+    clientId: config.clientId,
+    clientSecret: config.clientSecret,
+    useBasicAuth: config.tokenUseBasicAuth,
+  };
+
+  // One key resolver per JWKS URL (the URL only becomes known after discovery).
+  let keys: { uri: string | undefined; resolver: KeyResolver } | undefined;
+  const keysFor = (meta: ProviderMetadata): KeyResolver => {
+    if (!keys || keys.uri !== meta.jwksUri) {
+      keys = {
+        uri: meta.jwksUri,
+        resolver: createKeyResolver({
+          clientSecret: config.clientSecret,
+          idpSignKey: config.idpSignKey,
+          jwksUri: meta.jwksUri,
+          http,
+          timeoutMs: config.timeoutMs,
+        }),
+      };
+    }
+    return keys.resolver;
+  };
+
+  const base = new URL(config.baseUrl);
+  const basePath = base.pathname === '/' ? '' : base.pathname;
+
+  return {
+    config,
+    http,
+    discovery,
+    creds,
+    loginPath: basePath + config.routes.login,
+    validateIdToken(idToken, meta, nonce, previous) {
+      const algorithms = allowedIdTokenAlgorithms(config.signAlgo, meta.idTokenSigningAlgValues, config.allowUnsecuredJwt);
+      return validateIdToken(idToken, {
+        issuer: meta.issuer,
+        clientId: config.clientId,
+        nonce,
+        clockTolerance: config.clockToleranceSeconds,
+        algorithms,
+        getKey: keysFor(meta),
+        allowUnsecured: config.allowUnsecuredJwt,
+        previous,
+      });
+    },
+    absoluteUrl(target) {
+      return new URL(target, `${base.origin}/`).toString();
+    },
+    wantsJson(req) {
+      // XHR/fetch callers cannot follow a redirect to the provider's login page.
+      if (String(req.get('x-requested-with') ?? '').toLowerCase() === 'xmlhttprequest') return true;
+      const accept = req.get('accept');
+      if (!accept) return false;
+      return req.accepts(['html', 'json']) === 'json';
+    },
+  };
+}

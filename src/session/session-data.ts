@@ -1,0 +1,106 @@
+/**
+ * What this library keeps in the express-session session (under `req.session.oidc`), and the
+ * promise wrappers around express-session's callback API.
+ */
+import type { Request } from 'express';
+import { OidcError } from '../errors.js';
+import type { PendingLogin } from '../protocol/authorization-response.js';
+import type { OidcClaims } from '../types.js';
+
+export interface AuthenticatedSession {
+  /** Random id of this login; keys shared state (token sets, sid index) outside the session. */
+  loginId: string;
+  iss: string;
+  sub: string;
+  /** The provider's session id (OIDC Front/Back-Channel Logout `sid` claim), when sent. */
+  sid?: string | undefined;
+  claims: OidcClaims;
+  /** What serializeUser returned (default: the user object). */
+  user: unknown;
+  /** Epoch seconds of this login. */
+  authTime: number;
+  /** Epoch seconds after which mozilla-style silent re-authentication is due. */
+  renewAt: number;
+  accessToken?: string | undefined;
+  accessTokenExpiresAt?: number | undefined;
+  idToken?: string | undefined;
+  refreshToken?: string | undefined;
+}
+
+export interface OidcSessionData {
+  /** Logins in flight, keyed by state: one per tab, bounded by OIDC_MAX_STATES. */
+  states?: Record<string, PendingLogin>;
+  auth?: AuthenticatedSession;
+}
+
+/**
+ * The part of express-session's `req.session` this library uses. Declared here rather than
+ * imported so the published types do not require @types/express-session.
+ */
+interface SessionLike {
+  regenerate(cb: (err?: unknown) => void): void;
+  save(cb: (err?: unknown) => void): void;
+  destroy(cb: (err?: unknown) => void): void;
+  oidc?: OidcSessionData;
+}
+
+const SESSION_KEY = 'oidc';
+
+/** The session, or an error saying express-session is missing (never a silent unauthenticated pass). */
+export function requireSession(req: Request): SessionLike {
+  const session = (req as { session?: SessionLike }).session;
+  if (!session || typeof session.regenerate !== 'function') {
+    throw new OidcError(
+      'OIDC_SESSION_MISSING',
+      'express-oidc-rp needs express-session: mount app.use(session({...})) before the oidc routers and middleware',
+      { statusCode: 500 },
+    );
+  }
+  return session;
+}
+
+export function readOidcData(req: Request): OidcSessionData | undefined {
+  return requireSession(req)[SESSION_KEY];
+}
+
+export function writeOidcData(req: Request, data: OidcSessionData | undefined): void {
+  const session = requireSession(req);
+  if (data === undefined || (data.auth === undefined && Object.keys(data.states ?? {}).length === 0)) {
+    delete session[SESSION_KEY];
+  } else {
+    session[SESSION_KEY] = data;
+  }
+}
+
+const promisify = (fn: (cb: (err?: unknown) => void) => void): Promise<void> =>
+  new Promise((resolve, reject) => fn((err) => (err ? reject(err) : resolve())));
+
+export const regenerateSession = (req: Request) => promisify((cb) => requireSession(req).regenerate(cb));
+export const saveSession = (req: Request) => promisify((cb) => requireSession(req).save(cb));
+export const destroySession = (req: Request) => promisify((cb) => requireSession(req).destroy(cb));
+
+/**
+ * Add a pending login, dropping expired ones and then the oldest beyond `maxStates`
+ * (mozilla-django-oidc `add_state_and_verifier_and_nonce_to_session`).
+ */
+export function addPendingLogin(req: Request, state: string, pending: PendingLogin, maxStates: number, ttlMs: number): void {
+  const data = readOidcData(req) ?? {};
+  const now = pending.createdAt;
+  const live = Object.entries(data.states ?? {})
+    .filter(([, p]) => now - p.createdAt <= ttlMs)
+    .sort(([, a], [, b]) => a.createdAt - b.createdAt);
+  // Keep the newest maxStates - 1, leaving room for this one.
+  const states = Object.fromEntries(live.slice(Math.max(0, live.length - (maxStates - 1))));
+  states[state] = pending;
+  writeOidcData(req, { ...data, states });
+}
+
+/** Remove and return the pending login of `state` (single use: a replayed callback finds nothing). */
+export function takePendingLogin(req: Request, state: unknown): PendingLogin | undefined {
+  const data = readOidcData(req);
+  if (typeof state !== 'string' || !data?.states || !Object.hasOwn(data.states, state)) return undefined;
+  const pending = data.states[state];
+  const { [state]: _, ...rest } = data.states;
+  writeOidcData(req, { ...data, states: rest });
+  return pending;
+}

@@ -1,0 +1,198 @@
+/**
+ * Public types: options, hooks, and the request context (`req.oidc`).
+ */
+import type { Request } from 'express';
+import type { JWTPayload } from 'jose';
+
+/** Claims of the signed-in user: ID token claims merged with userinfo (userinfo wins). */
+export interface OidcClaims extends JWTPayload {
+  sub: string;
+  iss: string;
+  [claim: string]: unknown;
+}
+
+/** The app's user object. Augment `Express.User` to give it a shape. */
+export type OidcUser = Express.User;
+
+export interface UserHookContext {
+  req: Request;
+  /** Claims of the validated ID token alone. */
+  idTokenClaims: OidcClaims;
+  /** The userinfo response, when it was fetched. */
+  userinfo: Record<string, unknown> | undefined;
+}
+
+/**
+ * User hooks, modelled on mozilla-django-oidc's `OIDCAuthenticationBackend` methods.
+ * Every hook may be async. Defaults: see README "User hooks".
+ */
+export interface OidcHooks {
+  /** Return false to refuse the login (mozilla-django-oidc `verify_claims`). */
+  verifyClaims?: (claims: OidcClaims, ctx: UserHookContext) => boolean | Promise<boolean>;
+  /** Return the users matching these claims (mozilla-django-oidc `filter_users_by_claims`). */
+  filterUsersByClaims?: (claims: OidcClaims, ctx: UserHookContext) => OidcUser[] | Promise<OidcUser[]>;
+  /** Create a user when none matched and OIDC_CREATE_USER is on. */
+  createUser?: (claims: OidcClaims, ctx: UserHookContext) => OidcUser | Promise<OidcUser>;
+  /** Update the one matching user with fresh claims. */
+  updateUser?: (user: OidcUser, claims: OidcClaims, ctx: UserHookContext) => OidcUser | Promise<OidcUser>;
+  /**
+   * Where to send the browser after the local session is destroyed (mozilla-django-oidc
+   * `OIDC_OP_LOGOUT_URL_METHOD`). Return undefined to fall back to the default logic.
+   */
+  getLogoutUrl?: (ctx: LogoutUrlContext) => string | undefined | Promise<string | undefined>;
+  /**
+   * What to keep in the session for the user (default: the user object itself, which must then be
+   * JSON-serialisable). Pair with `deserializeUser` to keep only an id.
+   */
+  serializeUser?: (user: OidcUser) => unknown;
+  /** Turn what `serializeUser` stored back into the user, once per request that needs it. */
+  deserializeUser?: (stored: unknown, req: Request) => OidcUser | undefined | Promise<OidcUser | undefined>;
+}
+
+export interface LogoutUrlContext {
+  req: Request;
+  idToken: string | undefined;
+  claims: OidcClaims | undefined;
+  /** The provider's end_session_endpoint URL this library would use, when there is one. */
+  endSessionUrl: string | undefined;
+}
+
+/** Minimal logger contract (console, pino, winston all fit). */
+export interface OidcLogger {
+  debug(message: string, meta?: Record<string, unknown>): void;
+  info(message: string, meta?: Record<string, unknown>): void;
+  warn(message: string, meta?: Record<string, unknown>): void;
+  error(message: string, meta?: Record<string, unknown>): void;
+}
+
+export interface OidcRoutes {
+  login?: string;
+  callback?: string;
+  logout?: string;
+}
+
+/**
+ * Options of `createOidcAuth()`. Every non-function option also reads an environment variable
+ * (named in its doc); an explicit option wins over the env var.
+ */
+export interface OidcAuthOptions {
+  /** OIDC_OP_ISSUER: issuer identifier; discovery is fetched from `<issuer>/.well-known/openid-configuration`. */
+  issuer?: string;
+  /** OIDC_RP_CLIENT_ID (required). */
+  clientId?: string;
+  /** OIDC_RP_CLIENT_SECRET (required). */
+  clientSecret?: string;
+  /** OIDC_RP_BASE_URL (required): public origin of the app; redirect_uri = baseUrl + routes.callback. */
+  baseUrl?: string;
+  /** OIDC_RP_SCOPES, default `openid email`; must contain `openid`. */
+  scopes?: string[] | string;
+  /** OIDC_RP_SIGN_ALGO: pin one ID token algorithm (default: the provider's advertised ones, RS256 when absent). */
+  signAlgo?: string;
+  /** OIDC_RP_IDP_SIGN_KEY: the provider's public key (PEM SPKI or JWK JSON); takes precedence over the JWKS. */
+  idpSignKey?: string;
+  /** OIDC_OP_AUTHORIZATION_ENDPOINT */
+  authorizationEndpoint?: string;
+  /** OIDC_OP_TOKEN_ENDPOINT */
+  tokenEndpoint?: string;
+  /** OIDC_OP_USER_ENDPOINT */
+  userinfoEndpoint?: string;
+  /** OIDC_OP_JWKS_ENDPOINT */
+  jwksUri?: string;
+  /** OIDC_OP_TOKEN_REVOKE_ENDPOINT */
+  revocationEndpoint?: string;
+  /** OIDC_OP_LOGOUT_ENDPOINT: the provider's end_session_endpoint. */
+  endSessionEndpoint?: string;
+  /** OIDC_STORE_ACCESS_TOKEN, default true. */
+  storeAccessToken?: boolean;
+  /** OIDC_STORE_ID_TOKEN, default true (needed for id_token_hint at logout). */
+  storeIdToken?: boolean;
+  /** OIDC_STORE_REFRESH_TOKEN, default true. */
+  storeRefreshToken?: boolean;
+  /** OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS, default 900. */
+  renewIdTokenExpirySeconds?: number;
+  /** OIDC_REFRESH_LEEWAY_SECONDS, default 30. */
+  refreshLeewaySeconds?: number;
+  /** OIDC_CREATE_USER, default true: create a user when none matches. */
+  createUser?: boolean;
+  /** OIDC_USE_NONCE, default true. */
+  useNonce?: boolean;
+  /** OIDC_USE_PKCE, default true (S256). */
+  usePkce?: boolean;
+  /** OIDC_MAX_STATES, default 50: logins in flight per session; the oldest is dropped. */
+  maxStates?: number;
+  /** OIDC_STATE_TTL_SECONDS, default 600: how long a login may take at the provider. */
+  stateTtlSeconds?: number;
+  /** OIDC_EXEMPT_URLS: paths or RegExps that sessionRefresh leaves alone (comma-separated in the env). */
+  exemptUrls?: Array<string | RegExp>;
+  /** OIDC_AUTH_REQUEST_EXTRA_PARAMS: extra authorization request parameters (JSON object or query string in the env). */
+  authRequestExtraParams?: Record<string, string>;
+  /** OIDC_TIMEOUT: seconds for each provider request, default 5. */
+  timeout?: number;
+  /** OIDC_PROXY: HTTP(S) proxy URL for provider requests. */
+  proxy?: string;
+  /** OIDC_VERIFY_SSL, default true. */
+  verifySsl?: boolean;
+  /** OIDC_MAX_RESPONSE_BYTES, default 1048576: cap on any provider response body. */
+  maxResponseBytes?: number;
+  /** OIDC_TOKEN_USE_BASIC_AUTH, default true: client_secret_basic; false = client_secret_post. */
+  tokenUseBasicAuth?: boolean;
+  /** OIDC_ALLOW_UNSECURED_JWT, default false: accept `alg: none` ID tokens from the token endpoint. */
+  allowUnsecuredJwt?: boolean;
+  /** OIDC_FETCH_USERINFO, default true: call the userinfo endpoint at login when the provider has one. */
+  fetchUserinfo?: boolean;
+  /** OIDC_CLOCK_TOLERANCE_SECONDS, default 60. */
+  clockToleranceSeconds?: number;
+  /** OIDC_REDIRECT_ALLOWED_HOSTS: hosts (besides the app's own) that `next` may point to. */
+  redirectAllowedHosts?: string[];
+  /** LOGIN_REDIRECT_URL, default `/`. */
+  loginRedirectUrl?: string;
+  /** LOGIN_REDIRECT_URL_FAILURE, default `/`. */
+  loginRedirectUrlFailure?: string;
+  /** LOGOUT_REDIRECT_URL, default `/`. */
+  logoutRedirectUrl?: string;
+  /** ALLOW_LOGOUT_GET_METHOD, default false (logout is POST only, against logout CSRF). */
+  allowLogoutGetMethod?: boolean;
+  /** OIDC_REVOKE_TOKENS_ON_LOGOUT, default true (RFC 7009, when the provider has a revocation endpoint). */
+  revokeTokensOnLogout?: boolean;
+  /** OIDC_OP_LOGOUT, default true: RP-initiated logout at the provider's end_session_endpoint. */
+  providerLogout?: boolean;
+  /** Route paths; env OIDC_ROUTE_LOGIN, OIDC_ROUTE_CALLBACK, OIDC_ROUTE_LOGOUT. */
+  routes?: OidcRoutes;
+  hooks?: OidcHooks;
+  logger?: OidcLogger;
+  /** Environment to read instead of `process.env` (tests, multi-tenant setups). */
+  env?: Record<string, string | undefined>;
+}
+
+/** Tokens and their expiry times as kept for a session. Times are epoch seconds. */
+export interface StoredTokens {
+  accessToken?: string;
+  accessTokenExpiresAt?: number;
+  idToken?: string;
+  refreshToken?: string;
+}
+
+/** `req.oidc`: the authentication state of this request. */
+export interface OidcContext {
+  isAuthenticated(): boolean;
+  user: OidcUser | undefined;
+  claims: OidcClaims | undefined;
+  accessToken: string | undefined;
+  idToken: string | undefined;
+  refreshToken: string | undefined;
+  /** Epoch seconds. */
+  accessTokenExpiresAt: number | undefined;
+}
+
+declare global {
+  // eslint-disable-next-line @typescript-eslint/no-namespace
+  namespace Express {
+    // Shared with passport's declaration on purpose: apps augment this one interface.
+    // eslint-disable-next-line @typescript-eslint/no-empty-object-type
+    interface User {}
+    interface Request {
+      oidc: OidcContext;
+      user?: User;
+    }
+  }
+}
