@@ -1,0 +1,562 @@
+// An embedded development OpenID Provider built on oidc-provider, for the demo app (`npm start`
+// without OIDC_* settings) and for integration tests. It listens on 127.0.0.1 only, keeps all
+// state in memory per instance, and logs in any login name with any password.
+import { generateKeyPair, randomBytes, type JsonWebKey as NodeJwk } from 'node:crypto';
+import { createServer, type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { promisify } from 'node:util';
+
+// ---------------------------------------------------------------------------------------------
+// Minimal typings for the parts of oidc-provider this file and its users touch.
+
+export interface OidcClient {
+  readonly clientId: string;
+  readonly clientAuthMethod: string;
+  grantTypeAllowed(grantType: string): boolean;
+}
+
+export interface OidcGrant {
+  readonly jti?: string;
+  readonly accountId: string;
+  readonly clientId: string;
+  addOIDCScope(scope: string): void;
+  addOIDCClaims(claims: string[]): void;
+  getOIDCScope(): string;
+  save(): Promise<string>;
+  destroy(): Promise<void>;
+}
+
+interface OidcToken {
+  readonly clientId?: string;
+  readonly accountId?: string;
+  readonly grantId?: string;
+  readonly scope?: string;
+  destroy(): Promise<void>;
+}
+
+interface TokenModel<T> {
+  find(id: string): Promise<T | undefined>;
+}
+
+interface OidcSession {
+  readonly accountId?: string;
+  grantIdFor(clientId: string): string | undefined;
+}
+
+/** The oidc-provider instance (a Koa application). Only commonly useful members are typed. */
+export interface Provider {
+  readonly issuer: string;
+  proxy: boolean;
+  callback(): (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+  on(event: 'server_error', listener: (ctx: unknown, err: Error) => void): this;
+  on(event: 'backchannel.success', listener: (ctx: unknown, client: OidcClient, accountId: string, sid: string) => void): this;
+  on(event: 'backchannel.error', listener: (ctx: unknown, err: Error, client: OidcClient, accountId: string, sid: string) => void): this;
+  on(event: 'end_session.success', listener: (ctx: unknown) => void): this;
+  // Other events (oidc-provider's docs/events.md): annotate the listener's parameters yourself.
+  on(event: string, listener: (...args: never[]) => void): this;
+  off(event: string, listener: (...args: never[]) => void): this;
+  urlFor(name: string, opts?: Record<string, string>): string;
+  readonly Client: TokenModel<OidcClient>;
+  readonly Grant: TokenModel<OidcGrant> & (new (init: { accountId: string; clientId: string }) => OidcGrant);
+  readonly Session: TokenModel<OidcSession>;
+  readonly AccessToken: TokenModel<OidcToken>;
+  readonly RefreshToken: TokenModel<OidcToken>;
+  readonly AuthorizationCode: TokenModel<OidcToken>;
+}
+
+type ProviderConstructor = new (issuer: string, configuration: Record<string, unknown>) => Provider;
+
+let providerConstructor: Promise<ProviderConstructor> | undefined;
+
+// Imported lazily so its import-time warning can be filtered: oidc-provider 9 warns
+// "Unsupported runtime" on Node 20 (it wants 22+), yet works there for this dev/test use.
+function loadOidcProvider(): Promise<ProviderConstructor> {
+  providerConstructor ??= withoutWarnings(
+    // @ts-ignore -- oidc-provider ships no type declarations (TS7016); the shapes used are declared above. ts-ignore, not ts-expect-error, so installing types later doesn't break this line.
+    () => import('oidc-provider') as Promise<{ default: unknown }>,
+  ).then((m) => m.default as ProviderConstructor);
+  return providerConstructor;
+}
+
+// The slice of oidc-provider's Koa context read by the configuration callbacks below.
+interface OidcCtx {
+  host: string;
+  type: string;
+  body: unknown;
+  query: Record<string, string | string[] | undefined>;
+  oidc: {
+    provider: Provider;
+    route: string;
+    params: Record<string, string | undefined>;
+    body?: Record<string, unknown>;
+    entities: { PushedAuthorizationRequest?: { request?: string } };
+    client?: OidcClient;
+    account?: { accountId: string };
+    session: OidcSession;
+    result?: { consent?: { grantId?: string } };
+    requestParamOIDCScopes: Set<string>;
+    requestParamClaims: Set<string>;
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Public API
+
+export interface DevProviderClient {
+  client_id: string;
+  client_secret: string;
+  redirect_uris: string[];
+  post_logout_redirect_uris?: string[];
+  token_endpoint_auth_method?: 'client_secret_basic' | 'client_secret_post';
+  id_token_signed_response_alg?: string;
+  backchannel_logout_uri?: string;
+  backchannel_logout_session_required?: boolean;
+  /** Default ['authorization_code', 'refresh_token']. */
+  grant_types?: string[];
+}
+
+export interface DevProviderOptions {
+  /** Default 0 (a free port). The host is always 127.0.0.1. */
+  port?: number;
+  clients: DevProviderClient[];
+  /** Seconds, default 300. */
+  accessTokenTtl?: number;
+  /** Seconds, default 300. */
+  idTokenTtl?: number;
+  /** Seconds, default 14 days. */
+  refreshTokenTtl?: number;
+  /** Default true: every refresh_token grant consumes the old refresh token and issues a new one. */
+  rotateRefreshToken?: boolean;
+  /** Default true: authorization requests without PKCE (S256) are rejected. */
+  pkceRequired?: boolean;
+  /**
+   * Default false: ID Tokens carry the scope claims (email, profile) even when an access token is
+   * issued. true is the spec-strict behaviour where those claims are only served by userinfo.
+   */
+  conformIdTokenClaims?: boolean;
+}
+
+export interface DevProvider {
+  /** http://127.0.0.1:PORT */
+  issuer: string;
+  provider: Provider;
+  close(): Promise<void>;
+  /**
+   * Account claims by sub, live: tests may edit or add entries. A login name that is not here
+   * logs in as a new account `{ sub: login, preferred_username: login }`, added on first use.
+   */
+  accounts: Record<string, Record<string, unknown>>;
+}
+
+export function defaultAccounts(): Record<string, Record<string, unknown>> {
+  return {
+    alice: {
+      sub: 'alice',
+      email: 'alice@example.com',
+      email_verified: true,
+      name: 'Alice Example',
+      given_name: 'Alice',
+      family_name: 'Example',
+      preferred_username: 'alice',
+    },
+    bob: {
+      sub: 'bob',
+      email: 'bob@example.com',
+      email_verified: true,
+      name: 'Bob Example',
+      given_name: 'Bob',
+      family_name: 'Example',
+      preferred_username: 'bob',
+    },
+  };
+}
+
+export async function startDevProvider(opts: DevProviderOptions): Promise<DevProvider> {
+  // Listen first: the issuer has to contain the real port, which is only known once bound.
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  const issuer = `http://127.0.0.1:${port}`;
+
+  try {
+    const accounts = defaultAccounts();
+    const [OidcProvider, jwks] = await Promise.all([loadOidcProvider(), generateJwks()]);
+    const provider = createProvider(OidcProvider, issuer, port, opts, accounts, jwks);
+
+    // Static clients are validated lazily by oidc-provider; look each up now so a bad client
+    // configuration fails startDevProvider instead of the first authorization request.
+    for (const c of opts.clients) {
+      await provider.Client.find(c.client_id);
+    }
+
+    const handler: RequestListener = provider.callback();
+    server.on('request', handler);
+
+    return {
+      issuer,
+      provider,
+      accounts,
+      close: () =>
+        new Promise<void>((resolve, reject) => {
+          server.close((err) => (err ? reject(err) : resolve()));
+          // Keep-alive connections from RPs (undici pools) would otherwise hold close() open.
+          server.closeAllConnections();
+        }),
+    };
+  } catch (err) {
+    server.close();
+    throw err;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function createProvider(
+  OidcProvider: ProviderConstructor,
+  issuer: string,
+  port: number,
+  opts: DevProviderOptions,
+  accounts: Record<string, Record<string, unknown>>,
+  jwks: { keys: NodeJwk[] },
+): Provider {
+  const accessTokenTtl = opts.accessTokenTtl ?? 300;
+  const idTokenTtl = opts.idTokenTtl ?? 300;
+  const refreshTokenTtl = opts.refreshTokenTtl ?? 14 * 24 * 60 * 60;
+  const rotate = opts.rotateRefreshToken ?? true;
+  const pkceRequired = opts.pkceRequired ?? true;
+
+  const clients = opts.clients.map((c) =>
+    dropUndefined({
+      client_id: c.client_id,
+      client_secret: c.client_secret,
+      redirect_uris: c.redirect_uris,
+      post_logout_redirect_uris: c.post_logout_redirect_uris,
+      token_endpoint_auth_method: c.token_endpoint_auth_method ?? 'client_secret_basic',
+      id_token_signed_response_alg: c.id_token_signed_response_alg,
+      backchannel_logout_uri: c.backchannel_logout_uri,
+      backchannel_logout_session_required: c.backchannel_logout_session_required,
+      grant_types: c.grant_types ?? ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      // 'web' (the default) accepts http:// redirect URIs on any host for the code flow; only
+      // implicit-flow web clients are held to https. No special setting needed for 127.0.0.1.
+      application_type: 'web',
+    }),
+  );
+
+  const configuration: Record<string, unknown> = {
+    clients,
+    jwks,
+    adapter: createMemoryAdapter(),
+    cookies: {
+      keys: [randomBytes(32).toString('base64url')],
+      // Cookies are scoped by host, not port: a browser talking to two dev providers (or an RP
+      // using the same names) on 127.0.0.1 would mix them up, so make the names port-specific.
+      names: {
+        session: `_op${port}_session`,
+        interaction: `_op${port}_interaction`,
+        resume: `_op${port}_resume`,
+      },
+    },
+    findAccount: (_ctx: unknown, sub: string) => {
+      // Unknown login names become accounts on first use: the dev login form accepts anything.
+      accounts[sub] ??= { sub, preferred_username: sub };
+      return {
+        accountId: sub,
+        claims: async () => ({ ...accounts[sub], sub }),
+      };
+    },
+    claims: {
+      openid: ['sub'],
+      email: ['email', 'email_verified'],
+      profile: ['name', 'given_name', 'family_name', 'preferred_username', 'picture', 'updated_at', 'locale'],
+    },
+    scopes: ['openid', 'offline_access', 'email', 'profile'],
+    conformIdTokenClaims: opts.conformIdTokenClaims ?? false,
+    features: {
+      devInteractions: { enabled: true },
+      revocation: {
+        enabled: true,
+        allowedPolicy: async (_ctx: unknown, client: OidcClient, token: OidcToken) => token.clientId === client.clientId,
+      },
+      introspection: { enabled: true, allowedPolicy: async () => true },
+      userinfo: { enabled: true },
+      rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
+      backchannelLogout: { enabled: true },
+      claimsParameter: { enabled: false },
+    },
+    pkce: { required: () => pkceRequired },
+    // oidc-provider drops offline_access from every authorization request whose prompt lacks
+    // 'consent' (actions/authorization/scopes.js). Extra-parameter validators run for every
+    // request right after that check, so this one puts it back; auto-consent below grants it.
+    extraParams: { [OFFLINE_ACCESS_HOOK]: restoreOfflineAccess },
+    // Auto-consent: give the session's grant every scope and claim the request asks for, so the
+    // consent prompt never finds anything missing and a login needs only the login form.
+    loadExistingGrant: autoGrant,
+    // oidc-provider only issues refresh tokens for offline_access by default; the demo wants
+    // them for any client allowed the refresh_token grant.
+    issueRefreshToken: async (_ctx: unknown, client: OidcClient) => client.grantTypeAllowed('refresh_token'),
+    rotateRefreshToken: () => rotate,
+    ttl: {
+      AccessToken: accessTokenTtl,
+      IdToken: idTokenTtl,
+      RefreshToken: refreshTokenTtl,
+      AuthorizationCode: 60,
+      Interaction: 60 * 60,
+      Session: 14 * 24 * 60 * 60,
+      Grant: 14 * 24 * 60 * 60,
+    },
+    enabledJWA: {
+      // HS256 lets tests exercise client_secret-signed ID tokens too.
+      idTokenSigningAlgValues: ['RS256', 'PS256', 'ES256', 'EdDSA', 'Ed25519', 'HS256'],
+    },
+    // oidc-provider's outgoing fetch (backchannel logout) refuses loopback and private addresses
+    // as SSRF protection; the RPs here live on 127.0.0.1, so drop that dispatcher.
+    fetch: (url: string, init: RequestInit & { dispatcher?: unknown }) => {
+      const { dispatcher: _ssrfGuard, ...rest } = init;
+      return fetch(url, rest);
+    },
+    clientBasedCORS: () => false,
+    renderError,
+  };
+
+  return withoutWarnings(() => new OidcProvider(issuer, configuration));
+}
+
+// Not a real parameter: registering it is how restoreOfflineAccess gets called.
+const OFFLINE_ACCESS_HOOK = 'x_dev_restore_offline_access';
+
+async function restoreOfflineAccess(ctx: OidcCtx): Promise<void> {
+  const { oidc } = ctx;
+  if (oidc.route !== 'authorization' && oidc.route !== 'pushed_authorization_request') return;
+  const scope = oidc.params.scope?.split(' ') ?? [];
+  if (scope.includes('offline_access')) return;
+  // The rest of oidc-provider's rule stands: only code flows of clients allowed refresh tokens.
+  if (!oidc.params.response_type?.split(' ').includes('code')) return;
+  if (!oidc.client?.grantTypeAllowed('refresh_token')) return;
+  if (!requestedScope(ctx)?.split(' ').includes('offline_access')) return;
+  oidc.params.scope = [...scope, 'offline_access'].join(' ');
+}
+
+// The scope as the client sent it, before oidc-provider filtered it: from a pushed request's
+// stored request object, the POST body, or the query string.
+function requestedScope(ctx: OidcCtx): string | undefined {
+  const pushed = ctx.oidc.entities.PushedAuthorizationRequest?.request;
+  if (typeof pushed === 'string') {
+    try {
+      const payload = JSON.parse(Buffer.from(pushed.split('.')[1] ?? '', 'base64url').toString('utf8')) as { scope?: unknown };
+      if (typeof payload.scope === 'string') return payload.scope;
+    } catch {
+      // not a decodable JWT: fall through
+    }
+  }
+  const fromBody = ctx.oidc.body?.scope;
+  if (typeof fromBody === 'string') return fromBody;
+  const fromQuery = ctx.query.scope;
+  return typeof fromQuery === 'string' ? fromQuery : undefined;
+}
+
+async function autoGrant(ctx: OidcCtx): Promise<OidcGrant | undefined> {
+  const { oidc } = ctx;
+  if (!oidc.account || !oidc.client) return undefined;
+  const accountId = oidc.account.accountId;
+  const clientId = oidc.client.clientId;
+
+  const grantId = oidc.result?.consent?.grantId ?? oidc.session.grantIdFor(clientId);
+  let grant = grantId ? await oidc.provider.Grant.find(grantId) : undefined;
+  if (grant && (grant.accountId !== accountId || grant.clientId !== clientId)) grant = undefined;
+  grant ??= new oidc.provider.Grant({ accountId, clientId });
+
+  const scope = [...oidc.requestParamOIDCScopes].join(' ');
+  if (scope) grant.addOIDCScope(scope);
+  const claims = [...oidc.requestParamClaims];
+  if (claims.length) grant.addOIDCClaims(claims);
+  await grant.save();
+  return grant;
+}
+
+// The logout confirmation page submits itself ("yes, sign me out of the provider"), so an RP's
+// logout redirect completes without a click in browsers; scripts post the form themselves.
+async function logoutSource(ctx: OidcCtx, form: string): Promise<void> {
+  const autoForm = form.replace('</form>', '<input type="hidden" name="logout" value="yes"/></form>');
+  ctx.type = 'html';
+  ctx.body = `<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>Signing out</title></head>
+<body>
+  <h1>Signing out of ${escapeHtml(ctx.host)}</h1>
+  ${autoForm}
+  <noscript><button type="submit" form="op.logoutForm">Sign out</button></noscript>
+  <script>document.getElementById('op.logoutForm').submit()</script>
+</body></html>`;
+}
+
+async function postLogoutSuccessSource(ctx: OidcCtx): Promise<void> {
+  ctx.type = 'html';
+  ctx.body = `<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>Signed out</title></head>
+<body><h1>Signed out</h1><p>You have been signed out of the development provider.</p></body></html>`;
+}
+
+async function renderError(ctx: OidcCtx, out: Record<string, string>): Promise<void> {
+  ctx.type = 'html';
+  const rows = Object.entries(out)
+    .map(([key, value]) => `<pre class="oidc-error" data-key="${escapeHtml(key)}"><strong>${escapeHtml(key)}</strong>: ${escapeHtml(String(value))}</pre>`)
+    .join('\n');
+  ctx.body = `<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>OpenID Provider error</title></head>
+<body><h1>OpenID Provider error</h1>
+${rows}
+</body></html>`;
+}
+
+function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+function dropUndefined<T extends Record<string, unknown>>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+// Warnings oidc-provider prints about choices this file makes on purpose: the devInteractions
+// "development-only feature" notice (from inside the Provider constructor) and the Node.js
+// version notice (at import).
+const EXPECTED_WARNINGS = ['devInteractions', 'Unsupported runtime'];
+
+function filterWarn(original: typeof console.warn): typeof console.warn {
+  return (...args: unknown[]) => {
+    const first = args[0];
+    if (typeof first === 'string' && first.startsWith('oidc-provider WARNING') && EXPECTED_WARNINGS.some((w) => first.includes(w))) return;
+    original.apply(console, args);
+  };
+}
+
+function withoutWarnings<T>(fn: () => Promise<T>): Promise<T>;
+function withoutWarnings<T>(fn: () => T): T;
+function withoutWarnings<T>(fn: () => T | Promise<T>): T | Promise<T> {
+  const original = console.warn;
+  console.warn = filterWarn(original);
+  let result: T | Promise<T>;
+  try {
+    result = fn();
+  } catch (err) {
+    console.warn = original;
+    throw err;
+  }
+  if (result instanceof Promise) return result.finally(() => (console.warn = original));
+  console.warn = original;
+  return result;
+}
+
+const generateKeyPairAsync = promisify(generateKeyPair);
+
+// Fresh signing keys per start (RSA for RS256/PS256, P-256 for ES256, Ed25519 for EdDSA).
+async function generateJwks(): Promise<{ keys: NodeJwk[] }> {
+  const [rsa, ec, ed] = await Promise.all([
+    generateKeyPairAsync('rsa', { modulusLength: 2048 }),
+    generateKeyPairAsync('ec', { namedCurve: 'P-256' }),
+    generateKeyPairAsync('ed25519'),
+  ]);
+  return {
+    keys: [rsa, ec, ed].map(({ privateKey }) => ({ ...privateKey.export({ format: 'jwk' }), use: 'sig' })),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// A per-instance in-memory adapter. oidc-provider's built-in one warns on every start and is an
+// LRU capped at 1000 entries, which a long test file or benchmark can overflow (evicting live
+// sessions and grants mid-test).
+
+interface StoredPayload extends Record<string, unknown> {
+  grantId?: string;
+  uid?: string;
+  userCode?: string;
+  consumed?: number;
+}
+
+function createMemoryAdapter(): (model: string) => MemoryAdapter {
+  const store = new Map<string, { payload: StoredPayload; expiresAt: number }>();
+  const grants = new Map<string, Set<string>>();
+  return (model) => new MemoryAdapter(model, store, grants);
+}
+
+class MemoryAdapter {
+  private writes = 0;
+
+  constructor(
+    private readonly model: string,
+    private readonly store: Map<string, { payload: StoredPayload; expiresAt: number }>,
+    private readonly grants: Map<string, Set<string>>,
+  ) {}
+
+  private key(id: string): string {
+    return `${this.model}:${id}`;
+  }
+
+  private get(key: string): StoredPayload | undefined {
+    const entry = this.store.get(key);
+    if (!entry) return undefined;
+    if (entry.expiresAt <= Date.now()) {
+      this.store.delete(key);
+      return undefined;
+    }
+    return entry.payload;
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const [key, entry] of this.store) if (entry.expiresAt <= now) this.store.delete(key);
+    for (const [grantId, keys] of this.grants) {
+      for (const key of keys) if (!this.store.has(key)) keys.delete(key);
+      if (keys.size === 0) this.grants.delete(grantId);
+    }
+  }
+
+  async upsert(id: string, payload: StoredPayload, expiresIn?: number): Promise<void> {
+    if (++this.writes % 500 === 0) this.sweep();
+    const key = this.key(id);
+    const expiresAt = typeof expiresIn === 'number' ? Date.now() + expiresIn * 1000 : Number.POSITIVE_INFINITY;
+    this.store.set(key, { payload, expiresAt });
+    if (this.model === 'Session' && payload.uid) this.store.set(`sessionUid:${payload.uid}`, { payload: { id }, expiresAt });
+    if (payload.userCode) this.store.set(`userCode:${payload.userCode}`, { payload: { id }, expiresAt });
+    if (payload.grantId) {
+      let keys = this.grants.get(payload.grantId);
+      if (!keys) this.grants.set(payload.grantId, (keys = new Set()));
+      keys.add(key);
+    }
+  }
+
+  async find(id: string): Promise<StoredPayload | undefined> {
+    return this.get(this.key(id));
+  }
+
+  async findByUid(uid: string): Promise<StoredPayload | undefined> {
+    const ref = this.get(`sessionUid:${uid}`);
+    return typeof ref?.id === 'string' ? this.find(ref.id) : undefined;
+  }
+
+  async findByUserCode(userCode: string): Promise<StoredPayload | undefined> {
+    const ref = this.get(`userCode:${userCode}`);
+    return typeof ref?.id === 'string' ? this.find(ref.id) : undefined;
+  }
+
+  async consume(id: string): Promise<void> {
+    const payload = this.get(this.key(id));
+    if (payload) payload.consumed = Math.floor(Date.now() / 1000);
+  }
+
+  async destroy(id: string): Promise<void> {
+    this.store.delete(this.key(id));
+  }
+
+  async revokeByGrantId(grantId: string): Promise<void> {
+    const keys = this.grants.get(grantId);
+    if (!keys) return;
+    for (const key of keys) this.store.delete(key);
+    this.grants.delete(grantId);
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * A relying-party app for integration tests: express + express-session + express-oidc-rp on
+ * 127.0.0.1, with a protected JSON route. The server listens before the library is configured,
+ * so baseUrl (and the redirect_uri registered at the provider) can use the real port.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
+import session, { type Store } from 'express-session';
+import request from 'supertest';
+import { createOidcAuth, type OidcAuth } from '../../src/index.js';
+import type { OidcAuthOptions, OidcLogger } from '../../src/types.js';
+
+export interface RpApp {
+  url: string;
+  oidc: OidcAuth;
+  agent: ReturnType<typeof request.agent>;
+  /** Messages the library logged, for asserting that failures say why. */
+  logs: Array<{ level: string; message: string; meta?: Record<string, unknown> }>;
+  store: Store;
+  close(): Promise<void>;
+}
+
+export interface ReservedPort {
+  url: string;
+  server: Server;
+}
+
+/** Listen first (port 0) so the URL is known before the provider and the library are configured. */
+export async function reservePort(): Promise<ReservedPort> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}`, server };
+}
+
+export interface RpAppOptions {
+  reserved?: ReservedPort;
+  /** Options for createOidcAuth; baseUrl defaults to the app's URL. */
+  oidc: OidcAuthOptions;
+  store?: Store;
+  /** Mount express-session (default true). */
+  withSession?: boolean;
+}
+
+export function captureLogger(logs: RpApp['logs']): OidcLogger {
+  const push = (level: string) => (message: string, meta?: Record<string, unknown>) => {
+    logs.push({ level, message, ...(meta ? { meta } : {}) });
+  };
+  return { debug: push('debug'), info: push('info'), warn: push('warn'), error: push('error') };
+}
+
+export async function startRpApp(opts: RpAppOptions): Promise<RpApp> {
+  const reserved = opts.reserved ?? (await reservePort());
+  const logs: RpApp['logs'] = [];
+  const store = opts.store ?? new session.MemoryStore();
+  const oidc = createOidcAuth({ baseUrl: reserved.url, logger: captureLogger(logs), env: {}, ...opts.oidc });
+
+  const app = express();
+  if (opts.withSession !== false) {
+    app.use(session({ secret: 'test-session-secret', resave: false, saveUninitialized: false, store }));
+  }
+  app.use(oidc.router);
+  app.get('/', (_req, res) => {
+    res.type('text/plain').send('home');
+  });
+  app.get('/me', oidc.requireAuth(), (req, res) => {
+    res.json({ user: req.user, claims: req.oidc.claims, accessToken: req.oidc.accessToken, refreshToken: req.oidc.refreshToken, idToken: req.oidc.idToken, accessTokenExpiresAt: req.oidc.accessTokenExpiresAt });
+  });
+  app.get('/whoami', (req, res) => {
+    res.json({ authenticated: req.oidc?.isAuthenticated() ?? false, user: req.user ?? null });
+  });
+  // Surface errors (e.g. a missing express-session) as JSON so tests can read them.
+  app.use((err: Error & { code?: string; statusCode?: number }, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+    res.status(err.statusCode ?? 500).json({ error: err.code ?? 'error', message: err.message });
+  });
+  reserved.server.on('request', app);
+
+  return {
+    url: reserved.url,
+    oidc,
+    agent: request.agent(reserved.url),
+    logs,
+    store,
+    async close() {
+      await oidc.close();
+      reserved.server.closeAllConnections();
+      await new Promise<void>((resolve) => reserved.server.close(() => resolve()));
+    },
+  };
+}
+
+/** Follow the RP's login redirect through a provider-side function that returns the callback URL. */
+export async function loginThrough(rp: RpApp, provider: (authorizeUrl: string) => Promise<string>, path = '/oidc/authenticate'): Promise<request.Response> {
+  const start = await rp.agent.get(path);
+  if (start.status !== 302) throw new Error(`login route answered ${start.status}: ${start.text}`);
+  const callbackUrl = await provider(start.headers.location as string);
+  const cb = new URL(callbackUrl);
+  return rp.agent.get(cb.pathname + cb.search);
+}
