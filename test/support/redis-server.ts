@@ -1,0 +1,125 @@
+// Starts a throwaway redis-server (Debian package, installed by scripts/ensure-system-deps.mjs)
+// on a free loopback port, without persistence, for tests that need a real Redis.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { createServer, connect } from 'node:net';
+import { delimiter, join } from 'node:path';
+
+export interface RedisServer {
+  url: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+function findRedisServer(): string | undefined {
+  const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/bin', '/usr/local/bin'];
+  for (const dir of dirs) {
+    if (!dir) continue;
+    const candidate = join(dir, 'redis-server');
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // keep looking
+    }
+  }
+  return undefined;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** One raw PING over RESP; resolves true on +PONG. */
+function ping(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    let data = '';
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(500, () => done(false));
+    socket.once('error', () => done(false));
+    socket.once('connect', () => socket.write('PING\r\n'));
+    socket.on('data', (chunk) => {
+      data += chunk.toString('latin1');
+      if (data.includes('\r\n')) done(data.startsWith('+PONG'));
+    });
+  });
+}
+
+async function startOnce(bin: string): Promise<RedisServer | 'port-taken'> {
+  const port = await freePort();
+  const child: ChildProcess = spawn(
+    bin,
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--loglevel', 'warning'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let output = '';
+  child.stdout?.on('data', (c: Buffer) => (output += c.toString()));
+  child.stderr?.on('data', (c: Buffer) => (output += c.toString()));
+  let exited: number | null | undefined;
+  const exitedPromise = new Promise<void>((resolve) => {
+    child.once('exit', (code) => {
+      exited = code;
+      resolve();
+    });
+  });
+  let spawnError: Error | undefined;
+  child.once('error', (err) => (spawnError = err));
+  // Don't leave an orphaned server behind if the test process ends without calling stop().
+  const killOnExit = () => child.kill('SIGKILL');
+  process.once('exit', killOnExit);
+  void exitedPromise.then(() => process.off('exit', killOnExit));
+
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    if (spawnError) throw new Error(`could not start redis-server (${bin}): ${spawnError.message}`);
+    if (exited !== undefined) {
+      // Lost a race for the port with another process: try another one.
+      if (/address already in use/i.test(output)) return 'port-taken';
+      throw new Error(`redis-server exited with code ${exited}: ${output.trim()}`);
+    }
+    if (await ping(port)) {
+      return {
+        port,
+        url: `redis://127.0.0.1:${port}`,
+        stop: async () => {
+          if (exited !== undefined) return;
+          child.kill('SIGTERM');
+          const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
+          await exitedPromise;
+          clearTimeout(timer);
+        },
+      };
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  child.kill('SIGKILL');
+  throw new Error(`redis-server on port ${port} did not answer PING within 10s: ${output.trim()}`);
+}
+
+export async function startRedisServer(): Promise<RedisServer> {
+  const bin = findRedisServer();
+  if (!bin) {
+    // Never skip: a missing redis-server is a setup error.
+    throw new Error(
+      'redis-server not found on PATH. Run `node scripts/ensure-system-deps.mjs` ' +
+        '(installs the Debian package "redis-server").',
+    );
+  }
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const server = await startOnce(bin);
+    if (server !== 'port-taken') return server;
+  }
+  throw new Error('redis-server: could not bind a free port after 5 attempts');
+}
