@@ -4,6 +4,7 @@ import { defineConfig } from 'vitest/config';
 // by aliasing `express` to the `express4` package for both the tests and the library source.
 export default defineConfig({
   test: {
+    reporters: ['default', './test/support/summary-reporter.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     // Integration tests start servers; keep the process count modest on 2 cores.
