@@ -102,7 +102,8 @@ export function isTransientProviderError(err: unknown): boolean {
       return err.status === undefined || err.status >= 500 || err.status === 429;
     case 'OIDC_OP_ERROR':
       // RFC 6749 5.2 errors are about the request; `temporarily_unavailable` and 5xx are not.
-      return err.oauthError === 'temporarily_unavailable' || (err.status ?? 0) >= 500;
+      // A rate limit (429, e.g. `slow_down`) is about timing too, never about the token.
+      return err.oauthError === 'temporarily_unavailable' || err.status === 429 || (err.status ?? 0) >= 500;
     default:
       return false;
   }

@@ -34,6 +34,17 @@ function decodeRepeatedly(value: string): string {
 }
 
 /**
+ * The path + query + fragment of a same-origin URL, or undefined if that string would itself
+ * leave the origin. URL parsing removes dot segments, so `/.//evil.com` parses to the path
+ * `//evil.com`, which a browser reads as a protocol-relative URL: check the result, not the input.
+ */
+function sameOriginPath(url: URL, base: URL): string | undefined {
+  const target = url.pathname + url.search + url.hash;
+  if (target.startsWith('//') || target.includes('\\')) return undefined;
+  return new URL(target, base.origin).origin === base.origin ? target : undefined;
+}
+
+/**
  * Returns the target to redirect to, or undefined when `raw` is not safe. Local paths come back
  * as path + query + fragment relative to the app's origin.
  */
@@ -55,7 +66,7 @@ export function safeRedirectTarget(raw: unknown, policy: RedirectPolicy): string
       return undefined;
     }
     if (url.origin !== base.origin) return undefined;
-    return url.pathname + url.search + url.hash;
+    return sameOriginPath(url, base);
   }
 
   // Absolute URL: only http(s) to our own origin or an allowed host.
@@ -67,7 +78,7 @@ export function safeRedirectTarget(raw: unknown, policy: RedirectPolicy): string
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') return undefined;
   if (url.username || url.password) return undefined;
-  if (url.origin === base.origin) return url.pathname + url.search + url.hash;
+  if (url.origin === base.origin) return sameOriginPath(url, base);
   const host = url.host.toLowerCase();
   if (policy.allowedHosts.includes(host) || policy.allowedHosts.includes(url.hostname.toLowerCase())) {
     // An allowed host still needs https unless the app itself runs on plain http (development).

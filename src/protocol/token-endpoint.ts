@@ -29,7 +29,9 @@ export function parseTokenResponse(body: Record<string, unknown>, now = Math.flo
   let expiresIn: number | undefined;
   if (body.expires_in !== undefined) {
     // Some providers send it as a string; anything not a non-negative number is malformed.
-    const n = typeof body.expires_in === 'string' ? Number(body.expires_in) : body.expires_in;
+    const raw = body.expires_in;
+    // Number('') is 0: a blank string must not read as "expires now".
+    const n = typeof raw === 'string' ? (raw.trim() === '' ? Number.NaN : Number(raw)) : raw;
     if (typeof n !== 'number' || !Number.isFinite(n) || n < 0) bad('has an invalid expires_in');
     expiresIn = n as number;
   }
