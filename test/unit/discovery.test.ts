@@ -1,0 +1,238 @@
+/**
+ * src/protocol/discovery.ts: OpenID Connect Discovery 1.0 metadata, merged with explicit
+ * endpoints; lazy single-flight fetch whose failures are not cached.
+ */
+import { describe, it, expect } from 'vitest';
+import { buildProviderMetadata, createDiscovery, discoveryUrl } from '../../src/protocol/discovery.js';
+import { resolveConfig, type ResolvedConfig } from '../../src/config.js';
+import { OidcError } from '../../src/errors.js';
+import type { HttpClient } from '../../src/http/client.js';
+
+const ISS = 'https://op.example.com';
+const silent = { debug() {}, info() {}, warn() {}, error() {} };
+
+function config(overrides: Record<string, unknown> = {}): ResolvedConfig {
+  return resolveConfig({
+    clientId: 'client-1',
+    clientSecret: 'secret-1',
+    baseUrl: 'https://app.example.com',
+    issuer: ISS,
+    logger: silent,
+    env: {},
+    ...overrides,
+  });
+}
+
+const DOC = {
+  issuer: ISS,
+  authorization_endpoint: `${ISS}/authorize`,
+  token_endpoint: `${ISS}/token`,
+  userinfo_endpoint: `${ISS}/userinfo`,
+  jwks_uri: `${ISS}/jwks`,
+  revocation_endpoint: `${ISS}/revoke`,
+  end_session_endpoint: `${ISS}/logout`,
+  id_token_signing_alg_values_supported: ['RS256', 'ES256', 42],
+  authorization_response_iss_parameter_supported: true,
+};
+
+function codeOf(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (err) {
+    return (err as OidcError).code;
+  }
+  return undefined;
+}
+
+describe('discoveryUrl (OIDC Discovery 4)', () => {
+  it.each([
+    ['https://op.example.com', 'https://op.example.com/.well-known/openid-configuration'],
+    ['https://op.example.com/', 'https://op.example.com/.well-known/openid-configuration'],
+    ['https://op.example.com/tenant', 'https://op.example.com/tenant/.well-known/openid-configuration'],
+    ['https://op.example.com/tenant/', 'https://op.example.com/tenant/.well-known/openid-configuration'],
+  ])('%s -> %s (trailing slash stripped)', (issuer, url) => {
+    expect(discoveryUrl(issuer)).toBe(url);
+  });
+});
+
+describe('buildProviderMetadata', () => {
+  it('maps the discovery document', () => {
+    const meta = buildProviderMetadata(config(), DOC);
+    expect(meta).toMatchObject({
+      issuer: ISS,
+      authorizationEndpoint: `${ISS}/authorize`,
+      tokenEndpoint: `${ISS}/token`,
+      userinfoEndpoint: `${ISS}/userinfo`,
+      jwksUri: `${ISS}/jwks`,
+      revocationEndpoint: `${ISS}/revoke`,
+      endSessionEndpoint: `${ISS}/logout`,
+      idTokenSigningAlgValues: ['RS256', 'ES256'],
+      authorizationResponseIssParameterSupported: true,
+    });
+    expect(meta.raw).toBe(DOC);
+  });
+
+  it('4.3: issuer must be identical: a trailing slash difference -> OIDC_DISCOVERY_ISSUER_MISMATCH', () => {
+    expect(codeOf(() => buildProviderMetadata(config(), { ...DOC, issuer: `${ISS}/` }))).toBe('OIDC_DISCOVERY_ISSUER_MISMATCH');
+    expect(codeOf(() => buildProviderMetadata(config({ issuer: `${ISS}/` }), DOC))).toBe('OIDC_DISCOVERY_ISSUER_MISMATCH');
+  });
+
+  it('4.3: another issuer or no issuer in the document -> OIDC_DISCOVERY_ISSUER_MISMATCH', () => {
+    expect(codeOf(() => buildProviderMetadata(config(), { ...DOC, issuer: 'https://evil.example.com' }))).toBe('OIDC_DISCOVERY_ISSUER_MISMATCH');
+    expect(codeOf(() => buildProviderMetadata(config(), { ...DOC, issuer: undefined }))).toBe('OIDC_DISCOVERY_ISSUER_MISMATCH');
+  });
+
+  it('explicitly configured endpoints override the discovered ones', () => {
+    const cfg = config({
+      authorizationEndpoint: 'https://login.example.com/auth',
+      tokenEndpoint: 'https://login.example.com/token',
+      userinfoEndpoint: 'https://login.example.com/me',
+      jwksUri: 'https://login.example.com/keys',
+      revocationEndpoint: 'https://login.example.com/revoke',
+      endSessionEndpoint: 'https://login.example.com/bye',
+    });
+    expect(buildProviderMetadata(cfg, DOC)).toMatchObject({
+      authorizationEndpoint: 'https://login.example.com/auth',
+      tokenEndpoint: 'https://login.example.com/token',
+      userinfoEndpoint: 'https://login.example.com/me',
+      jwksUri: 'https://login.example.com/keys',
+      revocationEndpoint: 'https://login.example.com/revoke',
+      endSessionEndpoint: 'https://login.example.com/bye',
+    });
+  });
+
+  it('a missing token endpoint -> OIDC_DISCOVERY_FAILED', () => {
+    expect(codeOf(() => buildProviderMetadata(config(), { ...DOC, token_endpoint: undefined }))).toBe('OIDC_DISCOVERY_FAILED');
+    expect(codeOf(() => buildProviderMetadata(config(), { ...DOC, token_endpoint: '' }))).toBe('OIDC_DISCOVERY_FAILED');
+  });
+
+  it('a missing authorization endpoint -> OIDC_DISCOVERY_FAILED', () => {
+    expect(codeOf(() => buildProviderMetadata(config(), { ...DOC, authorization_endpoint: 42 }))).toBe('OIDC_DISCOVERY_FAILED');
+  });
+
+  it('a missing token endpoint in the document is fine when configured explicitly', () => {
+    const cfg = config({ tokenEndpoint: 'https://login.example.com/token' });
+    expect(buildProviderMetadata(cfg, { ...DOC, token_endpoint: undefined }).tokenEndpoint).toBe('https://login.example.com/token');
+  });
+
+  it('without an issuer, explicit endpoints alone make the metadata', () => {
+    const cfg = config({
+      issuer: undefined,
+      authorizationEndpoint: `${ISS}/a`,
+      tokenEndpoint: `${ISS}/t`,
+      jwksUri: `${ISS}/k`,
+    });
+    const meta = buildProviderMetadata(cfg, {});
+    expect(meta).toMatchObject({ issuer: undefined, authorizationEndpoint: `${ISS}/a`, tokenEndpoint: `${ISS}/t`, jwksUri: `${ISS}/k` });
+    expect(meta.idTokenSigningAlgValues).toBeUndefined();
+    expect(meta.authorizationResponseIssParameterSupported).toBe(false);
+  });
+
+  it('RFC 9207: authorization_response_iss_parameter_supported must be exactly true', () => {
+    expect(buildProviderMetadata(config(), { ...DOC, authorization_response_iss_parameter_supported: 'true' }).authorizationResponseIssParameterSupported).toBe(false);
+  });
+});
+
+describe('createDiscovery', () => {
+  /** A stub HttpClient whose json() the test controls. */
+  function stubHttp(impl: (url: string) => Promise<Record<string, unknown>>) {
+    const calls: string[] = [];
+    const http = {
+      json: (url: string) => {
+        calls.push(url);
+        return impl(url);
+      },
+      send: () => Promise.reject(new Error('not used')),
+      fetch: () => Promise.reject(new Error('not used')),
+      close: () => Promise.resolve(),
+    } as unknown as HttpClient;
+    return { http, calls };
+  }
+
+  it('fetches <issuer>/.well-known/openid-configuration lazily (nothing before get())', async () => {
+    const { http, calls } = stubHttp(async () => DOC);
+    const d = createDiscovery(config(), http);
+    expect(calls).toHaveLength(0);
+    expect(d.peek()).toBeUndefined();
+    const meta = await d.get();
+    expect(calls).toEqual([`${ISS}/.well-known/openid-configuration`]);
+    expect(meta.tokenEndpoint).toBe(`${ISS}/token`);
+    expect(d.peek()).toBe(meta);
+  });
+
+  it('single flight: two concurrent get() calls share one fetch', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const { http, calls } = stubHttp(async () => {
+      await gate;
+      return DOC;
+    });
+    const d = createDiscovery(config(), http);
+    const a = d.get();
+    const b = d.get();
+    release();
+    const [ma, mb] = await Promise.all([a, b]);
+    expect(calls).toHaveLength(1);
+    expect(ma).toBe(mb);
+  });
+
+  it('success is cached: later get() calls do not fetch again', async () => {
+    const { http, calls } = stubHttp(async () => DOC);
+    const d = createDiscovery(config(), http);
+    const first = await d.get();
+    const second = await d.get();
+    expect(second).toBe(first);
+    expect(calls).toHaveLength(1);
+  });
+
+  it('a fetch failure becomes OIDC_DISCOVERY_FAILED (status 503) and is not cached: the next get() refetches', async () => {
+    let n = 0;
+    const { http, calls } = stubHttp(async () => {
+      n++;
+      if (n === 1) throw new OidcError('OIDC_HTTP_NETWORK', 'connection refused');
+      return DOC;
+    });
+    const d = createDiscovery(config(), http);
+    const err = await d.get().catch((e: unknown) => e as OidcError);
+    expect(err).toMatchObject({ code: 'OIDC_DISCOVERY_FAILED', statusCode: 503 });
+    expect((err as OidcError).cause).toMatchObject({ code: 'OIDC_HTTP_NETWORK' });
+    expect(d.peek()).toBeUndefined();
+    const meta = await d.get();
+    expect(meta.tokenEndpoint).toBe(`${ISS}/token`);
+    expect(calls).toHaveLength(2);
+  });
+
+  it('an issuer mismatch is not cached either', async () => {
+    let n = 0;
+    const { http, calls } = stubHttp(async () => (++n === 1 ? { ...DOC, issuer: 'https://evil.example.com' } : DOC));
+    const d = createDiscovery(config(), http);
+    await expect(d.get()).rejects.toMatchObject({ code: 'OIDC_DISCOVERY_ISSUER_MISMATCH' });
+    await expect(d.get()).resolves.toMatchObject({ issuer: ISS });
+    expect(calls).toHaveLength(2);
+  });
+
+  it('concurrent callers during a failure all see it; the following call starts a new fetch', async () => {
+    let n = 0;
+    const { http, calls } = stubHttp(async () => {
+      n++;
+      await Promise.resolve();
+      if (n === 1) throw new Error('boom');
+      return DOC;
+    });
+    const d = createDiscovery(config(), http);
+    const results = await Promise.allSettled([d.get(), d.get()]);
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+    expect(calls).toHaveLength(1);
+    await d.get();
+    expect(calls).toHaveLength(2);
+  });
+
+  it('without an issuer no fetch ever happens: metadata comes from explicit endpoints', async () => {
+    const { http, calls } = stubHttp(async () => DOC);
+    const cfg = config({ issuer: undefined, authorizationEndpoint: `${ISS}/a`, tokenEndpoint: `${ISS}/t`, jwksUri: `${ISS}/k` });
+    const d = createDiscovery(cfg, http);
+    expect(d.peek()?.tokenEndpoint).toBe(`${ISS}/t`);
+    expect((await d.get()).authorizationEndpoint).toBe(`${ISS}/a`);
+    expect(calls).toHaveLength(0);
+  });
+});
