@@ -12,9 +12,11 @@ import {
   createLocalJWKSet,
   createRemoteJWKSet,
   customFetch,
+  errors as joseErrors,
   importSPKI,
   type CryptoKey,
   type JWK,
+  type FlattenedJWSInput,
   type JWSHeaderParameters,
   type JWTVerifyGetKey,
 } from 'jose';
@@ -36,14 +38,7 @@ export type KeyResolver = JWTVerifyGetKey;
 /** Build the key resolver for jose's jwtVerify. */
 export function createKeyResolver(opts: KeySourceOptions): KeyResolver {
   const secret = new TextEncoder().encode(opts.clientSecret);
-  const remote = opts.jwksUri
-    ? createRemoteJWKSet(new URL(opts.jwksUri), {
-        timeoutDuration: opts.timeoutMs,
-        cooldownDuration: opts.cooldownMs ?? 30_000,
-        cacheMaxAge: 10 * 60_000,
-        [customFetch]: opts.http.fetch,
-      })
-    : undefined;
+  const remote = opts.jwksUri ? remoteKeysWithRotation(opts) : undefined;
   const pinned = opts.idpSignKey ? pinnedKeyResolver(opts.idpSignKey) : undefined;
 
   return async (header: JWSHeaderParameters, token) => {
@@ -52,6 +47,43 @@ export function createKeyResolver(opts: KeySourceOptions): KeyResolver {
     if (pinned) return pinned(header);
     if (remote) return remote(header, token);
     throw new OidcError('OIDC_ID_TOKEN_SIGNATURE', `no key source for ${alg}: configure jwksUri (OIDC_OP_JWKS_ENDPOINT) or idpSignKey (OIDC_RP_IDP_SIGN_KEY)`);
+  };
+}
+
+/**
+ * jose's remote JWKS, with the unknown-kid refetch rate-limited by the time of the last refetch
+ * that a miss caused, not by the last fetch of any kind. (jose's own cooldown starts at every
+ * fetch, including the first: a provider rotating its keys within 30 s of our first login would
+ * then be refused for up to 30 s.) Concurrent misses share one reload.
+ */
+function remoteKeysWithRotation(opts: KeySourceOptions): (header: JWSHeaderParameters, token?: FlattenedJWSInput) => Promise<CryptoKey> {
+  const cooldownMs = opts.cooldownMs ?? 30_000;
+  const jwks = createRemoteJWKSet(new URL(opts.jwksUri as string), {
+    timeoutDuration: opts.timeoutMs,
+    // Misses are handled below; jose only refetches when its cache is older than cacheMaxAge.
+    cooldownDuration: Number.MAX_SAFE_INTEGER,
+    cacheMaxAge: 10 * 60_000,
+    [customFetch]: opts.http.fetch,
+  });
+  let lastMissReload = Number.NEGATIVE_INFINITY;
+  let pendingReload: Promise<void> | undefined;
+
+  return async (header, token) => {
+    try {
+      return await jwks(header, token);
+    } catch (err) {
+      if (!(err instanceof joseErrors.JWKSNoMatchingKey)) throw err;
+      if (!pendingReload) {
+        // A forged kid must not turn every request into a JWKS fetch: at most one per cooldown.
+        if (Date.now() - lastMissReload < cooldownMs) throw err;
+        lastMissReload = Date.now();
+        pendingReload = jwks.reload().finally(() => {
+          pendingReload = undefined;
+        });
+      }
+      await pendingReload;
+      return jwks(header, token);
+    }
   };
 }
 

@@ -52,7 +52,10 @@ export function loginRouter(rt: Runtime): Router {
     rt.config.routes.login,
     asyncHandler(async (req, res) => {
       requireSession(req);
-      const meta = await rt.discovery.get();
+      const meta = await rt.discovery.get().catch((err: unknown) => {
+        rt.config.logger.warn('login cannot start: provider metadata unavailable', { code: (err as { code?: string }).code, reason: (err as Error).message });
+        throw err;
+      });
       const next = safeRedirectTarget(req.query.next, { baseUrl: rt.config.baseUrl, allowedHosts: rt.config.redirectAllowedHosts });
       if (req.query.next !== undefined && next === undefined) {
         rt.config.logger.warn('ignoring unsafe "next" redirect target', { next: String(req.query.next).slice(0, 200) });
