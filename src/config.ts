@@ -7,6 +7,7 @@
  */
 import { OidcError } from './errors.js';
 import type { OidcAuthOptions, OidcHooks, OidcLogger, OidcRoutes } from './types.js';
+import type { RedisClientLike } from './store/redis-store.js';
 import { debuglog } from 'node:util';
 
 type Kind = 'string' | 'url' | 'boolean' | 'seconds' | 'int' | 'list' | 'params' | 'urlpath';
@@ -59,6 +60,8 @@ export const OPTION_SPECS = {
   allowLogoutGetMethod: { env: 'ALLOW_LOGOUT_GET_METHOD', kind: 'boolean', default: false },
   revokeTokensOnLogout: { env: 'OIDC_REVOKE_TOKENS_ON_LOGOUT', kind: 'boolean', default: true },
   providerLogout: { env: 'OIDC_OP_LOGOUT', kind: 'boolean', default: true },
+  redisPrefix: { env: 'OIDC_REDIS_PREFIX', kind: 'string', default: 'oidc:' },
+  tokenStoreTtlSeconds: { env: 'OIDC_TOKEN_STORE_TTL_SECONDS', kind: 'seconds', default: 30 * 24 * 3600 },
   'routes.login': { env: 'OIDC_ROUTE_LOGIN', kind: 'urlpath', default: '/oidc/authenticate' },
   'routes.callback': { env: 'OIDC_ROUTE_CALLBACK', kind: 'urlpath', default: '/oidc/callback' },
   'routes.logout': { env: 'OIDC_ROUTE_LOGOUT', kind: 'urlpath', default: '/oidc/logout' },
@@ -118,6 +121,9 @@ export interface ResolvedConfig {
   revokeTokensOnLogout: boolean;
   providerLogout: boolean;
   routes: Required<OidcRoutes>;
+  redisPrefix: string;
+  tokenStoreTtlSeconds: number;
+  redis: RedisClientLike | undefined;
   hooks: OidcHooks;
   logger: OidcLogger;
 }
@@ -315,6 +321,14 @@ export function resolveConfig(options: OidcAuthOptions = {}): ResolvedConfig {
   const proxy = str('proxy');
   if (proxy !== undefined) checkUrl('proxy', proxy, true);
 
+  const redis = options.redis;
+  if (redis !== undefined) {
+    const r = redis as { call?: unknown; sendCommand?: unknown };
+    if (typeof r.call !== 'function' && typeof r.sendCommand !== 'function') {
+      throw new OidcError('OIDC_CONFIG_INVALID', 'express-oidc-rp: option "redis" must be a node-redis or ioredis client (the one given to connect-redis)');
+    }
+  }
+
   const routes = { login: path('routes.login'), callback: path('routes.callback'), logout: path('routes.logout') };
 
   return {
@@ -355,6 +369,9 @@ export function resolveConfig(options: OidcAuthOptions = {}): ResolvedConfig {
     revokeTokensOnLogout: bool('revokeTokensOnLogout'),
     providerLogout: bool('providerLogout'),
     routes,
+    redisPrefix: str('redisPrefix', true) as string,
+    tokenStoreTtlSeconds: num('tokenStoreTtlSeconds', 60),
+    redis,
     hooks: options.hooks ?? {},
     logger: options.logger ?? defaultLogger(),
   };

@@ -57,7 +57,7 @@ export function createOidcAuth(options: OidcAuthOptions = {}): OidcAuth {
     sessionRefresh: refresh,
     requireAuth: (opts) => requireAuth(rt, opts),
     router,
-    close: () => rt.http.close(),
+    close: () => rt.close(),
   };
 }
 

@@ -10,6 +10,11 @@ import { createKeyResolver, type KeyResolver } from './keys/jwks.js';
 import type { ClientCredentials } from './protocol/client-auth.js';
 import { allowedIdTokenAlgorithms, validateIdToken, type PreviousIdToken } from './protocol/id-token.js';
 import type { OidcClaims } from './types.js';
+import { MemorySharedStore, type SharedStore } from './store/shared-store.js';
+import { RedisSharedStore } from './store/redis-store.js';
+import { TokenStore } from './store/token-store.js';
+import { InProcessSingleFlight, SharedLock } from './store/lock.js';
+import { TokenRefresher } from './session/refresh.js';
 
 export interface Runtime {
   config: ResolvedConfig;
@@ -23,6 +28,11 @@ export interface Runtime {
   /** An absolute URL for an app-relative target (post_logout_redirect_uri needs one). */
   absoluteUrl(target: string): string;
   wantsJson(req: Request): boolean;
+  /** Memory, or Redis when the `redis` option is given: shared by every instance. */
+  shared: SharedStore;
+  tokens: TokenStore;
+  refresher: TokenRefresher;
+  close(): Promise<void>;
 }
 
 export function createRuntime(config: ResolvedConfig): Runtime {
@@ -60,9 +70,23 @@ export function createRuntime(config: ResolvedConfig): Runtime {
   const base = new URL(config.baseUrl);
   const basePath = base.pathname === '/' ? '' : base.pathname;
 
-  return {
+  const shared: SharedStore = config.redis ? new RedisSharedStore(config.redis, config.redisPrefix) : new MemorySharedStore();
+  const tokens = new TokenStore(shared, config.tokenStoreTtlSeconds * 1000);
+  // The lock outlives one refresh request (bounded by the HTTP timeout) with margin, and a waiter
+  // waits a little longer than that, so a holder that died is replaced, not waited for forever.
+  const lockTtlMs = config.timeoutMs * 2 + 2000;
+  const lock = new SharedLock(shared, { ttlMs: lockTtlMs, maxWaitMs: lockTtlMs + 1000, pollMs: 25 });
+
+  const rt: Runtime = {
     config,
     http,
+    shared,
+    tokens,
+    refresher: undefined as unknown as TokenRefresher,
+    async close() {
+      await http.close();
+      if (shared instanceof MemorySharedStore) shared.close();
+    },
     discovery,
     creds,
     loginPath: basePath + config.routes.login,
@@ -90,4 +114,6 @@ export function createRuntime(config: ResolvedConfig): Runtime {
       return req.accepts(['html', 'json']) === 'json';
     },
   };
+  rt.refresher = new TokenRefresher(rt, tokens, lock, new InProcessSingleFlight());
+  return rt;
 }

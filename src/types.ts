@@ -3,6 +3,8 @@
  */
 import type { Request } from 'express';
 import type { JWTPayload } from 'jose';
+import type { OidcError } from './errors.js';
+import type { RedisClientLike } from './store/redis-store.js';
 
 /** Claims of the signed-in user: ID token claims merged with userinfo (userinfo wins). */
 export interface OidcClaims extends JWTPayload {
@@ -47,6 +49,16 @@ export interface OidcHooks {
   serializeUser?: (user: OidcUser) => unknown;
   /** Turn what `serializeUser` stored back into the user, once per request that needs it. */
   deserializeUser?: (stored: unknown, req: Request) => OidcUser | undefined | Promise<OidcUser | undefined>;
+  /**
+   * Called once per refresh grant (not once per waiting request), with the new tokens, for apps
+   * that mirror tokens elsewhere. Errors are logged, never fail the request.
+   */
+  onTokensRefreshed?: (tokens: StoredTokens, req: Request) => void | Promise<void>;
+  /**
+   * Called when sessionRefresh could not refresh: `ended` true when the session was ended
+   * (invalid_grant...), false for a temporary failure (the request got 503).
+   */
+  onRefreshError?: (error: OidcError, req: Request, info: { ended: boolean }) => void | Promise<void>;
 }
 
 export interface LogoutUrlContext {
@@ -158,6 +170,15 @@ export interface OidcAuthOptions {
   providerLogout?: boolean;
   /** Route paths; env OIDC_ROUTE_LOGIN, OIDC_ROUTE_CALLBACK, OIDC_ROUTE_LOGOUT. */
   routes?: OidcRoutes;
+  /** OIDC_REDIS_PREFIX, default `oidc:`: prefix of every key this library writes to Redis. */
+  redisPrefix?: string;
+  /** OIDC_TOKEN_STORE_TTL_SECONDS, default 2592000 (30 days): how long a login's token set is kept unused. */
+  tokenStoreTtlSeconds?: number;
+  /**
+   * A connected node-redis or ioredis client (the one given to connect-redis). With it, token
+   * sets and refresh locks are shared by every instance; without it they live in this process.
+   */
+  redis?: RedisClientLike;
   hooks?: OidcHooks;
   logger?: OidcLogger;
   /** Environment to read instead of `process.env` (tests, multi-tenant setups). */

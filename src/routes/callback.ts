@@ -15,6 +15,7 @@ import { fetchUserinfo } from '../protocol/userinfo.js';
 import { resolveUser } from '../users.js';
 import { isOidcError } from '../errors.js';
 import {
+  destroySession,
   readOidcData,
   regenerateSession,
   requireSession,
@@ -29,6 +30,7 @@ import type { OidcClaims, OidcUser } from '../types.js';
 interface LoginResult {
   auth: AuthenticatedSession;
   user: OidcUser;
+  tokens: TokenResponse;
 }
 
 /** Everything between "the provider redirected back" and "we know the user". No session writes. */
@@ -78,8 +80,10 @@ async function completeLogin(req: Request, rt: Runtime, pending: PendingLogin | 
     accessTokenExpiresAt: tokens.expiresAt,
     idToken: config.storeIdToken ? tokens.idToken : undefined,
     refreshToken: config.storeRefreshToken ? tokens.refreshToken : undefined,
+    tokensObtainedAt: now,
+    tokenVersion: 1,
   };
-  return { auth, user };
+  return { auth, user, tokens };
 }
 
 export function callbackRouter(rt: Runtime): Router {
@@ -106,9 +110,33 @@ export function callbackRouter(rt: Runtime): Router {
         const code = isOidcError(err) ? err.code : 'UNEXPECTED';
         config.logger.warn('login failed', { code, reason: err instanceof Error ? err.message : String(err) });
         if (!isOidcError(err)) config.logger.error('unexpected error in the callback', { stack: (err as Error)?.stack });
-        await saveSession(req); // persist the consumed state; the session stays as it was
+        if (pending?.silent) {
+          // A silent re-authentication (prompt=none) that failed, login_required included: the
+          // provider no longer vouches for this user, so the local session ends too.
+          const ended = readOidcData(req)?.auth;
+          if (ended) await rt.tokens.delete(ended.loginId).catch(() => undefined);
+          await destroySession(req);
+          setContext(req, undefined, undefined);
+        } else if (pending) {
+          // Persist the consumed state; the session stays as it was. Without a pending login
+          // nothing changed, and an explicit save would store empty sessions for forged callbacks.
+          await saveSession(req);
+        }
         res.redirect(302, config.loginRedirectUrlFailure);
         return;
+      }
+
+      // The authoritative token set for refresh (session/refresh.ts), written before the session
+      // that points to it. Only needed when there is a refresh token to rotate.
+      if (result.auth.refreshToken !== undefined) {
+        await rt.tokens.create(result.auth.loginId, {
+          version: result.auth.tokenVersion,
+          accessToken: result.auth.accessToken,
+          accessTokenExpiresAt: result.tokens.expiresAt,
+          obtainedAt: result.auth.tokensObtainedAt,
+          refreshToken: result.auth.refreshToken,
+          idToken: result.auth.idToken,
+        });
       }
 
       // Session fixation defence: a new session id for the authenticated session (EOC CVE-2021-41246).

@@ -59,7 +59,15 @@ export function logoutRouter(rt: Runtime): Router {
 
     await destroySession(req);
     setContext(req, undefined, undefined);
-    if (auth && meta && config.revokeTokensOnLogout) await revokeSessionTokens(rt, meta, auth);
+    if (auth) {
+      // The shared token set is authoritative (the session copy may hold a rotated-away refresh token).
+      const stored = await rt.tokens.read(auth.loginId).catch(() => undefined);
+      const latest = stored && !stored.set.ended ? { ...auth, refreshToken: stored.set.refreshToken ?? auth.refreshToken, accessToken: stored.set.accessToken ?? auth.accessToken } : auth;
+      await rt.tokens.delete(auth.loginId).catch((err: unknown) => {
+        config.logger.warn('could not delete the token set at logout', { reason: (err as Error)?.message });
+      });
+      if (meta && config.revokeTokensOnLogout) await revokeSessionTokens(rt, meta, latest);
+    }
 
     const target = await logoutTarget(rt, req, meta, auth);
     res.set('cache-control', 'no-store');

@@ -25,6 +25,10 @@ export interface AuthenticatedSession {
   accessTokenExpiresAt?: number | undefined;
   idToken?: string | undefined;
   refreshToken?: string | undefined;
+  /** Epoch seconds when the current access token was obtained. */
+  tokensObtainedAt: number;
+  /** Version of the shared token set this copy mirrors (store/token-store.ts). */
+  tokenVersion: number;
 }
 
 export interface OidcSessionData {

@@ -145,7 +145,7 @@ describe('addPendingLogin (mozilla-django-oidc add_state_and_verifier_and_nonce_
 
   it('keeps the authenticated part of the session untouched', () => {
     const req = fakeReq();
-    const auth = { loginId: 'l', iss: 'i', sub: 's', claims: { iss: 'i', sub: 's' }, user: {}, authTime: 1, renewAt: 2 };
+    const auth = { loginId: 'l', iss: 'i', sub: 's', claims: { iss: 'i', sub: 's' }, user: {}, authTime: 1, renewAt: 2, tokensObtainedAt: 1, tokenVersion: 1 };
     writeOidcData(req, { auth });
     addPendingLogin(req, 'st', pending(T0), 5, TTL);
     expect(readOidcData(req)?.auth).toEqual(auth);

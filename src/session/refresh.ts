@@ -1,0 +1,204 @@
+/**
+ * Refreshing a session's tokens (RFC 6749 6, OIDC Core 12) exactly once, however many requests
+ * of the session arrive with an expired access token, in one process or many.
+ *
+ * 1. In process: concurrent requests of one login share one promise.
+ * 2. Across processes: a lock in the shared store (Redis when configured) keyed by login id;
+ *    the holder re-reads the token set under the lock and refreshes only if it is still due;
+ *    the others poll the token set until it is fresh (bounded wait).
+ * 3. The new set is written with compare-and-set on the version it was computed from.
+ *
+ * A stale session copy can then only hold a stale access token, which the next request notices
+ * and replaces from the store, never a stale refresh token that would be presented again.
+ */
+import type { Request } from 'express';
+import { OidcError, isOidcError, isTransientProviderError } from '../errors.js';
+import { refreshTokenGrant } from '../protocol/token-endpoint.js';
+import type { Runtime } from '../runtime.js';
+import type { InProcessSingleFlight, SharedLock } from '../store/lock.js';
+import { sleep } from '../store/lock.js';
+import type { StoredTokenSet, TokenSet, TokenStore } from '../store/token-store.js';
+import type { AuthenticatedSession } from './session-data.js';
+
+export type RefreshOutcome =
+  /** No grant was needed: the set is fresh (perhaps refreshed by another request or instance). */
+  | { kind: 'current'; set: TokenSet }
+  /** This flight made the refresh grant. */
+  | { kind: 'refreshed'; set: TokenSet }
+  /** The credential is dead: end the session. */
+  | { kind: 'ended'; error: OidcError }
+  /** Temporary failure: nothing changed, try again on a later request. */
+  | { kind: 'failed'; error: OidcError };
+
+/**
+ * Is the access token due for refresh? Leeway before expiry, but never more than half the token's
+ * lifetime, so short-lived tokens are not refreshed on every request. Pure.
+ */
+export function refreshDue(expiresAt: number | undefined, obtainedAt: number, leewaySeconds: number, now: number): boolean {
+  if (expiresAt === undefined) return false; // no expires_in: nothing tells us to refresh
+  const lifetime = Math.max(0, expiresAt - obtainedAt);
+  const leeway = Math.min(leewaySeconds, lifetime / 2);
+  return now >= expiresAt - leeway;
+}
+
+/** The session copy as a token set, for a login whose set is not in the store (e.g. after a restart). */
+export function tokenSetFromSession(auth: AuthenticatedSession): TokenSet {
+  return {
+    version: auth.tokenVersion,
+    accessToken: auth.accessToken,
+    accessTokenExpiresAt: auth.accessTokenExpiresAt,
+    obtainedAt: auth.tokensObtainedAt,
+    refreshToken: auth.refreshToken,
+    idToken: auth.idToken,
+  };
+}
+
+/** Copy a token set into the session, per the OIDC_STORE_* flags. Returns false if nothing changed. */
+export function applyTokenSet(auth: AuthenticatedSession, set: TokenSet, rt: Runtime): boolean {
+  if (auth.tokenVersion === set.version && auth.accessTokenExpiresAt === set.accessTokenExpiresAt) return false;
+  const { config } = rt;
+  auth.tokenVersion = set.version;
+  auth.tokensObtainedAt = set.obtainedAt;
+  auth.accessTokenExpiresAt = set.accessTokenExpiresAt;
+  if (config.storeAccessToken) auth.accessToken = set.accessToken;
+  if (config.storeRefreshToken) auth.refreshToken = set.refreshToken;
+  if (config.storeIdToken) auth.idToken = set.idToken;
+  return true;
+}
+
+export class TokenRefresher {
+  constructor(
+    private readonly rt: Runtime,
+    private readonly tokens: TokenStore,
+    private readonly lock: SharedLock,
+    private readonly flights: InProcessSingleFlight,
+  ) {}
+
+  private due(set: TokenSet): boolean {
+    return refreshDue(set.accessTokenExpiresAt, set.obtainedAt, this.rt.config.refreshLeewaySeconds, Math.floor(Date.now() / 1000));
+  }
+
+  /** Bring the login's tokens up to date; see the module comment for the protocol. */
+  refresh(auth: AuthenticatedSession, req: Request): Promise<RefreshOutcome> {
+    return this.flights.run(auth.loginId, () => this.refreshAcrossInstances(auth, req));
+  }
+
+  private async refreshAcrossInstances(auth: AuthenticatedSession, req: Request): Promise<RefreshOutcome> {
+    const { maxWaitMs, pollMs } = this.lock.options;
+    const deadline = Date.now() + maxWaitMs;
+    for (;;) {
+      let stored: StoredTokenSet | undefined;
+      try {
+        stored = await this.tokens.read(auth.loginId);
+      } catch (err) {
+        return this.failed(err, 'the token store could not be read');
+      }
+      if (stored?.set.ended) return { kind: 'ended', error: new OidcError('OIDC_SESSION_ENDED', 'the login was ended by another request') };
+      const base = stored?.set ?? tokenSetFromSession(auth);
+      if (!this.due(base)) return { kind: 'current', set: base };
+
+      let attempt;
+      try {
+        attempt = await this.lock.tryWith(auth.loginId, async () => {
+          // Re-read under the lock: the previous holder may have refreshed just now.
+          const latest = await this.tokens.read(auth.loginId);
+          if (latest?.set.ended) return { kind: 'ended', error: new OidcError('OIDC_SESSION_ENDED', 'the login was ended by another request') } as const;
+          const current = latest?.set ?? tokenSetFromSession(auth);
+          if (!this.due(current)) return { kind: 'current', set: current } as const;
+          return this.grant(auth, req, current, latest);
+        });
+      } catch (err) {
+        return this.failed(err, 'the refresh lock could not be taken');
+      }
+      if (attempt.acquired) return attempt.value;
+      if (Date.now() >= deadline) {
+        return { kind: 'failed', error: new OidcError('OIDC_REFRESH_FAILED', 'timed out waiting for another instance to refresh the tokens', { statusCode: 503 }) };
+      }
+      await sleep(pollMs);
+    }
+  }
+
+  private failed(err: unknown, what: string): RefreshOutcome {
+    const error = isOidcError(err) ? err : new OidcError('OIDC_REFRESH_FAILED', `${what}: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+    error.statusCode = 503;
+    return { kind: 'failed', error };
+  }
+
+  /** The refresh_token grant itself, under the lock. */
+  private async grant(auth: AuthenticatedSession, req: Request, current: TokenSet, latest: StoredTokenSet | undefined): Promise<RefreshOutcome> {
+    const { rt } = this;
+    const { config } = rt;
+    if (!current.refreshToken) return { kind: 'ended', error: new OidcError('OIDC_SESSION_ENDED', 'no refresh token') };
+    let meta;
+    let res;
+    try {
+      meta = await rt.discovery.get();
+      res = await refreshTokenGrant(rt.http, meta.tokenEndpoint, rt.creds, current.refreshToken);
+    } catch (err) {
+      return this.classify(auth, err);
+    }
+
+    let idToken = current.idToken;
+    if (res.idToken !== undefined) {
+      try {
+        // OIDC Core 12.2: same iss and sub, aud contains us; no nonce was sent so none is checked.
+        await rt.validateIdToken(res.idToken, meta, undefined, { iss: auth.iss, sub: auth.sub, auth_time: numberOrUndefined(auth.claims.auth_time) });
+        idToken = res.idToken;
+      } catch (err) {
+        if (!isTransientProviderError(err)) return this.classify(auth, err);
+        // The grant succeeded and the provider may have rotated the refresh token: keep the new
+        // tokens (they came straight from the token endpoint over TLS) and the previous ID token.
+        config.logger.warn('refreshed ID token could not be validated now; keeping the previous one', { code: (err as OidcError).code });
+      }
+    }
+
+    // Only what the OIDC_STORE_* flags allow is kept, here as in the session.
+    const next: TokenSet = {
+      version: current.version + 1,
+      accessToken: config.storeAccessToken ? res.accessToken : undefined,
+      accessTokenExpiresAt: res.expiresAt,
+      obtainedAt: Math.floor(Date.now() / 1000),
+      // RFC 6749 6: the provider MAY issue a new refresh token; if it does not, the old one stays valid.
+      refreshToken: res.refreshToken ?? current.refreshToken,
+      idToken: config.storeIdToken ? idToken : undefined,
+    };
+    try {
+      if (!(await this.tokens.replace(auth.loginId, latest, next))) {
+        // Only possible when our lock expired mid-refresh and someone else wrote: theirs wins.
+        config.logger.warn('token set changed during refresh (lock expired?); using the stored one', { loginId: auth.loginId });
+        const now = await this.tokens.read(auth.loginId);
+        if (now) return now.set.ended ? { kind: 'ended', error: new OidcError('OIDC_SESSION_ENDED', 'login ended') } : { kind: 'current', set: now.set };
+      }
+    } catch (err) {
+      // The provider rotated the token but we could not store it: this attempt failed; the session
+      // copy below still gets the new tokens so this instance keeps working.
+      config.logger.error('refreshed tokens could not be written to the token store', { reason: (err as Error)?.message });
+    }
+    if (config.hooks.onTokensRefreshed) {
+      try {
+        await config.hooks.onTokensRefreshed(
+          { accessToken: next.accessToken, accessTokenExpiresAt: next.accessTokenExpiresAt, refreshToken: next.refreshToken, idToken: next.idToken },
+          req,
+        );
+      } catch (err) {
+        config.logger.error('onTokensRefreshed hook threw', { reason: (err as Error)?.message });
+      }
+    }
+    config.logger.debug('tokens refreshed', { sub: auth.sub, version: next.version });
+    return { kind: 'refreshed', set: next };
+  }
+
+  /** DESIGN.md "Failure semantics": transient -> nothing changes; otherwise the credential is dead. */
+  private async classify(auth: AuthenticatedSession, err: unknown): Promise<RefreshOutcome> {
+    if (isTransientProviderError(err)) return this.failed(err, 'refresh failed');
+    const error = isOidcError(err) ? err : new OidcError('OIDC_SESSION_ENDED', String((err as Error)?.message ?? err), { cause: err });
+    await this.tokens.end(auth.loginId).catch((e: unknown) => {
+      this.rt.config.logger.error('could not mark the login ended in the token store', { reason: (e as Error)?.message });
+    });
+    return { kind: 'ended', error };
+  }
+}
+
+function numberOrUndefined(v: unknown): number | undefined {
+  return typeof v === 'number' ? v : undefined;
+}

@@ -1,0 +1,96 @@
+/**
+ * SharedStore on Redis, for the same client the app gives connect-redis: node-redis (v4/v5,
+ * `createClient()`) or ioredis. Both are driven through their raw-command entry point
+ * (`sendCommand` / `call`), so one code path serves both and no client-specific option objects leak in.
+ *
+ * Atomic steps are single commands or Lua scripts: a compare-and-set must not be a GET followed by
+ * a SET from another instance's point of view.
+ */
+import type { SharedStore } from './shared-store.js';
+
+/** Structural types of the two supported clients: only what is called here. */
+export interface NodeRedisLike {
+  sendCommand(args: string[]): Promise<unknown>;
+}
+export interface IoRedisLike {
+  call(command: string, ...args: string[]): Promise<unknown>;
+}
+export type RedisClientLike = NodeRedisLike | IoRedisLike;
+
+type Command = (args: string[]) => Promise<unknown>;
+
+export function redisCommand(client: RedisClientLike): Command {
+  // ioredis also has sendCommand (taking a Command object), so test for `call` first.
+  if (typeof (client as IoRedisLike).call === 'function') {
+    const c = client as IoRedisLike;
+    return ([name, ...args]) => c.call(name as string, ...args);
+  }
+  if (typeof (client as NodeRedisLike).sendCommand === 'function') {
+    const c = client as NodeRedisLike;
+    return (args) => c.sendCommand(args);
+  }
+  throw new TypeError('express-oidc-rp: option "redis" must be a node-redis or ioredis client');
+}
+
+// KEYS[1] key; ARGV[1] expected; ARGV[2] new value; ARGV[3] ttl ms.
+const COMPARE_AND_SET = `if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) return 1 else return 0 end`;
+// KEYS[1] key; ARGV[1] expected.
+const DELETE_IF_EQUALS = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`;
+// KEYS[1] set; ARGV[1] member; ARGV[2] ttl ms. The set's TTL is refreshed on each add.
+const ADD_TO_SET = `redis.call('SADD', KEYS[1], ARGV[1]) redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1`;
+
+export class RedisSharedStore implements SharedStore {
+  readonly kind = 'redis' as const;
+  private readonly cmd: Command;
+
+  constructor(client: RedisClientLike, private readonly prefix: string) {
+    this.cmd = redisCommand(client);
+  }
+
+  private k(key: string): string {
+    return this.prefix + key;
+  }
+
+  private eval(script: string, key: string, ...args: string[]): Promise<unknown> {
+    return this.cmd(['EVAL', script, '1', this.k(key), ...args]);
+  }
+
+  async get(key: string): Promise<string | undefined> {
+    const v = await this.cmd(['GET', this.k(key)]);
+    return typeof v === 'string' ? v : v instanceof Buffer ? v.toString('utf8') : undefined;
+  }
+
+  async set(key: string, value: string, ttlMs: number): Promise<void> {
+    await this.cmd(['SET', this.k(key), value, 'PX', String(Math.max(1, Math.round(ttlMs)))]);
+  }
+
+  async setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean> {
+    const r = await this.cmd(['SET', this.k(key), value, 'PX', String(Math.max(1, Math.round(ttlMs))), 'NX']);
+    return r === 'OK';
+  }
+
+  async compareAndSet(key: string, expected: string, value: string, ttlMs: number): Promise<boolean> {
+    return Number(await this.eval(COMPARE_AND_SET, key, expected, value, String(Math.max(1, Math.round(ttlMs))))) === 1;
+  }
+
+  async deleteIfEquals(key: string, expected: string): Promise<boolean> {
+    return Number(await this.eval(DELETE_IF_EQUALS, key, expected)) === 1;
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.cmd(['DEL', this.k(key)]);
+  }
+
+  async addToSet(key: string, member: string, ttlMs: number): Promise<void> {
+    await this.eval(ADD_TO_SET, key, member, String(Math.max(1, Math.round(ttlMs))));
+  }
+
+  async removeFromSet(key: string, member: string): Promise<void> {
+    await this.cmd(['SREM', this.k(key), member]);
+  }
+
+  async members(key: string): Promise<string[]> {
+    const r = await this.cmd(['SMEMBERS', this.k(key)]);
+    return Array.isArray(r) ? r.map((m) => (m instanceof Buffer ? m.toString('utf8') : String(m))) : [];
+  }
+}

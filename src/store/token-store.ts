@@ -1,0 +1,74 @@
+/**
+ * The authoritative token set of a login, kept outside the session (DESIGN.md "tokens under
+ * concurrency"): express-session writes each request's whole copy of the session back when the
+ * request ends, so a request that loaded the session before a refresh would write the old refresh
+ * token back over the rotated one. The session keeps only a read-only copy; refresh reads and
+ * writes here, with compare-and-set on the serialised value (which carries a version).
+ */
+import type { SharedStore } from './shared-store.js';
+
+export interface TokenSet {
+  /** Incremented on every write; the session copy records which version it mirrors. */
+  version: number;
+  accessToken?: string | undefined;
+  /** Epoch seconds. */
+  accessTokenExpiresAt?: number | undefined;
+  /** Epoch seconds when the access token was obtained (its lifetime bounds the refresh leeway). */
+  obtainedAt: number;
+  refreshToken?: string | undefined;
+  idToken?: string | undefined;
+  /** Tombstone: the credential is dead (invalid_grant...). Every instance ends its sessions of this login. */
+  ended?: true | undefined;
+}
+
+/** A token set as read, with the exact stored string for compare-and-set. */
+export interface StoredTokenSet {
+  set: TokenSet;
+  raw: string;
+}
+
+const key = (loginId: string) => `tokens:${loginId}`;
+
+export class TokenStore {
+  constructor(
+    private readonly store: SharedStore,
+    private readonly ttlMs: number,
+  ) {}
+
+  async read(loginId: string): Promise<StoredTokenSet | undefined> {
+    const raw = await this.store.get(key(loginId));
+    if (raw === undefined) return undefined;
+    try {
+      return { set: JSON.parse(raw) as TokenSet, raw };
+    } catch {
+      return undefined; // unreadable: treated as absent, the session copy seeds it again
+    }
+  }
+
+  /** Write at login (a new login id, nobody else knows it yet). */
+  async create(loginId: string, set: TokenSet): Promise<void> {
+    await this.store.set(key(loginId), JSON.stringify(set), this.ttlMs);
+  }
+
+  /**
+   * Replace `previous` with `next`. With `previous` undefined, only if no set exists (a set seeded
+   * from the session copy). False when another writer got there first.
+   */
+  async replace(loginId: string, previous: StoredTokenSet | undefined, next: TokenSet): Promise<boolean> {
+    const value = JSON.stringify(next);
+    return previous
+      ? this.store.compareAndSet(key(loginId), previous.raw, value, this.ttlMs)
+      : this.store.setIfAbsent(key(loginId), value, this.ttlMs);
+  }
+
+  /** Mark the login's credential dead for every instance (kept for the TTL, then gone). */
+  async end(loginId: string): Promise<void> {
+    const tombstone: TokenSet = { version: Number.MAX_SAFE_INTEGER, obtainedAt: Math.floor(Date.now() / 1000), ended: true };
+    await this.store.set(key(loginId), JSON.stringify(tombstone), this.ttlMs);
+  }
+
+  /** Logout: nothing to keep. */
+  async delete(loginId: string): Promise<void> {
+    await this.store.delete(key(loginId));
+  }
+}
