@@ -1,0 +1,85 @@
+/**
+ * Benchmark target, run as a child process so the load generator does not share its event loop.
+ * Serves two apps on two ports, identical but for express-oidc-rp:
+ *   bare: express + express-session, GET /api reads the session
+ *   oidc: the same + oidc.router, GET /api behind requireAuth, through sessionRefresh
+ * Env: ISSUER, CLIENT_ID, CLIENT_SECRET, STORE (memory | redis), REDIS_URL.
+ * Prints "READY <barePort> <oidcPort>".
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
+import session, { type Store } from 'express-session';
+import { RedisStore } from 'connect-redis';
+import { createClient } from 'redis';
+import { createOidcAuth } from '../src/index.js';
+
+const env = process.env;
+
+async function listen(server: Server): Promise<number> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return (server.address() as AddressInfo).port;
+}
+
+let redis: ReturnType<typeof createClient> | undefined;
+async function makeStore(prefix: string): Promise<Store> {
+  if (env.STORE !== 'redis') return new session.MemoryStore();
+  if (!redis) {
+    redis = createClient({ url: env.REDIS_URL });
+    await redis.connect();
+  }
+  return new RedisStore({ client: redis, prefix });
+}
+
+const sessionOptions = (store: Store) => ({ secret: 'bench-secret', resave: false, saveUninitialized: false, store });
+
+const bareServer = createServer();
+const oidcServer = createServer();
+const barePort = await listen(bareServer);
+const oidcPort = await listen(oidcServer);
+
+const bare = express();
+bare.use(session(sessionOptions(await makeStore('bare:'))));
+bare.get('/seed', (req, res) => {
+  (req.session as unknown as Record<string, unknown>).user = { sub: 'user-1', email: 'user1@example.com' };
+  res.json({ ok: true });
+});
+bare.get('/api', (req, res) => {
+  const user = (req.session as unknown as Record<string, { sub: string } | undefined>).user;
+  if (!user) {
+    res.status(401).json({ error: 'unauthenticated' });
+    return;
+  }
+  res.json({ sub: user.sub });
+});
+bareServer.on('request', bare);
+
+const oidc = createOidcAuth({
+  env: {},
+  issuer: env.ISSUER,
+  clientId: env.CLIENT_ID,
+  clientSecret: env.CLIENT_SECRET,
+  baseUrl: `http://127.0.0.1:${oidcPort}`,
+  ...(env.STORE === 'redis' && redis ? { redis } : {}),
+  logger: { debug() {}, info() {}, warn: (m) => console.error(m), error: (m) => console.error(m) },
+});
+const app = express();
+app.use(session(sessionOptions(await makeStore('oidc:sess:'))));
+app.use(oidc.router);
+app.get('/api', oidc.requireAuth(), (req, res) => {
+  res.json({ sub: req.oidc.claims?.sub });
+});
+oidcServer.on('request', app);
+
+process.stdout.write(`READY ${barePort} ${oidcPort}\n`);
+const stop = () => {
+  bareServer.closeAllConnections();
+  oidcServer.closeAllConnections();
+  bareServer.close();
+  oidcServer.close();
+  void oidc.close();
+  void redis?.quit();
+  setTimeout(() => process.exit(0), 200).unref();
+};
+process.on('SIGTERM', stop);
+process.on('disconnect', stop);
