@@ -11,12 +11,14 @@ export default defineConfig({
     maxWorkers: 2,
     projects: [
       {
+        extends: true,
         test: {
           name: 'express5',
           include: ['test/**/*.test.ts'],
         },
       },
       {
+        extends: true,
         resolve: { alias: [{ find: /^express$/, replacement: 'express4' }] },
         test: {
           name: 'express4',

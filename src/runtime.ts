@@ -72,9 +72,10 @@ export function createRuntime(config: ResolvedConfig): Runtime {
 
   const shared: SharedStore = config.redis ? new RedisSharedStore(config.redis, config.redisPrefix) : new MemorySharedStore();
   const tokens = new TokenStore(shared, config.tokenStoreTtlSeconds * 1000);
-  // The lock outlives one refresh request (bounded by the HTTP timeout) with margin, and a waiter
-  // waits a little longer than that, so a holder that died is replaced, not waited for forever.
-  const lockTtlMs = config.timeoutMs * 2 + 2000;
+  // The lock outlives one refresh with margin: up to three provider calls in a row, each bounded
+  // by the HTTP timeout (discovery if not cached, the grant, a JWKS fetch for the new ID token).
+  // A waiter waits a little longer, so a holder that died is replaced, not waited for forever.
+  const lockTtlMs = config.timeoutMs * 3 + 2000;
   const lock = new SharedLock(shared, { ttlMs: lockTtlMs, maxWaitMs: lockTtlMs + 1000, pollMs: 25 });
 
   const rt: Runtime = {

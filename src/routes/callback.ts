@@ -20,6 +20,7 @@ import {
   regenerateSession,
   requireSession,
   saveSession,
+  sessionMaxAgeMs,
   takePendingLogin,
   writeOidcData,
   type AuthenticatedSession,
@@ -114,7 +115,7 @@ export function callbackRouter(rt: Runtime): Router {
           // A silent re-authentication (prompt=none) that failed, login_required included: the
           // provider no longer vouches for this user, so the local session ends too.
           const ended = readOidcData(req)?.auth;
-          if (ended) await rt.tokens.delete(ended.loginId).catch(() => undefined);
+          if (ended) await rt.tokens.end(ended.loginId).catch(() => undefined);
           await destroySession(req);
           setContext(req, undefined, undefined);
         } else if (pending) {
@@ -136,7 +137,7 @@ export function callbackRouter(rt: Runtime): Router {
           obtainedAt: result.auth.tokensObtainedAt,
           refreshToken: result.auth.refreshToken,
           idToken: result.auth.idToken,
-        });
+        }, sessionMaxAgeMs(req));
       }
 
       // Session fixation defence: a new session id for the authenticated session (EOC CVE-2021-41246).

@@ -8,7 +8,7 @@
 import { Router, type Request, type Response } from 'express';
 import type { Runtime } from '../runtime.js';
 import { asyncHandler } from '../middleware/async-handler.js';
-import { destroySession, readOidcData, requireSession, type AuthenticatedSession } from '../session/session-data.js';
+import { readOidcData, regenerateSession, requireSession, saveSession, writeOidcData, type AuthenticatedSession } from '../session/session-data.js';
 import { setContext } from '../session/context.js';
 import { revokeToken, type RevocableTokenType } from '../protocol/revocation.js';
 import { buildEndSessionUrl } from '../protocol/end-session.js';
@@ -57,18 +57,24 @@ export function logoutRouter(rt: Runtime): Router {
     // Never let a provider outage block logout: use metadata we have, or try once, bounded by the timeout.
     const meta = rt.discovery.peek() ?? (auth ? await rt.discovery.get().catch(() => undefined) : undefined);
 
-    await destroySession(req);
+    // Not just destroy: a request of this session still in flight would write its copy back under
+    // the same id when it ends, logging the user in again. A fresh session id, saved (the marker
+    // makes it non-empty) so the browser gets its cookie, leaves that write-back unreachable.
+    await regenerateSession(req);
+    writeOidcData(req, { loggedOutAt: Math.floor(Date.now() / 1000) });
+    await saveSession(req);
     setContext(req, undefined, undefined);
     if (auth) {
       // The shared token set is authoritative (the session copy may hold a rotated-away refresh token).
       const stored = await rt.tokens.read(auth.loginId).catch(() => undefined);
       const latest = stored && !stored.set.ended ? { ...auth, refreshToken: stored.set.refreshToken ?? auth.refreshToken, accessToken: stored.set.accessToken ?? auth.accessToken } : auth;
-      await rt.tokens.delete(auth.loginId).catch((err: unknown) => {
-        config.logger.warn('could not delete the token set at logout', { reason: (err as Error)?.message });
+      // A tombstone, not a delete: a resurrected copy of this session then ends at its next refresh
+      // instead of presenting its revoked refresh token.
+      await rt.tokens.end(auth.loginId).catch((err: unknown) => {
+        config.logger.warn('could not mark the login ended at logout', { reason: (err as Error)?.message });
       });
       if (meta && config.revokeTokensOnLogout) await revokeSessionTokens(rt, meta, latest);
     }
-
     const target = await logoutTarget(rt, req, meta, auth);
     res.set('cache-control', 'no-store');
     // 303: the browser follows a POST with a GET.

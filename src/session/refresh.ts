@@ -18,7 +18,7 @@ import type { Runtime } from '../runtime.js';
 import type { InProcessSingleFlight, SharedLock } from '../store/lock.js';
 import { sleep } from '../store/lock.js';
 import type { StoredTokenSet, TokenSet, TokenStore } from '../store/token-store.js';
-import type { AuthenticatedSession } from './session-data.js';
+import { sessionMaxAgeMs, type AuthenticatedSession } from './session-data.js';
 
 export type RefreshOutcome =
   /** No grant was needed: the set is fresh (perhaps refreshed by another request or instance). */
@@ -163,7 +163,7 @@ export class TokenRefresher {
       idToken: config.storeIdToken ? idToken : undefined,
     };
     try {
-      if (!(await this.tokens.replace(auth.loginId, latest, next))) {
+      if (!(await this.tokens.replace(auth.loginId, latest, next, sessionMaxAgeMs(req)))) {
         // Only possible when our lock expired mid-refresh and someone else wrote: theirs wins.
         config.logger.warn('token set changed during refresh (lock expired?); using the stored one', { loginId: auth.loginId });
         const now = await this.tokens.read(auth.loginId);

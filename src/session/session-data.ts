@@ -35,6 +35,11 @@ export interface OidcSessionData {
   /** Logins in flight, keyed by state: one per tab, bounded by OIDC_MAX_STATES. */
   states?: Record<string, PendingLogin>;
   auth?: AuthenticatedSession;
+  /**
+   * Epoch seconds of a logout. Written into the fresh session that replaces a logged-out one, so
+   * that fresh session is saved and its new id reaches the browser (see routes/logout.ts).
+   */
+  loggedOutAt?: number;
 }
 
 /**
@@ -42,6 +47,7 @@ export interface OidcSessionData {
  * imported so the published types do not require @types/express-session.
  */
 interface SessionLike {
+  cookie?: { originalMaxAge?: number | null };
   regenerate(cb: (err?: unknown) => void): void;
   save(cb: (err?: unknown) => void): void;
   destroy(cb: (err?: unknown) => void): void;
@@ -69,11 +75,17 @@ export function readOidcData(req: Request): OidcSessionData | undefined {
 
 export function writeOidcData(req: Request, data: OidcSessionData | undefined): void {
   const session = requireSession(req);
-  if (data === undefined || (data.auth === undefined && Object.keys(data.states ?? {}).length === 0)) {
+  if (data === undefined || (data.auth === undefined && data.loggedOutAt === undefined && Object.keys(data.states ?? {}).length === 0)) {
     delete session[SESSION_KEY];
   } else {
     session[SESSION_KEY] = data;
   }
+}
+
+/** The session cookie's lifetime in ms, when it has one (a browser-session cookie has none). */
+export function sessionMaxAgeMs(req: Request): number | undefined {
+  const maxAge = requireSession(req).cookie?.originalMaxAge;
+  return typeof maxAge === 'number' && maxAge > 0 ? maxAge : undefined;
 }
 
 const promisify = (fn: (cb: (err?: unknown) => void) => void): Promise<void> =>

@@ -45,20 +45,27 @@ export class TokenStore {
     }
   }
 
+  /**
+   * TTL of a write: the configured one, but never shorter than the session that points to the set
+   * (a session outliving its token set would fall back to its own, possibly stale, copy).
+   */
+  private ttl(sessionMaxAgeMs: number | undefined): number {
+    return Math.max(this.ttlMs, sessionMaxAgeMs ?? 0);
+  }
+
   /** Write at login (a new login id, nobody else knows it yet). */
-  async create(loginId: string, set: TokenSet): Promise<void> {
-    await this.store.set(key(loginId), JSON.stringify(set), this.ttlMs);
+  async create(loginId: string, set: TokenSet, sessionMaxAgeMs?: number): Promise<void> {
+    await this.store.set(key(loginId), JSON.stringify(set), this.ttl(sessionMaxAgeMs));
   }
 
   /**
    * Replace `previous` with `next`. With `previous` undefined, only if no set exists (a set seeded
    * from the session copy). False when another writer got there first.
    */
-  async replace(loginId: string, previous: StoredTokenSet | undefined, next: TokenSet): Promise<boolean> {
+  async replace(loginId: string, previous: StoredTokenSet | undefined, next: TokenSet, sessionMaxAgeMs?: number): Promise<boolean> {
     const value = JSON.stringify(next);
-    return previous
-      ? this.store.compareAndSet(key(loginId), previous.raw, value, this.ttlMs)
-      : this.store.setIfAbsent(key(loginId), value, this.ttlMs);
+    const ttl = this.ttl(sessionMaxAgeMs);
+    return previous ? this.store.compareAndSet(key(loginId), previous.raw, value, ttl) : this.store.setIfAbsent(key(loginId), value, ttl);
   }
 
   /** Mark the login's credential dead for every instance (kept for the TTL, then gone). */
@@ -67,8 +74,4 @@ export class TokenStore {
     await this.store.set(key(loginId), JSON.stringify(tombstone), this.ttlMs);
   }
 
-  /** Logout: nothing to keep. */
-  async delete(loginId: string): Promise<void> {
-    await this.store.delete(key(loginId));
-  }
 }

@@ -1,0 +1,307 @@
+/**
+ * Cross-instance single flight of the refresh grant, with two real Node processes (A and B, each
+ * test/support/rp-server.ts) sharing one redis-server: sessions in connect-redis, token sets and
+ * refresh locks in the library's Redis store.
+ *
+ * Both processes use A's URL as baseUrl (one registered redirect_uri); the login callback is
+ * completed on A, and the session cookie is then sent by hand to A or B.
+ *
+ * Expiry is forced deterministically: the access token's expiry is set in the past both in the
+ * session copy (`sess:<sid>`, field oidc.auth.accessTokenExpiresAt) and in the authoritative token
+ * set (`oidc:tokens:<loginId>`), so the provider's access tokens are long-lived (no accidental
+ * refresh from the clock) and each round needs exactly one refresh grant.
+ *
+ * The fake OP rotates refresh tokens with reuse detection: presenting an already-rotated refresh
+ * token revokes the whole family. A lost rotation would therefore show up as 401s, not pass silently.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import express from 'express';
+import request from 'supertest';
+import { createClient } from 'redis';
+import { startRedisServer, type RedisServer } from '../support/redis-server.js';
+import { startFakeOp, type FakeOp } from '../support/fake-op.js';
+import { startRpProcess, type RpProcess } from '../support/rp-process.js';
+
+/** The library's `timeout` in the children: lock TTL = 3 * timeout + 2 s = 5 s, waiters wait up to 6 s. */
+const OIDC_TIMEOUT_SECONDS = 1;
+const LOCK_TTL_MS = OIDC_TIMEOUT_SECONDS * 3000 + 2000;
+const MAX_WAIT_MS = LOCK_TTL_MS + 1000;
+
+/** This test runs under the express5 or the express4 vitest project; the children follow suit. */
+const EXPRESS_MODULE = typeof (express as unknown as { query?: unknown }).query === 'function' ? 'express4' : 'express';
+
+type Redis = ReturnType<typeof createClient>;
+
+interface MeBody {
+  pid: number;
+  sub: string;
+  accessToken: string;
+  refreshToken: string;
+  accessTokenExpiresAt: number;
+}
+
+let redisServer: RedisServer | undefined;
+let redis: Redis | undefined;
+
+beforeAll(async () => {
+  redisServer = await startRedisServer();
+  redis = createClient({ url: redisServer.url });
+  await redis.connect();
+}, 30_000);
+afterAll(async () => {
+  await redis?.close().catch(() => undefined);
+  await redisServer?.stop();
+}, 30_000);
+
+// Everything a test starts is stopped after it, pass or fail.
+const cleanups: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  for (const fn of cleanups.splice(0).reverse()) await fn().catch(() => undefined);
+}, 30_000);
+
+interface Setup {
+  op: FakeOp;
+  a: RpProcess;
+  b: RpProcess;
+}
+
+async function setup(clientKind: 'node-redis' | 'ioredis'): Promise<Setup> {
+  // accessTokenTtl is long on purpose: expiry is forced through Redis (see the file comment).
+  const op = await startFakeOp({ behaviour: { accessTokenTtl: 300 } });
+  cleanups.push(() => op.close());
+  const common = {
+    ISSUER: op.issuer,
+    CLIENT_ID: op.clientId,
+    CLIENT_SECRET: op.clientSecret,
+    REDIS_URL: redisServer!.url,
+    CLIENT_KIND: clientKind,
+    OIDC_TIMEOUT_SECONDS: String(OIDC_TIMEOUT_SECONDS),
+    EXPRESS_MODULE,
+  } as const;
+  // A uses its own URL as baseUrl; B gets A's, so both build the same redirect_uri.
+  const a = await startRpProcess({ ...common, PORT: '0' });
+  cleanups.push(() => a.stop());
+  const b = await startRpProcess({ ...common, PORT: '0', BASE_URL: a.url });
+  cleanups.push(() => b.stop());
+  return { op, a, b };
+}
+
+function sessionCookie(res: request.Response): string | undefined {
+  const raw = res.headers['set-cookie'] as unknown as string[] | undefined;
+  return raw?.find((v) => v.startsWith('connect.sid='))?.split(';')[0];
+}
+
+/** express-session cookie value "s:<id>.<sig>" -> id. */
+function sessionIdOf(cookie: string): string {
+  const value = decodeURIComponent(cookie.slice('connect.sid='.length));
+  return value.slice(2, value.lastIndexOf('.'));
+}
+
+interface Login {
+  cookie: string;
+  sid: string;
+  loginId: string;
+  me: MeBody;
+}
+
+/** Log in through A (the provider step is one redirect hop at the fake OP). */
+async function login({ a }: Setup): Promise<Login> {
+  const start = await request(a.url).get('/oidc/authenticate');
+  expect(start.status, start.text).toBe(302);
+  const pre = sessionCookie(start);
+  expect(pre).toBeDefined();
+  const atOp = await fetch(start.headers.location as string, { redirect: 'manual' });
+  const callback = new URL(atOp.headers.get('location')!);
+  expect(callback.origin).toBe(a.url);
+  const done = await request(a.url).get(callback.pathname + callback.search).set('cookie', pre!);
+  expect(done.status, done.text).toBe(302);
+  const cookie = sessionCookie(done) ?? pre!; // regenerated at login
+  const me = await getMe(a, cookie);
+  expect(me.status, me.text).toBe(200);
+  const sid = sessionIdOf(cookie);
+  const sess = JSON.parse((await redis!.get(`sess:${sid}`))!) as { oidc: { auth: { loginId: string } } };
+  return { cookie, sid, loginId: sess.oidc.auth.loginId, me: me.body as MeBody };
+}
+
+const getMe = (p: RpProcess, cookie: string) => request(p.url).get('/me').set('cookie', cookie).set('accept', 'application/json');
+
+/** Rewrite a JSON value in Redis, keeping its TTL. */
+async function patchJson(key: string, patch: (v: Record<string, any>) => void): Promise<void> {
+  const raw = await redis!.get(key);
+  if (raw === null) throw new Error(`no key ${key} in Redis`);
+  const value = JSON.parse(raw) as Record<string, any>;
+  patch(value);
+  await redis!.sendCommand(['SET', key, JSON.stringify(value), 'KEEPTTL']);
+}
+
+/** Make the access token due everywhere: in the session copy and in the shared token set. */
+async function expireTokens({ sid, loginId }: Login): Promise<void> {
+  const past = Math.floor(Date.now() / 1000) - 60;
+  await patchJson(`sess:${sid}`, (s) => (s.oidc.auth.accessTokenExpiresAt = past));
+  await patchJson(`oidc:tokens:${loginId}`, (t) => (t.accessTokenExpiresAt = past));
+}
+
+async function tokenSet(loginId: string): Promise<Record<string, any> | undefined> {
+  const raw = await redis!.get(`oidc:tokens:${loginId}`);
+  return raw === null ? undefined : (JSON.parse(raw) as Record<string, any>);
+}
+
+/** n concurrent GET /me, interleaved A, B, A, B... */
+async function burst(s: Setup, cookie: string, n: number): Promise<request.Response[]> {
+  return Promise.all(Array.from({ length: n }, (_, i) => getMe(i % 2 === 0 ? s.a : s.b, cookie)));
+}
+
+function expectOneFreshTokenSet(responses: request.Response[], s: Setup, previous: MeBody): MeBody {
+  const statuses = responses.map((r) => r.status);
+  expect(statuses, responses.find((r) => r.status !== 200)?.text).toEqual(responses.map(() => 200));
+  const bodies = responses.map((r) => r.body as MeBody);
+  // Every request, on either process, continues with the same new tokens.
+  expect(new Set(bodies.map((b) => b.accessToken)).size).toBe(1);
+  expect(new Set(bodies.map((b) => b.refreshToken)).size).toBe(1);
+  const fresh = bodies[0]!;
+  expect(fresh.accessToken).not.toBe(previous.accessToken);
+  expect(fresh.refreshToken).not.toBe(previous.refreshToken);
+  expect(fresh.accessTokenExpiresAt).toBeGreaterThan(Math.floor(Date.now() / 1000));
+  // Half the requests were served by each process.
+  expect(bodies.filter((b) => b.pid === s.a.pid)).toHaveLength(responses.length / 2);
+  expect(bodies.filter((b) => b.pid === s.b.pid)).toHaveLength(responses.length / 2);
+  return fresh;
+}
+
+async function introspect(op: FakeOp, token: string): Promise<{ active: boolean }> {
+  const res = await fetch(`${op.issuer}/introspect`, {
+    method: 'POST',
+    headers: {
+      authorization: `Basic ${Buffer.from(`${encodeURIComponent(op.clientId)}:${encodeURIComponent(op.clientSecret)}`).toString('base64')}`,
+      'content-type': 'application/x-www-form-urlencoded',
+    },
+    body: new URLSearchParams({ token }).toString(),
+  });
+  return (await res.json()) as { active: boolean };
+}
+
+async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+describe.each(['ioredis', 'node-redis'] as const)('two processes, library on %s (sessions on connect-redis/node-redis)', (clientKind) => {
+  it('50 concurrent requests across both processes after expiry make exactly one refresh grant, twice in a row, and rotation is never lost', async () => {
+    const s = await setup(clientKind);
+    const health = await Promise.all([request(s.a.url).get('/health'), request(s.b.url).get('/health')]);
+    expect(health.map((h) => h.body.expressMajor)).toEqual(EXPRESS_MODULE === 'express4' ? [4, 4] : [5, 5]);
+
+    const li = await login(s);
+    const initialVersion = (await tokenSet(li.loginId))!.version as number;
+    expect(s.op.grants('refresh_token')).toBe(0);
+
+    // Round 1.
+    await expireTokens(li);
+    const round1 = expectOneFreshTokenSet(await burst(s, li.cookie, 50), s, li.me);
+    expect(s.op.grants('refresh_token')).toBe(1);
+    const stored1 = (await tokenSet(li.loginId))!;
+    expect(stored1).toMatchObject({ version: initialVersion + 1, accessToken: round1.accessToken, refreshToken: round1.refreshToken });
+    expect(await redis!.exists(`oidc:lock:${li.loginId}`)).toBe(0); // released
+
+    // Round 2: the rotated refresh token from round 1 must be the one presented (else: family revoked -> 401).
+    await expireTokens(li);
+    const round2 = expectOneFreshTokenSet(await burst(s, li.cookie, 50), s, round1);
+    expect(s.op.grants('refresh_token')).toBe(2);
+    const presented = s.op.requests.filter((r) => r.path === '/token' && r.body.grant_type === 'refresh_token').map((r) => r.body.refresh_token);
+    expect(presented).toEqual([li.me.refreshToken, round1.refreshToken]);
+    expect((await tokenSet(li.loginId))!).toMatchObject({ version: initialVersion + 2, refreshToken: round2.refreshToken });
+    expect((await introspect(s.op, round2.accessToken)).active).toBe(true);
+
+    // Not due any more: the hot path makes no grant.
+    const after = await burst(s, li.cookie, 10);
+    expect(after.map((r) => r.status)).toEqual(after.map(() => 200));
+    expect(new Set(after.map((r) => (r.body as MeBody).accessToken))).toEqual(new Set([round2.accessToken]));
+    expect(s.op.grants('refresh_token')).toBe(2);
+  }, 30_000);
+});
+
+describe('two processes, failures of the lock holder', () => {
+  it('a dead lock holder (lock key left in Redis) delays the refresh only until the lock expires, then exactly one grant', async () => {
+    const s = await setup('node-redis');
+    const li = await login(s);
+    await expireTokens(li);
+    // As if a process took the lock and died without releasing it.
+    await redis!.set(`oidc:lock:${li.loginId}`, 'dead-process', { expiration: { type: 'PX', value: 2500 } });
+    const t0 = Date.now();
+    const res = await getMe(s.b, li.cookie);
+    const elapsed = Date.now() - t0;
+    console.log(`[multi-instance] dead holder: /me on B answered ${res.status} after ${elapsed} ms, refresh grants ${s.op.grants('refresh_token')}`);
+    expect(res.status, res.text).toBe(200);
+    expect(elapsed).toBeGreaterThanOrEqual(2000);
+    expect(elapsed).toBeLessThanOrEqual(7000);
+    expect(s.op.grants('refresh_token')).toBe(1);
+    expect((res.body as MeBody).refreshToken).not.toBe(li.me.refreshToken);
+    expect(await redis!.exists(`oidc:lock:${li.loginId}`)).toBe(0);
+  }, 30_000);
+
+  it('a process killed mid-refresh (after the provider rotated) ends the login on the other process within the lock TTL: 401 session_ended, never a hang', async () => {
+    // What happens: A takes the lock and presents RT1; the provider rotates RT1 -> RT2 even though A
+    // is dead by the time it answers, so RT2 is lost. B waits for A's lock to expire, reads RT1 (A
+    // never wrote), presents it, and the provider's reuse detection revokes the whole family:
+    // invalid_grant. B then tombstones the token set and destroys the session -> 401 session_ended.
+    // That is the only safe outcome without a provider grace period for rotated tokens.
+    const s = await setup('ioredis');
+    const li = await login(s);
+    s.op.set({ tokenDelayMs: 1500 });
+    await expireTokens(li);
+
+    const sentAt = Date.now();
+    const onA = getMe(s.a, li.cookie).then(
+      (r) => ({ response: r }),
+      (e: Error) => ({ error: e }),
+    );
+    // The fake OP logs the grant on receipt (before its delay): A holds the lock at that point.
+    await waitFor(() => s.op.grants('refresh_token') === 1, 5000, "A's refresh grant to reach the provider");
+    const lockOwner = await redis!.get(`oidc:lock:${li.loginId}`);
+    expect(lockOwner).not.toBeNull();
+    await new Promise((r) => setTimeout(r, Math.max(0, 300 - (Date.now() - sentAt))));
+    await s.a.kill();
+    expect((await s.a.exited).signal).toBe('SIGKILL');
+    const aOutcome = await onA;
+    expect('error' in aOutcome, 'A answered although it was killed mid-refresh').toBe(true);
+    s.op.set({ tokenDelayMs: 0 });
+
+    // The dead holder's lock is still there, expiring on its own.
+    expect(await redis!.get(`oidc:lock:${li.loginId}`)).toBe(lockOwner);
+    const remaining = await redis!.pTTL(`oidc:lock:${li.loginId}`);
+    expect(remaining).toBeGreaterThan(0);
+    expect(remaining).toBeLessThanOrEqual(LOCK_TTL_MS);
+
+    const t0 = Date.now();
+    const res = await getMe(s.b, li.cookie);
+    const elapsed = Date.now() - t0;
+    console.log(
+      `[multi-instance] killed holder: lock had ${remaining} ms left; /me on B answered ${res.status} after ${elapsed} ms, refresh grants ${s.op.grants('refresh_token')}`,
+    );
+
+    expect(res.status, res.text).toBe(401);
+    expect(res.body).toMatchObject({ error: 'session_ended' });
+    expect(res.headers['oidc-login-url']).toBe('/oidc/authenticate?next=%2Fme');
+    // B waited out the dead holder's lock, then answered promptly; never anywhere near a hang
+    // (a waiter gives up after MAX_WAIT_MS, so lock TTL + max wait is the absolute bound).
+    expect(elapsed).toBeGreaterThanOrEqual(remaining - 100);
+    expect(elapsed).toBeLessThan(remaining + 3000);
+    expect(elapsed).toBeLessThan(LOCK_TTL_MS + MAX_WAIT_MS);
+    // Exactly two grants, both presenting RT1: A's (rotated at the provider, then lost) and B's replay.
+    expect(s.op.grants('refresh_token')).toBe(2);
+    const presented = s.op.requests.filter((r) => r.path === '/token' && r.body.grant_type === 'refresh_token').map((r) => r.body.refresh_token);
+    expect(presented).toEqual([li.me.refreshToken, li.me.refreshToken]);
+    // The provider revoked the family (the login's access token is dead there too).
+    expect((await introspect(s.op, li.me.accessToken)).active).toBe(false);
+    // Every instance sees the login as ended; the session is gone; B's lock was released.
+    expect(await tokenSet(li.loginId)).toMatchObject({ ended: true });
+    expect(await redis!.exists(`sess:${li.sid}`)).toBe(0);
+    expect(await redis!.exists(`oidc:lock:${li.loginId}`)).toBe(0);
+    const again = await getMe(s.b, li.cookie);
+    expect(again.status).toBe(401);
+    expect(s.op.grants('refresh_token')).toBe(2);
+  }, 30_000);
+});
