@@ -44,8 +44,15 @@ bare.get('/seed', (req, res) => {
   (req.session as unknown as Record<string, unknown>).user = { sub: 'user-1', email: 'user1@example.com' };
   res.json({ ok: true });
 });
+// The same payload the library keeps in a session, to separate its middleware's cost from the
+// cost of a bigger session (express-session parses, hashes and compares it on every request).
+bare.post('/seed-same', express.json(), (req, res) => {
+  (req.session as unknown as Record<string, unknown>).oidc = req.body as unknown;
+  res.json({ ok: true });
+});
 bare.get('/api', (req, res) => {
-  const user = (req.session as unknown as Record<string, { sub: string } | undefined>).user;
+  const s = req.session as unknown as Record<string, { sub: string; auth?: { sub: string } } | undefined>;
+  const user = s.user ?? s.oidc?.auth;
   if (!user) {
     res.status(401).json({ error: 'unauthenticated' });
     return;
@@ -66,11 +73,22 @@ const oidc = createOidcAuth({
 const app = express();
 app.use(session(sessionOptions(await makeStore('oidc:sess:'))));
 app.use(oidc.router);
+app.get('/__session', (req, res) => {
+  res.json((req.session as unknown as Record<string, unknown>).oidc);
+});
 app.get('/api', oidc.requireAuth(), (req, res) => {
   res.json({ sub: req.oidc.claims?.sub });
 });
 oidcServer.on('request', app);
 
+// CPU time of this process, on request: the load generator reads it around each round, so the
+// cost per request is measured where it is spent, independent of how the generator is scheduled.
+process.on('message', (msg) => {
+  if (msg === 'cpu') {
+    const { user, system } = process.cpuUsage();
+    process.send?.({ cpu: user + system });
+  }
+});
 process.stdout.write(`READY ${barePort} ${oidcPort}\n`);
 const stop = () => {
   bareServer.closeAllConnections();

@@ -10,12 +10,34 @@ import { once } from 'node:events';
 import { Pool } from 'undici';
 import { startFakeOp, type FakeOp } from '../test/support/fake-op.js';
 import { startRedisServer, type RedisServer } from '../test/support/redis-server.js';
+import { startRpProcess, type RpProcess } from '../test/support/rp-process.js';
+import { createClient } from 'redis';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const ROUND_MS = Number(process.env.BENCH_ROUND_MS ?? 2000);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 
 const cookieOf = (setCookie: string | null): string => (setCookie ?? '').split(';')[0] ?? '';
+
+/** CPU microseconds the target process has used so far (user + system). */
+function cpuOf(child: ChildProcess): Promise<number> {
+  return new Promise((resolve) => {
+    const onMessage = (msg: unknown) => {
+      if (typeof msg === 'object' && msg !== null && 'cpu' in msg) {
+        child.off('message', onMessage);
+        resolve((msg as { cpu: number }).cpu);
+      }
+    };
+    child.on('message', onMessage);
+    child.send('cpu');
+  });
+}
+
+interface Sample {
+  rps: number;
+  /** Target CPU time per request, microseconds. */
+  cpuUs: number;
+}
 
 async function startTarget(env: Record<string, string>): Promise<{ child: ChildProcess; bare: string; oidc: string }> {
   const child = fork(new URL('./app-server.ts', import.meta.url), [], {
@@ -71,6 +93,15 @@ async function load(origin: string, path: string, cookie: string, ms: number, co
   return done / seconds;
 }
 
+async function measured(child: ChildProcess, origin: string, path: string, cookie: string): Promise<Sample> {
+  const cpu0 = await cpuOf(child);
+  const started = performance.now();
+  const rps = await load(origin, path, cookie, ROUND_MS, CONNECTIONS);
+  const requests = (rps * (performance.now() - started)) / 1000;
+  const cpu1 = await cpuOf(child);
+  return { rps, cpuUs: (cpu1 - cpu0) / requests };
+}
+
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)] as number;
@@ -79,38 +110,92 @@ const median = (xs: number[]) => {
 async function throughput(op: FakeOp, store: 'memory' | 'redis', redisUrl?: string) {
   const target = await startTarget({ ISSUER: op.issuer, CLIENT_ID: op.clientId, CLIENT_SECRET: op.clientSecret, STORE: store, REDIS_URL: redisUrl ?? '' });
   try {
-    const bareCookie = cookieOf((await fetch(`${target.bare}/seed`)).headers.get('set-cookie'));
     const oidcCookie = await login(target.oidc);
+    const bareCookie = cookieOf((await fetch(`${target.bare}/seed`)).headers.get('set-cookie'));
+    // A bare session carrying exactly what the library keeps in the session.
+    const payload = await (await fetch(`${target.oidc}/__session`, { headers: { cookie: oidcCookie } })).text();
+    const sameCookie = cookieOf(
+      (await fetch(`${target.bare}/seed-same`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: payload })).headers.get('set-cookie'),
+    );
     const grantsBefore = op.grants('refresh_token');
-    // Warm up both (JIT, connection pools).
-    await load(target.bare, '/api', bareCookie, 1000, CONNECTIONS);
-    await load(target.oidc, '/api', oidcCookie, 1000, CONNECTIONS);
-    const bare: number[] = [];
-    const oidc: number[] = [];
-    const ratios: number[] = [];
+    const runs = {
+      bare: () => measured(target.child, target.bare, '/api', bareCookie),
+      same: () => measured(target.child, target.bare, '/api', sameCookie),
+      oidc: () => measured(target.child, target.oidc, '/api', oidcCookie),
+    };
+    // Warm up all three (JIT, connection pools).
+    for (const run of Object.values(runs)) await run();
+
+    const samples: Record<keyof typeof runs, Sample[]> = { bare: [], same: [], oidc: [] };
     for (let i = 0; i < ROUNDS; i++) {
-      // Alternate which goes first, so drift in machine load hits both alike.
-      const runBare = () => load(target.bare, '/api', bareCookie, ROUND_MS, CONNECTIONS);
-      const runOidc = () => load(target.oidc, '/api', oidcCookie, ROUND_MS, CONNECTIONS);
-      let bareRps: number;
-      let oidcRps: number;
-      if (i % 2 === 0) {
-        bareRps = await runBare();
-        oidcRps = await runOidc();
-      } else {
-        oidcRps = await runOidc();
-        bareRps = await runBare();
-      }
-      bare.push(bareRps);
-      oidc.push(oidcRps);
-      ratios.push(oidcRps / bareRps);
+      // Rotate the order each round, so drift in machine load hits all alike.
+      const order = (['bare', 'same', 'oidc'] as const).map((_, j, all) => all[(i + j) % all.length] as keyof typeof runs);
+      for (const name of order) samples[name].push(await runs[name]());
     }
+    const rps = (name: keyof typeof runs) => median(samples[name].map((x) => x.rps));
+    const cpu = (name: keyof typeof runs) => median(samples[name].map((x) => x.cpuUs));
     // The valid-token path must never talk to the provider.
     const providerCalls = op.grants('refresh_token') - grantsBefore;
-    return { store, bare: median(bare), oidc: median(oidc), ratio: median(ratios), providerCalls };
+    return {
+      store,
+      sessionBytes: payload.length,
+      bare: rps('bare'),
+      same: rps('same'),
+      oidc: rps('oidc'),
+      cpuBare: cpu('bare'),
+      cpuSame: cpu('same'),
+      cpuOidc: cpu('oidc'),
+      providerCalls,
+    };
   } finally {
     target.child.kill('SIGTERM');
     await once(target.child, 'exit');
+  }
+}
+
+/**
+ * Refresh grants the provider sees when `n` concurrent requests of one session arrive with an
+ * expired access token, spread over `processes` app processes sharing one Redis (sessions in
+ * connect-redis, the library given the same Redis). Target: 1.
+ */
+async function grantsUnderConcurrency(op: FakeOp, redisUrl: string, processes: 1 | 2, n: number) {
+  const redis = createClient({ url: redisUrl });
+  await redis.connect();
+  const common = { ISSUER: op.issuer, CLIENT_ID: op.clientId, CLIENT_SECRET: op.clientSecret, REDIS_URL: redisUrl };
+  const a: RpProcess = await startRpProcess(common);
+  const apps = [a];
+  try {
+    if (processes === 2) apps.push(await startRpProcess({ ...common, BASE_URL: a.url }));
+    const cookie = await login(a.url);
+    const sid = decodeURIComponent(cookie.split('=')[1] as string).replace(/^s:/, '').split('.')[0] as string;
+    const sessKey = `sess:${sid}`;
+    const sess = JSON.parse((await redis.get(sessKey)) as string) as { oidc: { auth: { loginId: string; accessTokenExpiresAt: number } } };
+    const tokensKey = `oidc:tokens:${sess.oidc.auth.loginId}`;
+    // Make the access token due in the session copy and in the shared token set.
+    const past = Math.floor(Date.now() / 1000) - 60;
+    for (const key of [sessKey, tokensKey]) {
+      const value = JSON.parse((await redis.get(key)) as string) as Record<string, unknown> & { oidc?: { auth: { accessTokenExpiresAt: number } }; accessTokenExpiresAt?: number };
+      if (value.oidc) value.oidc.auth.accessTokenExpiresAt = past;
+      else value.accessTokenExpiresAt = past;
+      await redis.sendCommand(['SET', key, JSON.stringify(value), 'KEEPTTL']);
+    }
+    // Precondition of the measurement: both copies now say "expired".
+    const check = [JSON.parse((await redis.get(sessKey)) as string).oidc.auth.accessTokenExpiresAt, JSON.parse((await redis.get(tokensKey)) as string).accessTokenExpiresAt];
+    if (!check.every((t) => t === past)) throw new Error(`could not expire the tokens for the measurement: ${JSON.stringify(check)}`);
+    const before = op.grants('refresh_token');
+    const started = performance.now();
+    const statuses = await Promise.all(
+      Array.from({ length: n }, async (_, i) => {
+        const res = await fetch(`${(apps[i % apps.length] as RpProcess).url}/me`, { headers: { cookie, accept: 'application/json' } });
+        await res.arrayBuffer();
+        return res.status;
+      }),
+    );
+    const ms = performance.now() - started;
+    return { processes, requests: n, ok: statuses.filter((x) => x === 200).length, grants: op.grants('refresh_token') - before, ms };
+  } finally {
+    await Promise.all(apps.map((p) => p.stop()));
+    await redis.quit();
   }
 }
 
@@ -122,10 +207,24 @@ async function main() {
     const results = [await throughput(op, 'memory')];
     redis = await startRedisServer();
     results.push(await throughput(op, 'redis', redis.url));
-    console.log('\nAuthenticated GET through sessionRefresh (valid token) vs bare express-session');
-    console.log('store   | bare req/s | oidc req/s | ratio (target >= 0.95) | provider calls');
+    console.log('\nAuthenticated GET through sessionRefresh + requireAuth (valid token), median of rounds');
+    console.log('  bare: express-session holding { user: { sub, email } }');
+    console.log('  same: express-session holding the same payload the library keeps in the session');
+    console.log('  capacity = requests/s one core sustains = 1 / server CPU per request (the wall-clock req/s');
+    console.log('  share the 2 cores with the load generator, so they are shown but not used for the ratio)');
+    console.log('store  | session bytes | CPU us/req bare / same / oidc | capacity oidc/same (target >= 0.95) | oidc/bare | wall req/s bare / same / oidc | provider calls');
     for (const r of results) {
-      console.log(`${r.store.padEnd(7)} | ${r.bare.toFixed(0).padStart(10)} | ${r.oidc.toFixed(0).padStart(10)} | ${r.ratio.toFixed(3).padStart(22)} | ${r.providerCalls}`);
+      const cpus = `${r.cpuBare.toFixed(0)} / ${r.cpuSame.toFixed(0)} / ${r.cpuOidc.toFixed(0)}`;
+      const walls = `${r.bare.toFixed(0)} / ${r.same.toFixed(0)} / ${r.oidc.toFixed(0)}`;
+      console.log(
+        `${r.store.padEnd(6)} | ${String(r.sessionBytes).padStart(13)} | ${cpus.padStart(29)} | ${(r.cpuSame / r.cpuOidc).toFixed(3).padStart(35)} | ${(r.cpuBare / r.cpuOidc).toFixed(3).padStart(9)} | ${walls.padStart(29)} | ${r.providerCalls}`,
+      );
+    }
+    const grants = [await grantsUnderConcurrency(op, redis.url, 1, 100), await grantsUnderConcurrency(op, redis.url, 2, 100)];
+    console.log('\n100 concurrent requests of one session with an expired access token');
+    console.log('processes | answered 200 | refresh grants (target 1) | wall time');
+    for (const g of grants) {
+      console.log(`${String(g.processes).padStart(9)} | ${`${g.ok}/${g.requests}`.padStart(12)} | ${String(g.grants).padStart(25)} | ${g.ms.toFixed(0)} ms`);
     }
   } finally {
     await redis?.stop();

@@ -34,7 +34,7 @@ export const OPTION_SPECS = {
   revocationEndpoint: { env: 'OIDC_OP_TOKEN_REVOKE_ENDPOINT', kind: 'url' },
   endSessionEndpoint: { env: 'OIDC_OP_LOGOUT_ENDPOINT', kind: 'url' },
   storeAccessToken: { env: 'OIDC_STORE_ACCESS_TOKEN', kind: 'boolean', default: true },
-  storeIdToken: { env: 'OIDC_STORE_ID_TOKEN', kind: 'boolean', default: true },
+  storeIdToken: { env: 'OIDC_STORE_ID_TOKEN', kind: 'boolean', default: false },
   storeRefreshToken: { env: 'OIDC_STORE_REFRESH_TOKEN', kind: 'boolean', default: true },
   renewIdTokenExpirySeconds: { env: 'OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS', kind: 'seconds', default: 900 },
   refreshLeewaySeconds: { env: 'OIDC_REFRESH_LEEWAY_SECONDS', kind: 'seconds', default: 30 },

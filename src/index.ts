@@ -10,9 +10,10 @@
 import { Router, type RequestHandler } from 'express';
 import { resolveConfig } from './config.js';
 import { createRuntime } from './runtime.js';
-import { loginRouter } from './routes/login.js';
-import { callbackRouter } from './routes/callback.js';
-import { logoutRouter } from './routes/logout.js';
+import { loginHandler } from './routes/login.js';
+import { callbackHandler } from './routes/callback.js';
+import { logoutHandlers } from './routes/logout.js';
+import { routeDispatcher, type RouteTable } from './routes/dispatch.js';
 import { sessionRefresh } from './middleware/session-refresh.js';
 import { requireAuth, type RequireAuthOptions } from './middleware/require-auth.js';
 import type { OidcAuthOptions } from './types.js';
@@ -28,8 +29,11 @@ export interface OidcAuth {
   sessionRefresh: RequestHandler;
   /** Guard: 302 to login for pages, 401 JSON for API requests. */
   requireAuth(opts?: RequireAuthOptions): RequestHandler;
-  /** login + callback + logout + sessionRefresh, in that order. */
-  router: Router;
+  /**
+   * login + callback + logout + sessionRefresh as one middleware (`app.use(oidc.router)`): a single
+   * route lookup per request instead of a Router's layers.
+   */
+  router: RequestHandler;
   /** Release the HTTP connection pool to the provider (tests, graceful shutdown). */
   close(): Promise<void>;
 }
@@ -44,19 +48,27 @@ export function createOidcAuth(options: OidcAuthOptions = {}): OidcAuth {
   if (config.issuer === undefined) {
     config.logger.warn('no issuer configured (option issuer, env OIDC_OP_ISSUER): the ID token "iss" claim cannot be checked');
   }
-  const login = loginRouter(rt);
-  const callback = callbackRouter(rt);
-  const logout = logoutRouter(rt);
   const refresh = sessionRefresh(rt);
-  const router = Router();
-  router.use(login, callback, logout, refresh);
+  const { routes } = config;
+  const logoutRoute = logoutHandlers(rt);
+  const table: RouteTable = [
+    ['GET', routes.login, loginHandler(rt)],
+    ['GET', routes.callback, callbackHandler(rt)],
+    ['POST', routes.logout, logoutRoute.post],
+    ['GET', routes.logout, logoutRoute.get],
+  ];
+  const routerFor = (path: string): Router => {
+    const r = Router();
+    for (const [method, p, handler] of table) if (p === path) r[method === 'GET' ? 'get' : 'post'](p, handler);
+    return r;
+  };
   return {
-    login,
-    callback,
-    logout,
+    login: routerFor(routes.login),
+    callback: routerFor(routes.callback),
+    logout: routerFor(routes.logout),
     sessionRefresh: refresh,
     requireAuth: (opts) => requireAuth(rt, opts),
-    router,
+    router: routeDispatcher(table, refresh),
     close: () => rt.close(),
   };
 }

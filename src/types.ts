@@ -116,7 +116,7 @@ export interface OidcAuthOptions {
   endSessionEndpoint?: string;
   /** OIDC_STORE_ACCESS_TOKEN, default true. */
   storeAccessToken?: boolean;
-  /** OIDC_STORE_ID_TOKEN, default true (needed for id_token_hint at logout). */
+  /** OIDC_STORE_ID_TOKEN, default false: expose the ID token as req.oidc.idToken (kept in the session). */
   storeIdToken?: boolean;
   /** OIDC_STORE_REFRESH_TOKEN, default true. */
   storeRefreshToken?: boolean;

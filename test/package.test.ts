@@ -24,7 +24,7 @@ describe('package', () => {
   });
 
   it('returns routers and middleware from createOidcAuth synchronously', async () => {
-    const { createOidcAuth } = (await import('express-oidc-rp')) as typeof import('../src/index.js');
+    const { createOidcAuth } = (await import('express-oidc-rp')) as unknown as typeof import('../src/index.js');
     const oidc = createOidcAuth({
       env: {},
       issuer: 'https://idp.example.com',
@@ -40,7 +40,7 @@ describe('package', () => {
   });
 
   it('names the option and the env var when configuration is wrong', async () => {
-    const { createOidcAuth } = (await import('express-oidc-rp')) as typeof import('../src/index.js');
+    const { createOidcAuth } = (await import('express-oidc-rp')) as unknown as typeof import('../src/index.js');
     expect(() => createOidcAuth({ env: {} })).toThrow(/clientId.*OIDC_RP_CLIENT_ID/);
     expect(() => createOidcAuth({ env: { OIDC_RP_CLIENT_ID: 'a', OIDC_RP_CLIENT_SECRET: 'b' } })).toThrow(/baseUrl.*OIDC_RP_BASE_URL/);
   });

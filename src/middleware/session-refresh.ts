@@ -14,7 +14,7 @@
 import type { Request, RequestHandler, Response } from 'express';
 import type { Runtime } from '../runtime.js';
 import { asyncHandler } from './async-handler.js';
-import { attachContext, setContext } from '../session/context.js';
+import { continueWithContext, setContext } from '../session/context.js';
 import { destroySession, readOidcData, type AuthenticatedSession } from '../session/session-data.js';
 import { applyTokenSet, refreshDue } from '../session/refresh.js';
 import { beginAuthorization } from '../routes/login.js';
@@ -89,28 +89,17 @@ export function sessionRefresh(rt: Runtime): RequestHandler {
   const { config } = rt;
   const isExempt = exemptMatcher(rt);
 
-  return asyncHandler(async (req, res, next) => {
-    const auth: AuthenticatedSession | undefined = readOidcData(req)?.auth;
-    if (!auth || isExempt(requestPath(req))) {
-      await attachContext(req, rt);
-      return next();
-    }
-    const now = Math.floor(Date.now() / 1000);
-
+  /** Everything that needs the provider or the store; never reached with a valid token. */
+  const renew = asyncHandler(async (req, res, next) => {
+    const auth = readOidcData(req)?.auth as AuthenticatedSession;
     if (auth.refreshToken !== undefined) {
-      // Hot path: a valid access token needs nothing more.
-      if (!refreshDue(auth.accessTokenExpiresAt, auth.tokensObtainedAt, config.refreshLeewaySeconds, now)) {
-        await attachContext(req, rt);
-        return next();
-      }
       const outcome = await rt.refresher.refresh(auth, req);
       switch (outcome.kind) {
         case 'current':
         case 'refreshed':
           // Mutating the session object makes express-session save this request's copy.
           applyTokenSet(auth, outcome.set, rt);
-          await attachContext(req, rt);
-          return next();
+          return continueWithContext(req, rt, next);
         case 'ended':
           await destroySession(req);
           setContext(req, undefined, undefined);
@@ -122,28 +111,44 @@ export function sessionRefresh(rt: Runtime): RequestHandler {
       }
     }
 
-    if (now >= auth.renewAt) {
-      // No refresh token: ask the provider whether the user's session there is still alive.
-      if (rt.wantsJson(req)) {
-        const loginUrl = loginUrlFor(req, rt);
-        res.status(401).set(LOGIN_URL_HEADER, loginUrl).set('cache-control', 'no-store').json({
-          error: 'reauthentication_required',
-          error_description: 'The session must be renewed with the identity provider.',
-          login_url: loginUrl,
-        });
-        return;
-      }
-      if (req.method === 'GET') {
-        const meta = await rt.discovery.get();
-        const back = safeRedirectTarget(req.originalUrl, { baseUrl: config.baseUrl, allowedHosts: [] });
-        const url = await beginAuthorization(req, rt, meta, { next: back, silent: true });
-        res.set('cache-control', 'no-store');
-        res.redirect(302, url);
-        return;
-      }
-      // Other methods (a form POST) cannot survive a redirect round trip: let them through.
+    // No refresh token, past renewAt: ask the provider whether the user's session there is still alive.
+    if (rt.wantsJson(req)) {
+      const loginUrl = loginUrlFor(req, rt);
+      res.status(401).set(LOGIN_URL_HEADER, loginUrl).set('cache-control', 'no-store').json({
+        error: 'reauthentication_required',
+        error_description: 'The session must be renewed with the identity provider.',
+        login_url: loginUrl,
+      });
+      return;
     }
-    await attachContext(req, rt);
-    next();
+    if (req.method === 'GET') {
+      const meta = await rt.discovery.get();
+      const back = safeRedirectTarget(req.originalUrl, { baseUrl: config.baseUrl, allowedHosts: [] });
+      const url = await beginAuthorization(req, rt, meta, { next: back, silent: true });
+      res.set('cache-control', 'no-store');
+      res.redirect(302, url);
+      return;
+    }
+    // Other methods (a form POST) cannot survive a redirect round trip: let them through.
+    continueWithContext(req, rt, next);
   });
+
+  return (req, res, next) => {
+    let auth: AuthenticatedSession | undefined;
+    try {
+      auth = readOidcData(req)?.auth;
+    } catch (err) {
+      return next(err); // no express-session
+    }
+    // Hot path, synchronous: unauthenticated, exempt, or a token that is still valid.
+    const now = Math.floor(Date.now() / 1000);
+    const fresh =
+      !auth ||
+      isExempt(requestPath(req)) ||
+      (auth.refreshToken !== undefined
+        ? !refreshDue(auth.accessTokenExpiresAt, auth.tokensObtainedAt, config.refreshLeewaySeconds, now)
+        : now < auth.renewAt);
+    if (fresh) return continueWithContext(req, rt, next);
+    renew(req, res, next);
+  };
 }

@@ -5,7 +5,7 @@
  * Any failure: no authenticated session results, the reason is logged with its error code, and
  * the browser goes to LOGIN_REDIRECT_URL_FAILURE.
  */
-import { Router, type Request } from 'express';
+import type { Request, RequestHandler } from 'express';
 import { randomBytes } from 'node:crypto';
 import type { Runtime } from '../runtime.js';
 import { asyncHandler } from '../middleware/async-handler.js';
@@ -57,8 +57,10 @@ async function completeLogin(req: Request, rt: Runtime, pending: PendingLogin | 
   if (config.fetchUserinfo && meta.userinfoEndpoint) {
     userinfo = await fetchUserinfo(rt.http, meta.userinfoEndpoint, tokens.accessToken, idTokenClaims.sub);
   }
-  // Userinfo carries the fresher profile; the identifying claims stay the ID token's.
-  const claims: OidcClaims = { ...idTokenClaims, ...userinfo, iss: idTokenClaims.iss, sub: idTokenClaims.sub };
+  // Userinfo carries the fresher profile; the identifying claims stay the ID token's. Claims that
+  // only served validation (nonce, hashes) are dropped: they would be dead weight in every session.
+  const { nonce: _nonce, at_hash: _atHash, c_hash: _cHash, s_hash: _sHash, ...kept } = idTokenClaims;
+  const claims: OidcClaims = { ...kept, ...userinfo, iss: idTokenClaims.iss, sub: idTokenClaims.sub };
   const user = await resolveUser(claims, { req, idTokenClaims, userinfo }, {
     hooks: config.hooks,
     scopes: config.scopes,
@@ -87,12 +89,10 @@ async function completeLogin(req: Request, rt: Runtime, pending: PendingLogin | 
   return { auth, user, tokens };
 }
 
-export function callbackRouter(rt: Runtime): Router {
-  const router = Router();
+/** GET routes.callback: the authorization response. */
+export function callbackHandler(rt: Runtime): RequestHandler {
   const { config } = rt;
-  router.get(
-    config.routes.callback,
-    asyncHandler(async (req, res) => {
+  return asyncHandler(async (req, res) => {
       requireSession(req);
       // Single use: the state is consumed before anything else can fail.
       const pending = takePendingLogin(req, req.query.state);
@@ -127,18 +127,21 @@ export function callbackRouter(rt: Runtime): Router {
         return;
       }
 
-      // The authoritative token set for refresh (session/refresh.ts), written before the session
-      // that points to it. Only needed when there is a refresh token to rotate.
-      if (result.auth.refreshToken !== undefined) {
-        await rt.tokens.create(result.auth.loginId, {
+      // The authoritative token set (session/refresh.ts), written before the session that points
+      // to it: the refresh token to rotate, and the ID token for id_token_hint at logout even when
+      // OIDC_STORE_ID_TOKEN keeps it out of the session.
+      await rt.tokens.create(
+        result.auth.loginId,
+        {
           version: result.auth.tokenVersion,
           accessToken: result.auth.accessToken,
           accessTokenExpiresAt: result.tokens.expiresAt,
           obtainedAt: result.auth.tokensObtainedAt,
           refreshToken: result.auth.refreshToken,
-          idToken: result.auth.idToken,
-        }, sessionMaxAgeMs(req));
-      }
+          idToken: result.tokens.idToken,
+        },
+        sessionMaxAgeMs(req),
+      );
 
       // Session fixation defence: a new session id for the authenticated session (EOC CVE-2021-41246).
       // Logins still in flight in other tabs carry over, so each tab can finish its own.
@@ -149,7 +152,5 @@ export function callbackRouter(rt: Runtime): Router {
       setContext(req, result.auth, result.user);
       config.logger.info('login succeeded', { sub: result.auth.sub, iss: result.auth.iss });
       res.redirect(302, pending?.next ?? config.loginRedirectUrl);
-    }),
-  );
-  return router;
+  });
 }

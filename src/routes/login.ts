@@ -1,7 +1,7 @@
 /**
  * Login: start an authorization code flow (OIDC Core 3.1.2) for this browser tab.
  */
-import { Router, type Request } from 'express';
+import type { Request, RequestHandler } from 'express';
 import type { Runtime } from '../runtime.js';
 import { asyncHandler } from '../middleware/async-handler.js';
 import { buildAuthorizationUrl, randomToken } from '../protocol/authorization-request.js';
@@ -46,24 +46,20 @@ export async function beginAuthorization(req: Request, rt: Runtime, meta: Provid
   });
 }
 
-export function loginRouter(rt: Runtime): Router {
-  const router = Router();
-  router.get(
-    rt.config.routes.login,
-    asyncHandler(async (req, res) => {
-      requireSession(req);
-      const meta = await rt.discovery.get().catch((err: unknown) => {
-        rt.config.logger.warn('login cannot start: provider metadata unavailable', { code: (err as { code?: string }).code, reason: (err as Error).message });
-        throw err;
-      });
-      const next = safeRedirectTarget(req.query.next, { baseUrl: rt.config.baseUrl, allowedHosts: rt.config.redirectAllowedHosts });
-      if (req.query.next !== undefined && next === undefined) {
-        rt.config.logger.warn('ignoring unsafe "next" redirect target', { next: String(req.query.next).slice(0, 200) });
-      }
-      const url = await beginAuthorization(req, rt, meta, { next });
-      res.set('cache-control', 'no-store');
-      res.redirect(302, url);
-    }),
-  );
-  return router;
+/** GET routes.login: start a login; `?next=` is kept only when safe. */
+export function loginHandler(rt: Runtime): RequestHandler {
+  return asyncHandler(async (req, res) => {
+    requireSession(req);
+    const meta = await rt.discovery.get().catch((err: unknown) => {
+      rt.config.logger.warn('login cannot start: provider metadata unavailable', { code: (err as { code?: string }).code, reason: (err as Error).message });
+      throw err;
+    });
+    const next = safeRedirectTarget(req.query.next, { baseUrl: rt.config.baseUrl, allowedHosts: rt.config.redirectAllowedHosts });
+    if (req.query.next !== undefined && next === undefined) {
+      rt.config.logger.warn('ignoring unsafe "next" redirect target', { next: String(req.query.next).slice(0, 200) });
+    }
+    const url = await beginAuthorization(req, rt, meta, { next });
+    res.set('cache-control', 'no-store');
+    res.redirect(302, url);
+  });
 }

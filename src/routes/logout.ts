@@ -5,7 +5,7 @@
  * POST only by default: a GET logout can be triggered by any page with an <img> (logout CSRF,
  * mozilla-django-oidc 0.3.0).
  */
-import { Router, type Request, type Response } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
 import type { Runtime } from '../runtime.js';
 import { asyncHandler } from '../middleware/async-handler.js';
 import { readOidcData, regenerateSession, requireSession, saveSession, writeOidcData, type AuthenticatedSession } from '../session/session-data.js';
@@ -48,8 +48,8 @@ async function logoutTarget(rt: Runtime, req: Request, meta: ProviderMetadata | 
   return fromHook ?? endSessionUrl ?? config.logoutRedirectUrl;
 }
 
-export function logoutRouter(rt: Runtime): Router {
-  const router = Router();
+/** routes.logout: POST (and GET when ALLOW_LOGOUT_GET_METHOD), and what GET answers otherwise. */
+export function logoutHandlers(rt: Runtime): { post: RequestHandler; get: RequestHandler } {
   const { config } = rt;
   const handler = asyncHandler(async (req: Request, res: Response) => {
     requireSession(req);
@@ -64,30 +64,30 @@ export function logoutRouter(rt: Runtime): Router {
     writeOidcData(req, { loggedOutAt: Math.floor(Date.now() / 1000) });
     await saveSession(req);
     setContext(req, undefined, undefined);
+    let ended = auth;
     if (auth) {
-      // The shared token set is authoritative (the session copy may hold a rotated-away refresh token).
+      // The shared token set is authoritative: the session copy may hold a rotated-away refresh
+      // token, and it holds the ID token (for id_token_hint) only with OIDC_STORE_ID_TOKEN.
       const stored = await rt.tokens.read(auth.loginId).catch(() => undefined);
-      const latest = stored && !stored.set.ended ? { ...auth, refreshToken: stored.set.refreshToken ?? auth.refreshToken, accessToken: stored.set.accessToken ?? auth.accessToken } : auth;
+      if (stored && !stored.set.ended) {
+        const { refreshToken, accessToken, idToken } = stored.set;
+        ended = { ...auth, refreshToken: refreshToken ?? auth.refreshToken, accessToken: accessToken ?? auth.accessToken, idToken: idToken ?? auth.idToken };
+      }
       // A tombstone, not a delete: a resurrected copy of this session then ends at its next refresh
       // instead of presenting its revoked refresh token.
       await rt.tokens.end(auth.loginId).catch((err: unknown) => {
         config.logger.warn('could not mark the login ended at logout', { reason: (err as Error)?.message });
       });
-      if (meta && config.revokeTokensOnLogout) await revokeSessionTokens(rt, meta, latest);
+      if (meta && config.revokeTokensOnLogout) await revokeSessionTokens(rt, meta, ended as AuthenticatedSession);
     }
-    const target = await logoutTarget(rt, req, meta, auth);
+    const target = await logoutTarget(rt, req, meta, ended);
     res.set('cache-control', 'no-store');
     // 303: the browser follows a POST with a GET.
     res.redirect(req.method === 'POST' ? 303 : 302, target);
   });
 
-  router.post(config.routes.logout, handler);
-  if (config.allowLogoutGetMethod) {
-    router.get(config.routes.logout, handler);
-  } else {
-    router.get(config.routes.logout, (_req, res) => {
-      res.set('allow', 'POST').status(405).type('text/plain').send('Logout needs a POST request (ALLOW_LOGOUT_GET_METHOD is off).');
-    });
-  }
-  return router;
+  const refuseGet: RequestHandler = (_req, res) => {
+    res.set('allow', 'POST').status(405).type('text/plain').send('Logout needs a POST request (ALLOW_LOGOUT_GET_METHOD is off).');
+  };
+  return { post: handler, get: config.allowLogoutGetMethod ? handler : refuseGet };
 }

@@ -23,24 +23,39 @@ export function buildContext(auth: AuthenticatedSession | undefined, user: OidcU
   };
 }
 
-/** Set req.oidc / req.user from the session; idempotent within a request. */
-export async function attachContext(req: Request, rt: Runtime): Promise<OidcContext> {
-  const r = req as Attachable;
-  if (r[ATTACHED]) return req.oidc;
-  const data = readOidcData(req);
-  const auth = data?.auth;
-  let user: OidcUser | undefined;
-  if (auth) {
-    const { deserializeUser } = rt.config.hooks;
-    user = deserializeUser ? await deserializeUser(auth.user, req) : (auth.user as OidcUser);
+/**
+ * Set req.oidc / req.user from the session; idempotent within a request. Synchronous unless a
+ * deserializeUser hook has to run: the hot path of every request allocates no promise.
+ */
+export function attachContext(req: Request, rt: Runtime): OidcContext | Promise<OidcContext> {
+  if ((req as Attachable)[ATTACHED]) return req.oidc;
+  const auth = readOidcData(req)?.auth;
+  const { deserializeUser } = rt.config.hooks;
+  if (!auth || !deserializeUser) {
+    setContext(req, auth, (auth?.user ?? undefined) as OidcUser | undefined);
+    return req.oidc;
+  }
+  return Promise.resolve(deserializeUser(auth.user, req)).then((user) => {
     if (user === undefined || user === null) {
       // The app no longer knows this user (deleted, disabled): the session is not authenticated.
       rt.config.logger.info('deserializeUser returned no user; treating the session as logged out', { sub: auth.sub });
-      user = undefined;
     }
+    setContext(req, auth, user ?? undefined);
+    return req.oidc;
+  });
+}
+
+/** attachContext, then next() (or next(err)), without a promise when none is needed. */
+export function continueWithContext(req: Request, rt: Runtime, next: (err?: unknown) => void): void {
+  let ctx: OidcContext | Promise<OidcContext>;
+  try {
+    ctx = attachContext(req, rt);
+  } catch (err) {
+    next(err);
+    return;
   }
-  setContext(req, auth, user);
-  return req.oidc;
+  if (ctx instanceof Promise) ctx.then(() => next(), next);
+  else next();
 }
 
 /** Replace the context (after login, refresh or logout within the same request). */

@@ -160,7 +160,8 @@ export class TokenRefresher {
       obtainedAt: Math.floor(Date.now() / 1000),
       // RFC 6749 6: the provider MAY issue a new refresh token; if it does not, the old one stays valid.
       refreshToken: res.refreshToken ?? current.refreshToken,
-      idToken: config.storeIdToken ? idToken : undefined,
+      // Kept whatever OIDC_STORE_ID_TOKEN says: logout needs it for id_token_hint.
+      idToken,
     };
     try {
       if (!(await this.tokens.replace(auth.loginId, latest, next, sessionMaxAgeMs(req)))) {

@@ -365,7 +365,7 @@ describe('hot path', () => {
 
 describe('refresh', () => {
   it('an expired access token is refreshed once; the same request sees the new tokens', async () => {
-    const rp = await startRp(op);
+    const rp = await startRp(op, { oidc: { storeIdToken: true } });
     await login(rp);
     const before = await me(rp.agent);
     expect(typeof before.refreshToken).toBe('string');
@@ -808,7 +808,7 @@ describe('refreshed ID token (OIDC Core 12.2)', () => {
   });
 
   it('a valid new ID token replaces req.oidc.idToken', async () => {
-    const rp = await startRp(op);
+    const rp = await startRp(op, { oidc: { storeIdToken: true } });
     await login(rp);
     const first = await me(rp.agent);
 
@@ -825,7 +825,7 @@ describe('refreshed ID token (OIDC Core 12.2)', () => {
   });
 
   it('no ID token in the refresh response keeps the previous one', async () => {
-    const rp = await startRp(op);
+    const rp = await startRp(op, { oidc: { storeIdToken: true } });
     await login(rp);
     const first = await me(rp.agent);
 

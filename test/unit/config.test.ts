@@ -346,7 +346,7 @@ describe('resolveConfig: defaults', () => {
   it.each([
     ['scopes', ['openid', 'email']],
     ['storeAccessToken', true],
-    ['storeIdToken', true],
+    ['storeIdToken', false],
     ['storeRefreshToken', true],
     ['useNonce', true],
     ['usePkce', true],
