@@ -60,11 +60,21 @@ export const OPTION_SPECS = {
   allowLogoutGetMethod: { env: 'ALLOW_LOGOUT_GET_METHOD', kind: 'boolean', default: false },
   revokeTokensOnLogout: { env: 'OIDC_REVOKE_TOKENS_ON_LOGOUT', kind: 'boolean', default: true },
   providerLogout: { env: 'OIDC_OP_LOGOUT', kind: 'boolean', default: true },
+  introspectionEndpoint: { env: 'OIDC_OP_INTROSPECTION_ENDPOINT', kind: 'url' },
+  bearerAudience: { env: 'OIDC_BEARER_AUDIENCE', kind: 'string' },
+  bearerAcceptJwtTyp: { env: 'OIDC_BEARER_ACCEPT_JWT_TYP', kind: 'boolean', default: false },
+  bearerOpaqueTokens: { env: 'OIDC_BEARER_OPAQUE_TOKENS', kind: 'string', default: 'auto' },
+  bearerCacheMaxEntries: { env: 'OIDC_BEARER_CACHE_MAX_ENTRIES', kind: 'int', default: 10000 },
+  bearerCacheTtlSeconds: { env: 'OIDC_BEARER_CACHE_TTL_SECONDS', kind: 'seconds', default: 300 },
+  backchannelLogout: { env: 'OIDC_BACKCHANNEL_LOGOUT', kind: 'boolean', default: true },
+  frontchannelLogout: { env: 'OIDC_FRONTCHANNEL_LOGOUT', kind: 'boolean', default: false },
   redisPrefix: { env: 'OIDC_REDIS_PREFIX', kind: 'string', default: 'oidc:' },
   tokenStoreTtlSeconds: { env: 'OIDC_TOKEN_STORE_TTL_SECONDS', kind: 'seconds', default: 30 * 24 * 3600 },
   'routes.login': { env: 'OIDC_ROUTE_LOGIN', kind: 'urlpath', default: '/oidc/authenticate' },
   'routes.callback': { env: 'OIDC_ROUTE_CALLBACK', kind: 'urlpath', default: '/oidc/callback' },
   'routes.logout': { env: 'OIDC_ROUTE_LOGOUT', kind: 'urlpath', default: '/oidc/logout' },
+  'routes.backchannelLogout': { env: 'OIDC_ROUTE_BACKCHANNEL_LOGOUT', kind: 'urlpath', default: '/oidc/backchannel-logout' },
+  'routes.frontchannelLogout': { env: 'OIDC_ROUTE_FRONTCHANNEL_LOGOUT', kind: 'urlpath', default: '/oidc/frontchannel-logout' },
 } as const satisfies Record<string, OptionSpec>;
 
 export type OptionName = keyof typeof OPTION_SPECS;
@@ -92,6 +102,7 @@ export interface ResolvedConfig {
     jwks: string | undefined;
     revocation: string | undefined;
     endSession: string | undefined;
+    introspection: string | undefined;
   };
   storeAccessToken: boolean;
   storeIdToken: boolean;
@@ -121,6 +132,17 @@ export interface ResolvedConfig {
   revokeTokensOnLogout: boolean;
   providerLogout: boolean;
   routes: Required<OidcRoutes>;
+  bearer: {
+    /** Expected `aud` of JWT access tokens (RFC 9068 4); default the client id. */
+    audience: string;
+    acceptJwtTyp: boolean;
+    /** Opaque tokens: RFC 7662 introspection, the userinfo endpoint, or refused; auto = introspection when available. */
+    opaqueTokens: 'auto' | 'introspection' | 'userinfo' | 'reject';
+    cacheMaxEntries: number;
+    cacheTtlSeconds: number;
+  };
+  backchannelLogout: boolean;
+  frontchannelLogout: boolean;
   redisPrefix: string;
   tokenStoreTtlSeconds: number;
   redis: RedisClientLike | undefined;
@@ -281,6 +303,7 @@ export function resolveConfig(options: OidcAuthOptions = {}): ResolvedConfig {
     jwks: url('jwksUri'),
     revocation: url('revocationEndpoint'),
     endSession: url('endSessionEndpoint'),
+    introspection: url('introspectionEndpoint'),
   };
   // Without discovery, the two endpoints of the code flow must be given, as in mozilla-django-oidc.
   if (!issuer) {
@@ -329,7 +352,17 @@ export function resolveConfig(options: OidcAuthOptions = {}): ResolvedConfig {
     }
   }
 
-  const routes = { login: path('routes.login'), callback: path('routes.callback'), logout: path('routes.logout') };
+  const routes = {
+    login: path('routes.login'),
+    callback: path('routes.callback'),
+    logout: path('routes.logout'),
+    backchannelLogout: path('routes.backchannelLogout'),
+    frontchannelLogout: path('routes.frontchannelLogout'),
+  };
+  const opaqueTokens = str('bearerOpaqueTokens', true) as string;
+  if (!['auto', 'introspection', 'userinfo', 'reject'].includes(opaqueTokens)) {
+    throw configError('bearerOpaqueTokens', `must be auto, introspection, userinfo or reject, got "${opaqueTokens}"`);
+  }
 
   return {
     issuer,
@@ -369,6 +402,15 @@ export function resolveConfig(options: OidcAuthOptions = {}): ResolvedConfig {
     revokeTokensOnLogout: bool('revokeTokensOnLogout'),
     providerLogout: bool('providerLogout'),
     routes,
+    bearer: {
+      audience: str('bearerAudience') ?? clientId,
+      acceptJwtTyp: bool('bearerAcceptJwtTyp'),
+      opaqueTokens: opaqueTokens as ResolvedConfig['bearer']['opaqueTokens'],
+      cacheMaxEntries: num('bearerCacheMaxEntries', 0, true),
+      cacheTtlSeconds: num('bearerCacheTtlSeconds', 0),
+    },
+    backchannelLogout: bool('backchannelLogout'),
+    frontchannelLogout: bool('frontchannelLogout'),
     redisPrefix: str('redisPrefix', true) as string,
     tokenStoreTtlSeconds: num('tokenStoreTtlSeconds', 60),
     redis,

@@ -38,10 +38,16 @@ export type OidcErrorCode =
   | 'OIDC_ID_TOKEN_NONCE'
   // userinfo
   | 'OIDC_USERINFO_SUB_MISMATCH'
+  // bearer access tokens (RFC 6750, RFC 9068, RFC 7662)
+  | 'OIDC_ACCESS_TOKEN_INVALID' // malformed, bad signature, a claim check failed, inactive at introspection
+  | 'OIDC_INSUFFICIENT_SCOPE' // valid token without the scopes the route requires
   // user resolution (hooks)
   | 'OIDC_CLAIMS_REJECTED' // verifyClaims returned false
   | 'OIDC_USER_NOT_FOUND' // no user and creation disabled
   | 'OIDC_USER_AMBIGUOUS' // several users matched the claims
+  // back-channel / front-channel logout
+  | 'OIDC_LOGOUT_TOKEN_INVALID'
+  | 'OIDC_LOGOUT_TOKEN_REPLAYED'
   // session refresh
   | 'OIDC_REFRESH_FAILED' // temporary: nothing changed, try again later
   | 'OIDC_SESSION_ENDED'; // the credential is dead (invalid_grant...)

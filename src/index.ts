@@ -15,7 +15,9 @@ import { callbackHandler } from './routes/callback.js';
 import { logoutHandlers } from './routes/logout.js';
 import { routeDispatcher, type RouteTable } from './routes/dispatch.js';
 import { sessionRefresh } from './middleware/session-refresh.js';
-import { requireAuth, type RequireAuthOptions } from './middleware/require-auth.js';
+import { claimCheck, claimEquals, claimIncludes, requireAuth, type ClaimCheck, type RequireAuthOptions } from './middleware/require-auth.js';
+import { backchannelLogoutHandler } from './routes/backchannel-logout.js';
+import { frontchannelLogoutHandler } from './routes/frontchannel-logout.js';
 import type { OidcAuthOptions } from './types.js';
 
 export interface OidcAuth {
@@ -27,8 +29,24 @@ export interface OidcAuth {
   logout: Router;
   /** Populates req.user / req.oidc for every request of a session. */
   sessionRefresh: RequestHandler;
-  /** Guard: 302 to login for pages, 401 JSON for API requests. */
+  /**
+   * POST routes.backchannelLogout: OpenID Connect Back-Channel Logout 1.0 (register
+   * `baseUrl + routes.backchannelLogout` at the provider). Also part of `router`.
+   */
+  backchannelLogout: Router;
+  /** GET routes.frontchannelLogout, when OIDC_FRONTCHANNEL_LOGOUT is on. Also part of `router`. */
+  frontchannelLogout: Router;
+  /**
+   * Guard: unauthenticated -> 302 to login for pages, 401 for API requests; authenticated but
+   * missing `scopes` or `claims` -> 403.
+   */
   requireAuth(opts?: RequireAuthOptions): RequestHandler;
+  /** Guard: the claim equals the value (else 403). */
+  claimEquals(name: string, value: unknown): RequestHandler;
+  /** Guard: the claim (array or space-separated string) includes every value (else 403). */
+  claimIncludes(name: string, ...values: unknown[]): RequestHandler;
+  /** Guard: the predicate holds for the claims (else 403). */
+  claimCheck(check: ClaimCheck): RequestHandler;
   /**
    * login + callback + logout + sessionRefresh as one middleware (`app.use(oidc.router)`): a single
    * route lookup per request instead of a Router's layers.
@@ -57,6 +75,8 @@ export function createOidcAuth(options: OidcAuthOptions = {}): OidcAuth {
     ['POST', routes.logout, logoutRoute.post],
     ['GET', routes.logout, logoutRoute.get],
   ];
+  if (config.backchannelLogout) table.push(['POST', routes.backchannelLogout, backchannelLogoutHandler(rt)]);
+  if (config.frontchannelLogout) table.push(['GET', routes.frontchannelLogout, frontchannelLogoutHandler(rt)]);
   const routerFor = (path: string): Router => {
     const r = Router();
     for (const [method, p, handler] of table) if (p === path) r[method === 'GET' ? 'get' : 'post'](p, handler);
@@ -66,8 +86,13 @@ export function createOidcAuth(options: OidcAuthOptions = {}): OidcAuth {
     login: routerFor(routes.login),
     callback: routerFor(routes.callback),
     logout: routerFor(routes.logout),
+    backchannelLogout: routerFor(routes.backchannelLogout),
+    frontchannelLogout: routerFor(routes.frontchannelLogout),
     sessionRefresh: refresh,
     requireAuth: (opts) => requireAuth(rt, opts),
+    claimEquals: (name, value) => claimEquals(rt, name, value),
+    claimIncludes: (name, ...values) => claimIncludes(rt, name, ...values),
+    claimCheck: (check) => claimCheck(rt, check),
     router: routeDispatcher(table, refresh),
     close: () => rt.close(),
   };
@@ -88,4 +113,4 @@ export type {
   LogoutUrlContext,
   StoredTokens,
 } from './types.js';
-export type { RequireAuthOptions } from './middleware/require-auth.js';
+export type { RequireAuthOptions, ClaimCheck } from './middleware/require-auth.js';

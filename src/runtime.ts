@@ -13,6 +13,7 @@ import type { OidcClaims } from './types.js';
 import { MemorySharedStore, type SharedStore } from './store/shared-store.js';
 import { RedisSharedStore } from './store/redis-store.js';
 import { TokenStore } from './store/token-store.js';
+import { SessionIndex } from './store/session-index.js';
 import { InProcessSingleFlight, SharedLock } from './store/lock.js';
 import { TokenRefresher } from './session/refresh.js';
 
@@ -21,6 +22,8 @@ export interface Runtime {
   http: HttpClient;
   discovery: Discovery;
   creds: ClientCredentials;
+  /** The verification key resolver for this provider (JWKS, pinned key, or client secret for HS*). */
+  keysFor(meta: ProviderMetadata): KeyResolver;
   /** Validate an ID token from the token endpoint (code or refresh grant). */
   validateIdToken(idToken: string, meta: ProviderMetadata, nonce: string | undefined, previous?: PreviousIdToken): Promise<OidcClaims>;
   /** Login path as the browser sees it (base URL path prefix + routes.login). */
@@ -31,6 +34,8 @@ export interface Runtime {
   /** Memory, or Redis when the `redis` option is given: shared by every instance. */
   shared: SharedStore;
   tokens: TokenStore;
+  /** sid / sub -> sessions, for logout from the provider side. */
+  index: SessionIndex;
   refresher: TokenRefresher;
   close(): Promise<void>;
 }
@@ -83,6 +88,7 @@ export function createRuntime(config: ResolvedConfig): Runtime {
     http,
     shared,
     tokens,
+    index: new SessionIndex(shared, config.tokenStoreTtlSeconds * 1000),
     refresher: undefined as unknown as TokenRefresher,
     async close() {
       await http.close();
@@ -91,6 +97,7 @@ export function createRuntime(config: ResolvedConfig): Runtime {
     discovery,
     creds,
     loginPath: basePath + config.routes.login,
+    keysFor,
     validateIdToken(idToken, meta, nonce, previous) {
       const algorithms = allowedIdTokenAlgorithms(config.signAlgo, meta.idTokenSigningAlgValues, config.allowUnsecuredJwt);
       return validateIdToken(idToken, {

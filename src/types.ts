@@ -81,6 +81,8 @@ export interface OidcRoutes {
   login?: string;
   callback?: string;
   logout?: string;
+  backchannelLogout?: string;
+  frontchannelLogout?: string;
 }
 
 /**
@@ -170,6 +172,22 @@ export interface OidcAuthOptions {
   providerLogout?: boolean;
   /** Route paths; env OIDC_ROUTE_LOGIN, OIDC_ROUTE_CALLBACK, OIDC_ROUTE_LOGOUT. */
   routes?: OidcRoutes;
+  /** OIDC_OP_INTROSPECTION_ENDPOINT: RFC 7662 introspection, for opaque bearer tokens. */
+  introspectionEndpoint?: string;
+  /** OIDC_BEARER_AUDIENCE: expected `aud` of JWT access tokens (default: the client id). */
+  bearerAudience?: string;
+  /** OIDC_BEARER_ACCEPT_JWT_TYP, default false: also accept JWT access tokens typed `JWT` instead of `at+jwt`. */
+  bearerAcceptJwtTyp?: boolean;
+  /** OIDC_BEARER_OPAQUE_TOKENS, default `auto`: how opaque bearer tokens are checked (`introspection`, `userinfo`, `reject`). */
+  bearerOpaqueTokens?: 'auto' | 'introspection' | 'userinfo' | 'reject';
+  /** OIDC_BEARER_CACHE_MAX_ENTRIES, default 10000: bearer validation results kept in memory. */
+  bearerCacheMaxEntries?: number;
+  /** OIDC_BEARER_CACHE_TTL_SECONDS, default 300: longest a bearer result is cached (never past the token's expiry). */
+  bearerCacheTtlSeconds?: number;
+  /** OIDC_BACKCHANNEL_LOGOUT, default true: serve routes.backchannelLogout. */
+  backchannelLogout?: boolean;
+  /** OIDC_FRONTCHANNEL_LOGOUT, default false: serve routes.frontchannelLogout. */
+  frontchannelLogout?: boolean;
   /** OIDC_REDIS_PREFIX, default `oidc:`: prefix of every key this library writes to Redis. */
   redisPrefix?: string;
   /** OIDC_TOKEN_STORE_TTL_SECONDS, default 2592000 (30 days): how long a login's token set is kept unused. */
@@ -203,6 +221,8 @@ export interface OidcContext {
   refreshToken: string | undefined;
   /** Epoch seconds. */
   accessTokenExpiresAt: number | undefined;
+  /** Granted scopes: the session's token response, or a bearer token's `scope` / `scp` claim. */
+  scopes: string[];
 }
 
 declare global {

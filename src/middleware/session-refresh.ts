@@ -25,12 +25,12 @@ import { OidcError as OidcErrorClass } from '../errors.js';
 /** Header telling a JSON client where to send the user to sign in again. */
 export const LOGIN_URL_HEADER = 'oidc-login-url';
 
-const ROUTE_NAMES = ['login', 'callback', 'logout'] as const;
+const ROUTE_NAMES = ['login', 'callback', 'logout', 'backchannelLogout', 'frontchannelLogout'] as const;
 
 /** OIDC_EXEMPT_URLS plus the library's own routes, as a predicate on the request path. */
 export function exemptMatcher(rt: Runtime): (path: string) => boolean {
   const { config } = rt;
-  const paths = new Set<string>([config.routes.login, config.routes.callback, config.routes.logout]);
+  const paths = new Set<string>(Object.values(config.routes));
   const patterns: RegExp[] = [];
   for (const entry of config.exemptUrls) {
     if (entry instanceof RegExp) patterns.push(entry);

@@ -18,6 +18,7 @@ export interface ProviderMetadata {
   jwksUri: string | undefined;
   revocationEndpoint: string | undefined;
   endSessionEndpoint: string | undefined;
+  introspectionEndpoint: string | undefined;
   idTokenSigningAlgValues: string[] | undefined;
   /** RFC 9207 section 3: the provider always sends `iss` in authorization responses. */
   authorizationResponseIssParameterSupported: boolean;
@@ -65,6 +66,7 @@ export function buildProviderMetadata(config: ResolvedConfig, doc: Record<string
     jwksUri: e.jwks ?? optionalString(doc, 'jwks_uri'),
     revocationEndpoint: e.revocation ?? optionalString(doc, 'revocation_endpoint'),
     endSessionEndpoint: e.endSession ?? optionalString(doc, 'end_session_endpoint'),
+    introspectionEndpoint: e.introspection ?? optionalString(doc, 'introspection_endpoint'),
     idTokenSigningAlgValues: Array.isArray(algs) ? algs.filter((a): a is string => typeof a === 'string') : undefined,
     authorizationResponseIssParameterSupported: doc.authorization_response_iss_parameter_supported === true,
     raw: doc,

@@ -83,6 +83,8 @@ async function completeLogin(req: Request, rt: Runtime, pending: PendingLogin | 
     accessTokenExpiresAt: tokens.expiresAt,
     idToken: config.storeIdToken ? tokens.idToken : undefined,
     refreshToken: config.storeRefreshToken ? tokens.refreshToken : undefined,
+    // RFC 6749 5.1: scope is in the response when it differs from the request.
+    scope: tokens.scope ?? config.scopes.join(' '),
     tokensObtainedAt: now,
     tokenVersion: 1,
   };
@@ -149,6 +151,11 @@ export function callbackHandler(rt: Runtime): RequestHandler {
       await regenerateSession(req);
       writeOidcData(req, { states: inFlight, auth: result.auth });
       await saveSession(req);
+      // Back/front-channel logout find this session by the provider's sid or the user's sub.
+      const sessionId = (req as { sessionID?: string }).sessionID;
+      if (sessionId) {
+        await rt.index.add(result.auth.iss, result.auth.sub, result.auth.sid, { sessionId, loginId: result.auth.loginId }, sessionMaxAgeMs(req));
+      }
       setContext(req, result.auth, result.user);
       config.logger.info('login succeeded', { sub: result.auth.sub, iss: result.auth.iss });
       res.redirect(302, pending?.next ?? config.loginRedirectUrl);

@@ -54,6 +54,7 @@ export function logoutHandlers(rt: Runtime): { post: RequestHandler; get: Reques
   const handler = asyncHandler(async (req: Request, res: Response) => {
     requireSession(req);
     const auth = readOidcData(req)?.auth;
+    const sessionId = (req as { sessionID?: string }).sessionID;
     // Never let a provider outage block logout: use metadata we have, or try once, bounded by the timeout.
     const meta = rt.discovery.peek() ?? (auth ? await rt.discovery.get().catch(() => undefined) : undefined);
 
@@ -75,6 +76,7 @@ export function logoutHandlers(rt: Runtime): { post: RequestHandler; get: Reques
       }
       // A tombstone, not a delete: a resurrected copy of this session then ends at its next refresh
       // instead of presenting its revoked refresh token.
+      if (sessionId) await rt.index.remove(auth.iss, auth.sub, auth.sid, { sessionId, loginId: auth.loginId }).catch(() => undefined);
       await rt.tokens.end(auth.loginId).catch((err: unknown) => {
         config.logger.warn('could not mark the login ended at logout', { reason: (err as Error)?.message });
       });

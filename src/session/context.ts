@@ -20,7 +20,15 @@ export function buildContext(auth: AuthenticatedSession | undefined, user: OidcU
     idToken: authenticated ? auth.idToken : undefined,
     refreshToken: authenticated ? auth.refreshToken : undefined,
     accessTokenExpiresAt: authenticated ? auth.accessTokenExpiresAt : undefined,
+    scopes: authenticated ? grantedScopes(auth) : [],
   };
+}
+
+/** Session scope, else the claims' `scope` (RFC 8693 4.2, RFC 9068 2.2.3) or `scp` (Okta, Entra). */
+function grantedScopes(auth: AuthenticatedSession): string[] {
+  const source = auth.scope ?? auth.claims.scope ?? auth.claims.scp;
+  if (typeof source === 'string') return source.split(' ').filter(Boolean);
+  return Array.isArray(source) ? source.filter((s): s is string => typeof s === 'string') : [];
 }
 
 /**

@@ -25,6 +25,8 @@ export interface AuthenticatedSession {
   accessTokenExpiresAt?: number | undefined;
   idToken?: string | undefined;
   refreshToken?: string | undefined;
+  /** Scopes granted (token response `scope`, else those requested), space separated. */
+  scope?: string | undefined;
   /** Epoch seconds when the current access token was obtained. */
   tokensObtainedAt: number;
   /** Version of the shared token set this copy mirrors (store/token-store.ts). */

@@ -1,6 +1,6 @@
 /**
  * Session refresh against a real OpenID Provider (oidc-provider, in this process, on 127.0.0.1)
- * with 2 s access tokens and refresh token rotation: one refresh per login however many requests
+ * with 4 s access tokens and refresh token rotation: one refresh per login however many requests
  * arrive, the new access token works at the provider, the old refresh token is dead there, a
  * second rotation works, and a refresh token revoked at the provider ends the session.
  *
@@ -32,7 +32,7 @@ interface Me {
   claims: { sub: string };
 }
 
-describe('session refresh against oidc-provider (2 s access tokens, rotation)', () => {
+describe('session refresh against oidc-provider (4 s access tokens, rotation)', () => {
   let op: DevProvider;
   let rp: RpApp;
   /** grant_type of every successful token endpoint call, as oidc-provider reports them. */
@@ -44,7 +44,8 @@ describe('session refresh against oidc-provider (2 s access tokens, rotation)', 
     const reserved = await reservePort();
     op = await startDevProvider({
       clients: [{ ...CLIENT, redirect_uris: [`${reserved.url}/oidc/callback`] }],
-      accessTokenTtl: 2,
+      // 4 s: long enough that the login's own /me (on a loaded CI machine) is never already due.
+      accessTokenTtl: 4,
       rotateRefreshToken: true,
     });
     op.provider.on('grant.success', ((ctx: { oidc: { params: { grant_type?: string } } }) => {
@@ -96,9 +97,9 @@ describe('session refresh against oidc-provider (2 s access tokens, rotation)', 
     return me.body as Me;
   }
 
-  /** Sleep until the access token is due (leeway = lifetime / 2 = 1 s), plus a small margin. */
+  /** Sleep until the access token is due (leeway = lifetime / 2 = 2 s), plus a small margin. */
   async function untilDue(expiresAt: number): Promise<void> {
-    const dueAtMs = (expiresAt - 1) * 1000;
+    const dueAtMs = (expiresAt - 2) * 1000;
     await sleep(Math.max(0, dueAtMs - Date.now()) + 100);
   }
 

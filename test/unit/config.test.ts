@@ -307,18 +307,19 @@ describe('resolveConfig: signAlgo (OIDC Core 3.1.3.7 step 7)', () => {
 
 describe('resolveConfig: routes and redirectUri', () => {
   it('routes default to /oidc/authenticate, /oidc/callback, /oidc/logout', () => {
-    expect(resolve().routes).toEqual({ login: '/oidc/authenticate', callback: '/oidc/callback', logout: '/oidc/logout' });
+    expect(resolve().routes).toMatchObject({ login: '/oidc/authenticate', callback: '/oidc/callback', logout: '/oidc/logout' });
+    expect(resolve().routes).toMatchObject({ backchannelLogout: '/oidc/backchannel-logout', frontchannelLogout: '/oidc/frontchannel-logout' });
   });
 
   it('route env vars OIDC_ROUTE_LOGIN / OIDC_ROUTE_CALLBACK / OIDC_ROUTE_LOGOUT', () => {
     const cfg = resolve({}, { OIDC_ROUTE_LOGIN: '/auth/login', OIDC_ROUTE_CALLBACK: '/auth/cb', OIDC_ROUTE_LOGOUT: '/auth/logout' });
-    expect(cfg.routes).toEqual({ login: '/auth/login', callback: '/auth/cb', logout: '/auth/logout' });
+    expect(cfg.routes).toMatchObject({ login: '/auth/login', callback: '/auth/cb', logout: '/auth/logout' });
     expect(cfg.redirectUri).toBe('https://app.example.com/auth/cb');
   });
 
   it('the routes option wins over the route env vars, per route', () => {
     const cfg = resolve({ routes: { callback: '/cb' } }, { OIDC_ROUTE_CALLBACK: '/env-cb', OIDC_ROUTE_LOGIN: '/env-login' });
-    expect(cfg.routes).toEqual({ login: '/env-login', callback: '/cb', logout: '/oidc/logout' });
+    expect(cfg.routes).toMatchObject({ login: '/env-login', callback: '/cb', logout: '/oidc/logout' });
   });
 
   it.each(['auth/login', '//evil.com/cb'])('a route that is not a local path (%s) is rejected', (p) => {

@@ -1,0 +1,75 @@
+/**
+ * OpenID Connect Back-Channel Logout 1.0: the provider POSTs a logout_token here (register
+ * `baseUrl + routes.backchannelLogout` as the client's backchannel_logout_uri) and every session of
+ * that provider session (sid) or user (sub) ends, on every instance, without the user's browser.
+ */
+import type { Request, RequestHandler, Response } from 'express';
+import type { Runtime } from '../runtime.js';
+import { asyncHandler } from '../middleware/async-handler.js';
+import { OidcError, isOidcError, isTransientProviderError } from '../errors.js';
+import { validateLogoutToken } from '../protocol/logout-token.js';
+import { allowedIdTokenAlgorithms } from '../protocol/id-token.js';
+import { endSessions } from '../session/end-sessions.js';
+
+const MAX_BODY_BYTES = 64 * 1024;
+
+/** The form body, whether or not the app mounted express.urlencoded(). */
+async function readForm(req: Request): Promise<Record<string, unknown>> {
+  const parsed = (req as { body?: unknown }).body;
+  if (parsed && typeof parsed === 'object' && !Buffer.isBuffer(parsed)) return parsed as Record<string, unknown>;
+  if (!String(req.headers['content-type'] ?? '').toLowerCase().startsWith('application/x-www-form-urlencoded')) {
+    throw new OidcError('OIDC_LOGOUT_TOKEN_INVALID', 'logout request must be application/x-www-form-urlencoded');
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) throw new OidcError('OIDC_LOGOUT_TOKEN_INVALID', 'logout request body too large');
+    chunks.push(chunk);
+  }
+  return Object.fromEntries(new URLSearchParams(Buffer.concat(chunks).toString('utf8')));
+}
+
+function answer(res: Response, status: number, body?: Record<string, string>): void {
+  // Section 2.8: the response must not be cached.
+  res.set('cache-control', 'no-store').set('pragma', 'no-cache');
+  if (body) res.status(status).json(body);
+  else res.status(status).end();
+}
+
+export function backchannelLogoutHandler(rt: Runtime): RequestHandler {
+  const { config } = rt;
+  return asyncHandler(async (req, res) => {
+    try {
+      const form = await readForm(req);
+      const token = form.logout_token;
+      if (typeof token !== 'string' || token === '') throw new OidcError('OIDC_LOGOUT_TOKEN_INVALID', 'no logout_token');
+      const meta = await rt.discovery.get();
+      const claims = await validateLogoutToken(token, {
+        issuer: meta.issuer,
+        clientId: config.clientId,
+        clockTolerance: config.clockToleranceSeconds,
+        algorithms: allowedIdTokenAlgorithms(config.signAlgo, meta.idTokenSigningAlgValues, false),
+        getKey: rt.keysFor(meta),
+      });
+      // Section 2.6 step 7: a jti seen before is a replay. Remembered (shared by every instance)
+      // for as long as the token could still be accepted.
+      const now = Math.floor(Date.now() / 1000);
+      const horizon = Math.max(typeof claims.exp === 'number' ? claims.exp - now : 0, claims.iat - now) + config.clockToleranceSeconds;
+      const fresh = await rt.shared.setIfAbsent(`bcl:jti:${claims.iss}|${claims.jti}`, '1', Math.max(60, horizon + 300) * 1000);
+      if (!fresh) throw new OidcError('OIDC_LOGOUT_TOKEN_REPLAYED', 'logout token replayed (jti seen before)');
+
+      const sessions = await rt.index.find(claims.iss, { sid: claims.sid, sub: claims.sub });
+      const ended = await endSessions(req, rt, sessions);
+      config.logger.info('back-channel logout', { iss: claims.iss, sid: claims.sid, sub: claims.sub, ended });
+      answer(res, 200);
+    } catch (err) {
+      const code = isOidcError(err) ? err.code : 'UNEXPECTED';
+      config.logger.warn('back-channel logout refused', { code, reason: (err as Error)?.message });
+      // A provider or store we cannot reach says nothing about the token: 503 lets the OP retry.
+      if (isTransientProviderError(err)) return answer(res, 503, { error: 'temporarily_unavailable' });
+      if (!isOidcError(err)) throw err;
+      answer(res, 400, { error: 'invalid_request', error_description: err.message });
+    }
+  });
+}
