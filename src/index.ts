@@ -17,6 +17,7 @@ import { routeDispatcher, type RouteTable } from './routes/dispatch.js';
 import { sessionRefresh } from './middleware/session-refresh.js';
 import { claimCheck, claimEquals, claimIncludes, requireAuth, type ClaimCheck, type RequireAuthOptions } from './middleware/require-auth.js';
 import { backchannelLogoutHandler } from './routes/backchannel-logout.js';
+import { bearerAuth, type BearerAuthOptions } from './middleware/bearer-auth.js';
 import { frontchannelLogoutHandler } from './routes/frontchannel-logout.js';
 import type { OidcAuthOptions } from './types.js';
 
@@ -41,6 +42,13 @@ export interface OidcAuth {
    * missing `scopes` or `claims` -> 403.
    */
   requireAuth(opts?: RequireAuthOptions): RequestHandler;
+  /**
+   * API guard: an `Authorization: Bearer` access token (RFC 6750). JWT access tokens (RFC 9068) are
+   * checked locally, opaque ones by introspection (RFC 7662) or userinfo; results cached up to the
+   * token's expiry. 401 invalid_token / 403 insufficient_scope / 503 when the provider is down.
+   * Needs no express-session.
+   */
+  bearerAuth(opts?: BearerAuthOptions): RequestHandler;
   /** Guard: the claim equals the value (else 403). */
   claimEquals(name: string, value: unknown): RequestHandler;
   /** Guard: the claim (array or space-separated string) includes every value (else 403). */
@@ -90,6 +98,7 @@ export function createOidcAuth(options: OidcAuthOptions = {}): OidcAuth {
     frontchannelLogout: routerFor(routes.frontchannelLogout),
     sessionRefresh: refresh,
     requireAuth: (opts) => requireAuth(rt, opts),
+    bearerAuth: (opts) => bearerAuth(rt, opts),
     claimEquals: (name, value) => claimEquals(rt, name, value),
     claimIncludes: (name, ...values) => claimIncludes(rt, name, ...values),
     claimCheck: (check) => claimCheck(rt, check),
@@ -114,3 +123,4 @@ export type {
   StoredTokens,
 } from './types.js';
 export type { RequireAuthOptions, ClaimCheck } from './middleware/require-auth.js';
+export type { BearerAuthOptions } from './middleware/bearer-auth.js';

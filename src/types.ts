@@ -18,6 +18,8 @@ export type OidcUser = Express.User;
 
 export interface UserHookContext {
   req: Request;
+  /** `login`: the callback of a browser login; `bearer`: an API request through bearerAuth(). */
+  source: 'login' | 'bearer';
   /** Claims of the validated ID token alone. */
   idTokenClaims: OidcClaims;
   /** The userinfo response, when it was fetched. */

@@ -27,12 +27,14 @@ interface Verdict {
 }
 
 const hasBearer = (req: Request) => /^bearer\s/i.test(req.get('authorization') ?? '');
+/** The WWW-Authenticate realm, as bearerAuth() uses it: the issuer, else the app's base URL. */
+const realmOf = (rt: Runtime) => rt.config.issuer ?? rt.config.baseUrl;
 
 function deny(rt: Runtime, req: Request, res: Response): void {
   res.set('cache-control', 'no-store');
   if (hasBearer(req)) {
     // An API request whose token bearerAuth did not accept (or no bearerAuth in front).
-    res.status(401).set('www-authenticate', `Bearer realm="${rt.config.baseUrl}", error="invalid_token"`).json({ error: 'invalid_token' });
+    res.status(401).set('www-authenticate', `Bearer realm="${realmOf(rt)}", error="invalid_token"`).json({ error: 'invalid_token' });
     return;
   }
   const loginUrl = `${rt.loginPath}?next=${encodeURIComponent(req.originalUrl)}`;
@@ -48,7 +50,7 @@ function forbid(rt: Runtime, req: Request, res: Response, verdict: Verdict): voi
   if (verdict.missingScopes?.length) {
     const scope = verdict.missingScopes.join(' ');
     if (hasBearer(req)) {
-      res.set('www-authenticate', `Bearer realm="${rt.config.baseUrl}", error="insufficient_scope", scope="${scope}"`);
+      res.set('www-authenticate', `Bearer realm="${realmOf(rt)}", error="insufficient_scope", scope="${scope}"`);
     }
     res.json({ error: 'insufficient_scope', error_description: `missing scope: ${scope}` });
     return;

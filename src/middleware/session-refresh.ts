@@ -134,6 +134,9 @@ export function sessionRefresh(rt: Runtime): RequestHandler {
   });
 
   return (req, res, next) => {
+    // API requests authenticate by their bearer token (bearerAuth), not by a session: leave them
+    // alone, also when the API has no express-session at all.
+    if (/^bearer\s/i.test(req.headers.authorization ?? '')) return next();
     let auth: AuthenticatedSession | undefined;
     try {
       auth = readOidcData(req)?.auth;

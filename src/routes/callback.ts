@@ -61,7 +61,7 @@ async function completeLogin(req: Request, rt: Runtime, pending: PendingLogin | 
   // only served validation (nonce, hashes) are dropped: they would be dead weight in every session.
   const { nonce: _nonce, at_hash: _atHash, c_hash: _cHash, s_hash: _sHash, ...kept } = idTokenClaims;
   const claims: OidcClaims = { ...kept, ...userinfo, iss: idTokenClaims.iss, sub: idTokenClaims.sub };
-  const user = await resolveUser(claims, { req, idTokenClaims, userinfo }, {
+  const user = await resolveUser(claims, { req, source: 'login', idTokenClaims, userinfo }, {
     hooks: config.hooks,
     scopes: config.scopes,
     createUser: config.createUser,

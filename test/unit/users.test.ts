@@ -19,7 +19,7 @@ const claims: OidcClaims = {
   nonce: 'n',
   custom: 'x',
 };
-const ctx: UserHookContext = { req: {} as Request, idTokenClaims: claims, userinfo: undefined };
+const ctx: UserHookContext = { req: {} as Request, source: 'login', idTokenClaims: claims, userinfo: undefined };
 
 function opts(hooks: OidcHooks = {}, extra: Partial<UserResolution> = {}): UserResolution & { warnings: unknown[] } {
   const warnings: unknown[] = [];
