@@ -10,6 +10,13 @@ import type { KeyResolver } from '../keys/jwks.js';
 
 export const BACKCHANNEL_LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 
+/**
+ * How old a logout token without `exp` may be (section 2.6 step 3 lets the RP bound `iat` as for
+ * ID tokens). Without a bound such a token would never expire, and its jti cannot be remembered
+ * forever: a replay an hour later would end the user's newer sessions.
+ */
+export const LOGOUT_TOKEN_MAX_AGE_SECONDS = 300;
+
 export interface LogoutTokenExpectations {
   issuer: string | undefined;
   clientId: string;
@@ -40,7 +47,11 @@ export function checkLogoutTokenClaims(claims: JWTPayload, exp: LogoutTokenExpec
   if (!Array.isArray(aud) || !aud.includes(exp.clientId)) invalid('"aud" does not contain the client id');
   if (typeof claims.iat !== 'number') invalid('missing "iat"');
   if ((claims.iat as number) > now + tol) invalid('"iat" is in the future');
-  if (typeof claims.exp === 'number' && claims.exp <= now - tol) invalid('"exp" is in the past');
+  if (typeof claims.exp === 'number') {
+    if (claims.exp <= now - tol) invalid('"exp" is in the past');
+  } else if ((claims.iat as number) < now - LOGOUT_TOKEN_MAX_AGE_SECONDS - tol) {
+    invalid(`no "exp" and "iat" is older than ${LOGOUT_TOKEN_MAX_AGE_SECONDS} s`);
+  }
   // Step 4: a sub, a sid, or both.
   const sub = claims.sub;
   const sid = (claims as { sid?: unknown }).sid;

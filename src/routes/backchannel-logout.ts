@@ -7,7 +7,7 @@ import type { Request, RequestHandler, Response } from 'express';
 import type { Runtime } from '../runtime.js';
 import { asyncHandler } from '../middleware/async-handler.js';
 import { OidcError, isOidcError, isTransientProviderError } from '../errors.js';
-import { validateLogoutToken } from '../protocol/logout-token.js';
+import { LOGOUT_TOKEN_MAX_AGE_SECONDS, validateLogoutToken } from '../protocol/logout-token.js';
 import { allowedIdTokenAlgorithms } from '../protocol/id-token.js';
 import { endSessions } from '../session/end-sessions.js';
 
@@ -15,11 +15,14 @@ const MAX_BODY_BYTES = 64 * 1024;
 
 /** The form body, whether or not the app mounted express.urlencoded(). */
 async function readForm(req: Request): Promise<Record<string, unknown>> {
-  const parsed = (req as { body?: unknown }).body;
-  if (parsed && typeof parsed === 'object' && !Buffer.isBuffer(parsed)) return parsed as Record<string, unknown>;
+  // Section 2.5: the token is POSTed form-encoded; nothing else is a logout request.
   if (!String(req.headers['content-type'] ?? '').toLowerCase().startsWith('application/x-www-form-urlencoded')) {
     throw new OidcError('OIDC_LOGOUT_TOKEN_INVALID', 'logout request must be application/x-www-form-urlencoded');
   }
+  // Use req.body only when a parser really read the stream: body-parser 1.x (Express 4) sets
+  // req.body = {} on every request, whatever the content type.
+  const parsed = (req as { body?: unknown }).body;
+  if (req.readableEnded && parsed && typeof parsed === 'object' && !Buffer.isBuffer(parsed)) return parsed as Record<string, unknown>;
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
@@ -54,13 +57,23 @@ export function backchannelLogoutHandler(rt: Runtime): RequestHandler {
       });
       // Section 2.6 step 7: a jti seen before is a replay. Remembered (shared by every instance)
       // for as long as the token could still be accepted.
+      // Until the token can no longer be accepted: its exp, or iat + the maximum age without exp.
       const now = Math.floor(Date.now() / 1000);
-      const horizon = Math.max(typeof claims.exp === 'number' ? claims.exp - now : 0, claims.iat - now) + config.clockToleranceSeconds;
-      const fresh = await rt.shared.setIfAbsent(`bcl:jti:${claims.iss}|${claims.jti}`, '1', Math.max(60, horizon + 300) * 1000);
+      const acceptableUntil = typeof claims.exp === 'number' ? claims.exp : claims.iat + LOGOUT_TOKEN_MAX_AGE_SECONDS;
+      const jtiKey = `bcl:jti:${claims.iss}|${claims.jti}`;
+      const fresh = await rt.shared.setIfAbsent(jtiKey, '1', (Math.max(0, acceptableUntil - now) + config.clockToleranceSeconds + 60) * 1000);
       if (!fresh) throw new OidcError('OIDC_LOGOUT_TOKEN_REPLAYED', 'logout token replayed (jti seen before)');
 
-      const sessions = await rt.index.find(claims.iss, { sid: claims.sid, sub: claims.sub });
-      const ended = await endSessions(req, rt, sessions);
+      let ended: number;
+      try {
+        const sessions = await rt.index.find(claims.iss, { sid: claims.sid, sub: claims.sub });
+        ended = await endSessions(req, rt, sessions);
+      } catch (err) {
+        // The logout did not happen: forget the jti so the provider's retry is not a "replay".
+        await rt.shared.delete(jtiKey).catch(() => undefined);
+        config.logger.error('back-channel logout could not end the sessions', { reason: (err as Error)?.message });
+        return answer(res, 503, { error: 'temporarily_unavailable' });
+      }
       config.logger.info('back-channel logout', { iss: claims.iss, sid: claims.sid, sub: claims.sub, ended });
       answer(res, 200);
     } catch (err) {

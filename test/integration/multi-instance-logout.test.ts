@@ -1,0 +1,134 @@
+/**
+ * Back-channel logout across instances: two app processes (test/support/rp-server.ts, A and B) on
+ * one redis-server, sessions in connect-redis, the session index, token sets and replay ids in the
+ * library's Redis store. The user logs in through A; the provider's logout token reaches B only;
+ * the session ends on both.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import express from 'express';
+import request from 'supertest';
+import { createClient } from 'redis';
+import { startRedisServer, type RedisServer } from '../support/redis-server.js';
+import { startFakeOp, type FakeOp } from '../support/fake-op.js';
+import { startRpProcess, type RpProcess } from '../support/rp-process.js';
+
+/** This test runs under the express5 or the express4 vitest project; the children follow suit. */
+const EXPRESS_MODULE = typeof (express as unknown as { query?: unknown }).query === 'function' ? 'express4' : 'express';
+const BCL = '/oidc/backchannel-logout';
+
+let redisServer: RedisServer | undefined;
+let redis: ReturnType<typeof createClient> | undefined;
+let op: FakeOp | undefined;
+let a: RpProcess | undefined;
+let b: RpProcess | undefined;
+
+beforeAll(async () => {
+  redisServer = await startRedisServer();
+  redis = createClient({ url: redisServer.url });
+  await redis.connect();
+  op = await startFakeOp();
+  const common = {
+    ISSUER: op.issuer,
+    CLIENT_ID: op.clientId,
+    CLIENT_SECRET: op.clientSecret,
+    REDIS_URL: redisServer.url,
+    EXPRESS_MODULE,
+  } as const;
+  // B gets A's URL as baseUrl, so both build the same redirect_uri. Different client libraries,
+  // so the index written through one is read through the other.
+  [a, b] = await Promise.all([startRpProcess({ ...common, PORT: '0', CLIENT_KIND: 'ioredis' }), startRpProcess({ ...common, PORT: '0', CLIENT_KIND: 'node-redis' })]);
+}, 60_000);
+
+afterAll(async () => {
+  await Promise.allSettled([a?.stop(), b?.stop()]);
+  await op?.close();
+  await redis?.close().catch(() => undefined);
+  await redisServer?.stop();
+}, 30_000);
+
+afterEach(() => {
+  op?.reset();
+});
+
+function sessionCookie(res: request.Response): string | undefined {
+  const raw = res.headers['set-cookie'] as unknown as string[] | undefined;
+  return raw?.find((v) => v.startsWith('connect.sid='))?.split(';')[0];
+}
+
+/** express-session cookie value "s:<id>.<sig>" -> id. */
+function sessionIdOf(cookie: string): string {
+  const value = decodeURIComponent(cookie.slice('connect.sid='.length));
+  return value.slice(2, value.lastIndexOf('.'));
+}
+
+const getMe = (p: RpProcess, cookie: string) => request(p.url).get('/me').set('cookie', cookie).set('accept', 'application/json');
+
+interface Login {
+  cookie: string;
+  sessionId: string;
+  sid: string;
+  sub: string;
+  loginId: string;
+}
+
+/** Log in through A (the provider step is one redirect hop at the fake OP). */
+async function loginThroughA(): Promise<Login> {
+  const start = await request(a!.url).get('/oidc/authenticate');
+  expect(start.status, start.text).toBe(302);
+  const pre = sessionCookie(start);
+  const atOp = await fetch(start.headers.location as string, { redirect: 'manual' });
+  const callback = new URL(atOp.headers.get('location') as string);
+  const done = await request(a!.url).get(callback.pathname + callback.search).set('cookie', pre as string);
+  expect(done.status, done.text).toBe(302);
+  const cookie = sessionCookie(done) as string;
+  const sessionId = sessionIdOf(cookie);
+  const sess = JSON.parse((await redis!.get(`sess:${sessionId}`)) as string) as { oidc: { auth: { loginId: string; sid: string; sub: string } } };
+  const { loginId, sid, sub } = sess.oidc.auth;
+  return { cookie, sessionId, sid, sub, loginId };
+}
+
+async function expectSignedOutOn(p: RpProcess, l: Login): Promise<void> {
+  const res = await getMe(p, l.cookie);
+  expect([401, 302], `${p.url}: ${res.status} ${res.text}`).toContain(res.status);
+  if (res.status === 401) expect(res.body.error).toMatch(/^(unauthenticated|session_ended)$/);
+}
+
+describe('back-channel logout on two instances sharing Redis', () => {
+  it('logged in through A, the logout token POSTed to B only: 200, then /me is 401 on A and on B', async () => {
+    const l = await loginThroughA();
+    const other = await loginThroughA(); // same user, another provider session: must survive
+    expect(other.sid).not.toBe(l.sid);
+    for (const p of [a!, b!]) for (const x of [l, other]) expect((await getMe(p, x.cookie)).status).toBe(200);
+    // The index is in Redis, under the library's prefix.
+    expect(await redis!.sMembers(`oidc:idx:sid:${op!.issuer}|${l.sid}`)).toEqual([`${l.sessionId} ${l.loginId}`]);
+
+    const res = await request(b!.url)
+      .post(BCL)
+      .type('form')
+      .send({ logout_token: await op!.makeLogoutToken({ sid: l.sid }) });
+    expect(res.status, res.text).toBe(200);
+    expect(res.headers['cache-control']).toBe('no-store');
+
+    // B destroyed the session in the shared session store and tombstoned the shared token set.
+    expect(await redis!.exists(`sess:${l.sessionId}`)).toBe(0);
+    expect(JSON.parse((await redis!.get(`oidc:tokens:${l.loginId}`)) as string)).toMatchObject({ ended: true });
+    await expectSignedOutOn(a!, l);
+    await expectSignedOutOn(b!, l);
+    for (const p of [a!, b!]) expect((await getMe(p, other.cookie)).status).toBe(200);
+  });
+
+  it('a sub logout sent to A ends every session of the user, also those B served; the replay sent to B is refused (shared replay ids)', async () => {
+    const l1 = await loginThroughA();
+    const l2 = await loginThroughA();
+    expect((await getMe(b!, l2.cookie)).status).toBe(200);
+    const token = await op!.makeLogoutToken({ sub: l1.sub });
+
+    const res = await request(a!.url).post(BCL).type('form').send({ logout_token: token });
+    expect(res.status, res.text).toBe(200);
+    for (const p of [a!, b!]) for (const x of [l1, l2]) await expectSignedOutOn(p, x);
+
+    const replay = await request(b!.url).post(BCL).type('form').send({ logout_token: token });
+    expect(replay.status).toBe(400);
+    expect(replay.body).toMatchObject({ error: 'invalid_request' });
+  });
+});
