@@ -73,6 +73,13 @@ const oidc = createOidcAuth({
 const app = express();
 app.use(session(sessionOptions(await makeStore('oidc:sess:'))));
 app.use(oidc.router);
+// API routes: the same handler without and with bearerAuth (a cached, valid JWT access token).
+app.get('/open', (_req, res) => {
+  res.json({ sub: 'anonymous' });
+});
+app.get('/bearer', oidc.bearerAuth(), (req, res) => {
+  res.json({ sub: req.oidc.claims?.sub });
+});
 app.get('/__session', (req, res) => {
   res.json((req.session as unknown as Record<string, unknown>).oidc);
 });

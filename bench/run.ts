@@ -71,7 +71,11 @@ async function login(rpUrl: string): Promise<string> {
 }
 
 /** Requests per second for `ms` with `connections` concurrent loops; every answer must be 200. */
-async function load(origin: string, path: string, cookie: string, ms: number, connections: number): Promise<number> {
+function load(origin: string, path: string, cookie: string, ms: number, connections: number): Promise<number> {
+  return loadWith(origin, path, { cookie, accept: 'application/json' }, ms, connections);
+}
+
+async function loadWith(origin: string, path: string, headers: Record<string, string>, ms: number, connections: number): Promise<number> {
   const pool = new Pool(origin, { connections, pipelining: 1 });
   const deadline = Date.now() + ms;
   let done = 0;
@@ -80,7 +84,7 @@ async function load(origin: string, path: string, cookie: string, ms: number, co
   await Promise.all(
     Array.from({ length: connections }, async () => {
       while (Date.now() < deadline) {
-        const res = await pool.request({ path, method: 'GET', headers: { cookie, accept: 'application/json' } });
+        const res = await pool.request({ path, method: 'GET', headers });
         await res.body.dump();
         if (res.statusCode === 200) done++;
         else bad++;
@@ -146,6 +150,51 @@ async function throughput(op: FakeOp, store: 'memory' | 'redis', redisUrl?: stri
       cpuSame: cpu('same'),
       cpuOidc: cpu('oidc'),
       providerCalls,
+    };
+  } finally {
+    target.child.kill('SIGTERM');
+    await once(target.child, 'exit');
+  }
+}
+
+/** A bearer-protected route with a cached valid JWT access token against an unprotected one. */
+async function bearerThroughput(op: FakeOp) {
+  const target = await startTarget({ ISSUER: op.issuer, CLIENT_ID: op.clientId, CLIENT_SECRET: op.clientSecret, STORE: 'memory', REDIS_URL: '' });
+  const jwksBefore = op.count('/jwks');
+  try {
+    const now = Math.floor(Date.now() / 1000);
+    const jwt = await op.signIdToken(
+      { iss: op.issuer, sub: 'user-1', aud: op.clientId, client_id: op.clientId, iat: now, exp: now + 3600, scope: 'openid' },
+      { typ: 'at+jwt' },
+    );
+    const measure = async (path: string) => {
+      const cpu0 = await cpuOf(target.child);
+      const started = performance.now();
+      const rps = await loadWith(target.oidc, path, { authorization: `Bearer ${jwt}`, accept: 'application/json' }, ROUND_MS, CONNECTIONS);
+      const requests = (rps * (performance.now() - started)) / 1000;
+      return { rps, cpuUs: ((await cpuOf(target.child)) - cpu0) / requests };
+    };
+    await measure('/open');
+    await measure('/bearer');
+    const open: Sample[] = [];
+    const bearer: Sample[] = [];
+    for (let i = 0; i < ROUNDS; i++) {
+      if (i % 2 === 0) {
+        open.push(await measure('/open'));
+        bearer.push(await measure('/bearer'));
+      } else {
+        bearer.push(await measure('/bearer'));
+        open.push(await measure('/open'));
+      }
+    }
+    // The token is validated once; every later request is a cache hit.
+    const jwksFetches = op.count('/jwks') - jwksBefore;
+    return {
+      open: median(open.map((x) => x.rps)),
+      bearer: median(bearer.map((x) => x.rps)),
+      cpuOpen: median(open.map((x) => x.cpuUs)),
+      cpuBearer: median(bearer.map((x) => x.cpuUs)),
+      jwksFetches,
     };
   } finally {
     target.child.kill('SIGTERM');
@@ -220,6 +269,12 @@ async function main() {
         `${r.store.padEnd(6)} | ${String(r.sessionBytes).padStart(13)} | ${cpus.padStart(29)} | ${(r.cpuSame / r.cpuOidc).toFixed(3).padStart(35)} | ${(r.cpuBare / r.cpuOidc).toFixed(3).padStart(9)} | ${walls.padStart(29)} | ${r.providerCalls}`,
       );
     }
+    const b = await bearerThroughput(op);
+    console.log('\nAPI route with a cached valid JWT access token (bearerAuth) vs the same route unprotected');
+    console.log('CPU us/req open / bearer | capacity bearer/open (target >= 0.9) | wall req/s open / bearer | JWKS fetches');
+    console.log(
+      `${`${b.cpuOpen.toFixed(0)} / ${b.cpuBearer.toFixed(0)}`.padStart(24)} | ${(b.cpuOpen / b.cpuBearer).toFixed(3).padStart(37)} | ${`${b.open.toFixed(0)} / ${b.bearer.toFixed(0)}`.padStart(24)} | ${b.jwksFetches}`,
+    );
     const grants = [await grantsUnderConcurrency(op, redis.url, 1, 100), await grantsUnderConcurrency(op, redis.url, 2, 100)];
     console.log('\n100 concurrent requests of one session with an expired access token');
     console.log('processes | answered 200 | refresh grants (target 1) | wall time');

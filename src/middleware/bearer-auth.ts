@@ -194,7 +194,8 @@ export function bearerAuth(rt: Runtime, opts: BearerAuthOptions = {}): RequestHa
 
     let result: BearerValidation;
     try {
-      result = await cache.getOrValidate(token, audience, () => validateToken(rt, token, audience));
+      const cached = cache.getOrValidate(token, audience, () => validateToken(rt, token, audience));
+      result = cached instanceof Promise ? await cached : cached;
     } catch (err) {
       if (isOidcError(err) && err.code === 'OIDC_ACCESS_TOKEN_INVALID') {
         config.logger.info('bearer token rejected', { reason: err.message });

@@ -74,9 +74,14 @@ export class BearerCache {
    * The cached result for this token and audience, or `validate()`'s (cached when it succeeds).
    * Errors of `validate()` propagate and nothing is cached.
    */
-  async getOrValidate(token: string, audience: string, validate: () => Promise<BearerValidation>): Promise<BearerValidation> {
+  getOrValidate(token: string, audience: string, validate: () => Promise<BearerValidation>): BearerValidation | Promise<BearerValidation> {
     const hash = hashToken(token);
-    const hit = await this.get(hash, audience);
+    // The hot path (a token seen before, in this process) returns without a promise.
+    return this.fromMemory(hash, audience, Date.now()) ?? this.fromSharedOrValidate(hash, audience, validate);
+  }
+
+  private async fromSharedOrValidate(hash: string, audience: string, validate: () => Promise<BearerValidation>): Promise<BearerValidation> {
+    const hit = await this.fromShared(hash, audience);
     if (hit) return hit;
     const flightKey = `${hash}\n${audience}`;
     let pending = this.inflight.get(flightKey);
@@ -92,18 +97,22 @@ export class BearerCache {
     return pending;
   }
 
-  private async get(hash: string, audience: string): Promise<BearerValidation | undefined> {
-    const now = Date.now();
+  private fromMemory(hash: string, audience: string, now: number): BearerValidation | undefined {
     const entry = this.memory.get(hash);
-    if (entry) {
-      if (entry.expiresAt <= now) this.memory.delete(hash);
-      else if (entry.aud === audience) {
-        // LRU: move to the most recently used end.
-        this.memory.delete(hash);
-        this.memory.set(hash, entry);
-        return entry.result;
-      }
+    if (!entry) return undefined;
+    if (entry.expiresAt <= now) {
+      this.memory.delete(hash);
+      return undefined;
     }
+    if (entry.aud !== audience) return undefined;
+    // LRU: move to the most recently used end.
+    this.memory.delete(hash);
+    this.memory.set(hash, entry);
+    return entry.result;
+  }
+
+  private async fromShared(hash: string, audience: string): Promise<BearerValidation | undefined> {
+    const now = Date.now();
     if (!this.shared) return undefined;
     let raw: string | undefined;
     try {
