@@ -176,6 +176,8 @@ export function bearerAuth(rt: Runtime, opts: BearerAuthOptions = {}): RequestHa
     });
   };
 
+  const users = new WeakMap<BearerValidation, OidcUser>();
+
   const authenticate = async (req: Request, res: Response, next: (err?: unknown) => void): Promise<void> => {
     if (req.query && typeof req.query === 'object' && (req.query as Record<string, unknown>).access_token !== undefined) {
       return deny(res, 400, 'invalid_request', 'access tokens are not accepted in the query string; use the Authorization header');
@@ -218,14 +220,20 @@ export function bearerAuth(rt: Runtime, opts: BearerAuthOptions = {}): RequestHa
       return deny(res, 403, 'insufficient_scope', `the access token lacks the scope ${missing.join(' ')}`, { scope: required.join(' ') });
     }
 
-    let user: OidcUser;
+    // The user hooks run once per token and process, as they run once per login for a session,
+    // not on every API request (mozilla-django-oidc's DRF backend hits the database each time).
+    // Tied to the cached validation: when that entry goes, so does the user.
+    let user = users.get(result);
     try {
-      user = await resolveUser(
-        claims,
-        { req, source: 'bearer', idTokenClaims: claims as OidcClaims, userinfo: result.userinfo },
-        // scopes: [] so the default verifyClaims (email required with the email scope) does not apply.
-        { hooks: config.hooks, scopes: [], createUser: config.createUser, logger: config.logger },
-      );
+      if (user === undefined) {
+        user = await resolveUser(
+          claims,
+          { req, source: 'bearer', idTokenClaims: claims as OidcClaims, userinfo: result.userinfo },
+          // scopes: [] so the default verifyClaims (email required with the email scope) does not apply.
+          { hooks: config.hooks, scopes: [], createUser: config.createUser, logger: config.logger },
+        );
+        users.set(result, user);
+      }
     } catch (err) {
       if (isOidcError(err) && (err.code === 'OIDC_CLAIMS_REJECTED' || err.code === 'OIDC_USER_NOT_FOUND' || err.code === 'OIDC_USER_AMBIGUOUS')) {
         config.logger.info('bearer token refused by the user hooks', { code: err.code, sub: claims.sub });

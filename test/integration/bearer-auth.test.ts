@@ -363,6 +363,24 @@ describe('user hooks', () => {
     expect(seen).toEqual([`update:${op.clientId}:known`, 'create:new']);
   });
 
+  it('run once per token (like once per login), not on every request; with source "bearer"', async () => {
+    const sources: string[] = [];
+    const rt = makeRt({
+      hooks: {
+        createUser: (claims, ctx) => {
+          sources.push(ctx.source);
+          return { id: 3, sub: claims.sub } as Express.User;
+        },
+      },
+    });
+    const app = apiFor(rt);
+    const token = await jwtAt({ sub: 'repeat' });
+    for (let i = 0; i < 5; i++) expect((await get(app, token)).body.user).toEqual({ id: 3, sub: 'repeat' });
+    expect(sources).toEqual(['bearer']);
+    await get(app, await jwtAt({ sub: 'other' }));
+    expect(sources).toEqual(['bearer', 'bearer']);
+  });
+
   it('verifyClaims returning false -> 401 invalid_token', async () => {
     const rt = makeRt({ hooks: { verifyClaims: (claims) => claims.sub !== 'blocked' } });
     const app = apiFor(rt);
