@@ -22,7 +22,7 @@ export async function endSessions(req: Request, rt: Runtime, sessions: IndexedSe
   let ended = 0;
   for (const s of sessions) {
     await rt.tokens.end(s.loginId);
-    if ((req as { sessionID?: string }).sessionID === s.sessionId && req.session) {
+    if ((req as { sessionID?: string }).sessionID === s.sessionId && (req as { session?: unknown }).session) {
       // The current request's own session: destroy through express-session so it is not re-saved.
       await destroySession(req);
       setContext(req, undefined, undefined);
