@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+import type { JWTPayload } from 'jose';
+import { BACKCHANNEL_LOGOUT_EVENT, LOGOUT_TOKEN_MAX_AGE_SECONDS, checkLogoutTokenClaims } from '../../src/protocol/logout-token.js';
+import { isOidcError } from '../../src/errors.js';
+
+const NOW = 1_800_000_000;
+const EXP = { issuer: 'https://op.example', clientId: 'client-1', clockTolerance: 60, now: NOW };
+const valid = (extra: Record<string, unknown> = {}): JWTPayload => ({
+  iss: 'https://op.example',
+  aud: 'client-1',
+  iat: NOW,
+  exp: NOW + 120,
+  jti: 'jti-1',
+  sid: 'sid-1',
+  events: { [BACKCHANNEL_LOGOUT_EVENT]: {} },
+  ...extra,
+});
+const codeOf = (fn: () => unknown): string | undefined => {
+  try {
+    fn();
+  } catch (err) {
+    return isOidcError(err) ? err.code : 'NOT_OIDC';
+  }
+  return undefined;
+};
+const rejects = (claims: JWTPayload) => codeOf(() => checkLogoutTokenClaims(claims, EXP));
+
+describe('checkLogoutTokenClaims (Back-Channel Logout 1.0 section 2.6)', () => {
+  it('accepts a token with sid, with sub, or with both', () => {
+    expect(rejects(valid())).toBeUndefined();
+    expect(rejects(valid({ sid: undefined, sub: 'user-1' }))).toBeUndefined();
+    expect(rejects(valid({ sub: 'user-1' }))).toBeUndefined();
+  });
+  it('step 3: iss must equal the issuer; aud must contain the client', () => {
+    expect(rejects(valid({ iss: 'https://evil.example' }))).toBe('OIDC_LOGOUT_TOKEN_INVALID');
+    expect(rejects(valid({ aud: 'other' }))).toBe('OIDC_LOGOUT_TOKEN_INVALID');
+    expect(rejects(valid({ aud: ['other', 'client-1'] }))).toBeUndefined();
+  });
+  it('step 3: iat not in the future beyond the tolerance; exp not in the past', () => {
+    expect(rejects(valid({ iat: NOW + 61 }))).toBe('OIDC_LOGOUT_TOKEN_INVALID');
+    expect(rejects(valid({ iat: NOW + 59 }))).toBeUndefined();
+    expect(rejects(valid({ exp: NOW - 61 }))).toBe('OIDC_LOGOUT_TOKEN_INVALID');
+  });
+  it('without exp, iat must be recent: the jti cannot be remembered forever', () => {
+    expect(rejects(valid({ exp: undefined, iat: NOW - LOGOUT_TOKEN_MAX_AGE_SECONDS }))).toBeUndefined();
+    expect(rejects(valid({ exp: undefined, iat: NOW - LOGOUT_TOKEN_MAX_AGE_SECONDS - 61 }))).toBe('OIDC_LOGOUT_TOKEN_INVALID');
+  });
+  it('step 4: a sub or a sid is required, each a non-empty string', () => {
+    expect(rejects(valid({ sid: undefined }))).toBe('OIDC_LOGOUT_TOKEN_INVALID');
+    expect(rejects(valid({ sid: '' }))).toBe('OIDC_LOGOUT_TOKEN_INVALID');
+    expect(rejects(valid({ sub: 42 }))).toBe('OIDC_LOGOUT_TOKEN_INVALID');
+  });
+  it('step 5: events must hold the back-channel logout member, a JSON object', () => {
+    expect(rejects(valid({ events: undefined }))).toBe('OIDC_LOGOUT_TOKEN_INVALID');
+    expect(rejects(valid({ events: {} }))).toBe('OIDC_LOGOUT_TOKEN_INVALID');
+    expect(rejects(valid({ events: { [BACKCHANNEL_LOGOUT_EVENT]: 'yes' } }))).toBe('OIDC_LOGOUT_TOKEN_INVALID');
+    expect(rejects(valid({ events: { [BACKCHANNEL_LOGOUT_EVENT]: [] } }))).toBe('OIDC_LOGOUT_TOKEN_INVALID');
+  });
+  it('step 6: a nonce is forbidden (an ID token is not a logout token)', () => {
+    expect(rejects(valid({ nonce: 'n' }))).toBe('OIDC_LOGOUT_TOKEN_INVALID');
+  });
+  it('section 2.4: jti is required', () => {
+    expect(rejects(valid({ jti: undefined }))).toBe('OIDC_LOGOUT_TOKEN_INVALID');
+  });
+});
