@@ -9,7 +9,6 @@
  * `user-1`. Each describe block has its own RP (its own MemoryStore and session index).
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import session, { type Store } from 'express-session';
@@ -19,6 +18,7 @@ import { startFakeOp, type FakeOp } from '../support/fake-op.js';
 import { captureLogger, startRpApp, type RpApp } from '../support/rp-app.js';
 import { createOidcAuth } from '../../src/index.js';
 import type { OidcAuthOptions } from '../../src/types.js';
+import { startTcpForwarder } from '../support/tcp-forwarder.js';
 
 type Agent = ReturnType<typeof request.agent>;
 
@@ -26,8 +26,6 @@ const BCL = '/oidc/backchannel-logout';
 const FCL = '/oidc/frontchannel-logout';
 const EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 const JSON_ACCEPT = 'application/json';
-/** This file runs under the express5 and the express4 vitest projects. */
-const IS_EXPRESS4 = typeof (express as unknown as { query?: unknown }).query === 'function';
 
 // ---------------------------------------------------------------------------
 // helpers
@@ -195,48 +193,6 @@ function expectInvalidRequest(res: request.Response): void {
   expectNoStore(res);
 }
 
-/** A TCP forwarder that can be stopped (connection refused) and restarted on the same port. */
-async function startTcpForwarder(targetUrl: string): Promise<{ url: string; stop(): Promise<void>; start(): Promise<void> }> {
-  const target = new URL(targetUrl);
-  const sockets = new Set<net.Socket>();
-  let server: net.Server | undefined;
-  let port = 0;
-  const track = (s: net.Socket) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-    s.on('error', () => s.destroy());
-  };
-  const start = () =>
-    new Promise<void>((resolve, reject) => {
-      const srv = net.createServer((client) => {
-        const upstream = net.connect(Number(target.port), target.hostname);
-        track(client);
-        track(upstream);
-        client.on('close', () => upstream.destroy());
-        upstream.on('close', () => client.destroy());
-        client.pipe(upstream).pipe(client);
-      });
-      srv.once('error', reject);
-      srv.listen(port, '127.0.0.1', () => {
-        srv.off('error', reject);
-        port = (srv.address() as AddressInfo).port;
-        server = srv;
-        resolve();
-      });
-    });
-  await start();
-  return {
-    url: `http://127.0.0.1:${port}`,
-    start,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        if (!server) return resolve();
-        server.close(() => resolve());
-        server = undefined;
-      }),
-  };
-}
 
 // ---------------------------------------------------------------------------
 // which sessions end (sections 2.7, 2.8)

@@ -9,8 +9,6 @@
  * Expiry is forced by moving the clock (Date only; the fake OP runs in this process and shares it).
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import net from 'node:net';
-import type { AddressInfo } from 'node:net';
 import express from 'express';
 import session from 'express-session';
 import request from 'supertest';
@@ -18,6 +16,7 @@ import { createOidcAuth } from '../../src/index.js';
 import type { OidcAuthOptions, StoredTokens } from '../../src/types.js';
 import { startFakeOp, type FakeOp, type FakeOpRequestLog } from '../support/fake-op.js';
 import { captureLogger, reservePort } from '../support/rp-app.js';
+import { startTcpForwarder } from '../support/tcp-forwarder.js';
 
 type Agent = ReturnType<typeof request.agent>;
 
@@ -270,48 +269,6 @@ async function expectLoggedOut(agent: Agent): Promise<void> {
   expect(who.body).toEqual({ authenticated: false, user: null });
 }
 
-/** A TCP forwarder in front of the fake OP that can be stopped (connection refused) and restarted on the same port. */
-async function startTcpForwarder(targetUrl: string): Promise<{ url: string; stop(): Promise<void>; start(): Promise<void> }> {
-  const target = new URL(targetUrl);
-  const sockets = new Set<net.Socket>();
-  let server: net.Server | undefined;
-  let port = 0;
-  const track = (s: net.Socket) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-    s.on('error', () => s.destroy());
-  };
-  const start = () =>
-    new Promise<void>((resolve, reject) => {
-      const srv = net.createServer((client) => {
-        const upstream = net.connect(Number(target.port), target.hostname);
-        track(client);
-        track(upstream);
-        client.on('close', () => upstream.destroy());
-        upstream.on('close', () => client.destroy());
-        client.pipe(upstream).pipe(client);
-      });
-      srv.once('error', reject);
-      srv.listen(port, '127.0.0.1', () => {
-        srv.off('error', reject);
-        port = (srv.address() as AddressInfo).port;
-        server = srv;
-        resolve();
-      });
-    });
-  await start();
-  return {
-    url: `http://127.0.0.1:${port}`,
-    start,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        if (!server) return resolve();
-        server.close(() => resolve());
-        server = undefined;
-      }),
-  };
-}
 
 // ---------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ import { buildProviderMetadata, createDiscovery, discoveryUrl } from '../../src/
 import { resolveConfig, type ResolvedConfig } from '../../src/config.js';
 import { OidcError } from '../../src/errors.js';
 import type { HttpClient } from '../../src/http/client.js';
+import { codeOf } from '../support/error-code.js';
 
 const ISS = 'https://op.example.com';
 const silent = { debug() {}, info() {}, warn() {}, error() {} };
@@ -35,14 +36,6 @@ const DOC = {
   authorization_response_iss_parameter_supported: true,
 };
 
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    return (err as OidcError).code;
-  }
-  return undefined;
-}
 
 describe('discoveryUrl (OIDC Discovery 4)', () => {
   it.each([

@@ -14,6 +14,7 @@ import {
 } from '../../src/protocol/id-token.js';
 import { OidcError } from '../../src/errors.js';
 import type { KeyResolver } from '../../src/keys/jwks.js';
+import { codeOf } from '../support/error-code.js';
 
 const ISS = 'https://op.example.com';
 const CLIENT = 'client-1';
@@ -28,14 +29,6 @@ function claims(overrides: Record<string, unknown> = {}): JWTPayload {
   return c as JWTPayload;
 }
 
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    return (err as OidcError).code;
-  }
-  return undefined;
-}
 
 async function asyncCodeOf(p: Promise<unknown>): Promise<string | undefined> {
   try {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { JWTPayload } from 'jose';
 import { BACKCHANNEL_LOGOUT_EVENT, LOGOUT_TOKEN_MAX_AGE_SECONDS, checkLogoutTokenClaims } from '../../src/protocol/logout-token.js';
-import { isOidcError } from '../../src/errors.js';
+import { codeOf } from '../support/error-code.js';
 
 const NOW = 1_800_000_000;
 const EXP = { issuer: 'https://op.example', clientId: 'client-1', clockTolerance: 60, now: NOW };
@@ -15,14 +15,6 @@ const valid = (extra: Record<string, unknown> = {}): JWTPayload => ({
   events: { [BACKCHANNEL_LOGOUT_EVENT]: {} },
   ...extra,
 });
-const codeOf = (fn: () => unknown): string | undefined => {
-  try {
-    fn();
-  } catch (err) {
-    return isOidcError(err) ? err.code : 'NOT_OIDC';
-  }
-  return undefined;
-};
 const rejects = (claims: JWTPayload) => codeOf(() => checkLogoutTokenClaims(claims, EXP));
 
 describe('checkLogoutTokenClaims (Back-Channel Logout 1.0 section 2.6)', () => {

@@ -3,18 +3,10 @@
  */
 import { describe, it, expect } from 'vitest';
 import { parseTokenResponse } from '../../src/protocol/token-endpoint.js';
-import type { OidcError } from '../../src/errors.js';
+import { codeOf } from '../support/error-code.js';
 
 const NOW = 1_700_000_000;
 
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    return (err as OidcError).code;
-  }
-  return undefined;
-}
 
 const ok = { access_token: 'at', token_type: 'Bearer' };
 

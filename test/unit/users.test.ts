@@ -6,7 +6,7 @@ import { describe, it, expect } from 'vitest';
 import type { Request } from 'express';
 import { defaultUserFromClaims, defaultVerifyClaims, resolveUser, type UserResolution } from '../../src/users.js';
 import type { OidcClaims, OidcHooks, OidcUser, UserHookContext } from '../../src/types.js';
-import type { OidcError } from '../../src/errors.js';
+import { codeOfAsync as codeOf } from '../support/error-code.js';
 
 const claims: OidcClaims = {
   iss: 'https://op.example.com',
@@ -33,14 +33,6 @@ function opts(hooks: OidcHooks = {}, extra: Partial<UserResolution> = {}): UserR
   };
 }
 
-async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await p;
-  } catch (err) {
-    return (err as OidcError).code;
-  }
-  return undefined;
-}
 
 describe('resolveUser: defaults (no hooks)', () => {
   it('returns a plain user built from the identifying claims', async () => {
