@@ -12,7 +12,8 @@ import express from 'express';
 import session, { type Store } from 'express-session';
 import { RedisStore } from 'connect-redis';
 import { createClient } from 'redis';
-import { createOidcAuth } from '../src/index.js';
+// The built package, as an app runs it (tsx-transpiled source adds per-closure name helpers).
+import { createOidcAuth } from '../dist/index.js';
 
 const env = process.env;
 

@@ -216,6 +216,10 @@ async function grantsUnderConcurrency(op: FakeOp, redisUrl: string, processes: 1
   try {
     if (processes === 2) apps.push(await startRpProcess({ ...common, BASE_URL: a.url }));
     const cookie = await login(a.url);
+    // express-session saves a regenerated session a second time as the callback response ends,
+    // possibly after the browser already has the redirect: let that write land before patching.
+    await (await fetch(`${a.url}/me`, { headers: { cookie, accept: 'application/json' } })).arrayBuffer();
+    await new Promise((resolve) => setTimeout(resolve, 100));
     const sid = decodeURIComponent(cookie.split('=')[1] as string).replace(/^s:/, '').split('.')[0] as string;
     const sessKey = `sess:${sid}`;
     const sess = JSON.parse((await redis.get(sessKey)) as string) as { oidc: { auth: { loginId: string; accessTokenExpiresAt: number } } };
