@@ -114,13 +114,3 @@ export function isTransientProviderError(err: unknown): boolean {
       return false;
   }
 }
-
-/**
- * The other kind: the provider refused the credential itself (invalid_grant: revoked, expired or
- * reused refresh token; a refreshed ID token that fails validation; a client no longer allowed to
- * refresh). Retrying cannot help, so the session ends. Everything that is not transient is dead.
- */
-export function isDeadCredentialError(err: unknown): boolean {
-  return !isTransientProviderError(err);
-}
-

@@ -26,10 +26,6 @@ export class InProcessSingleFlight {
     this.flights.set(key, flight);
     return flight;
   }
-
-  get size(): number {
-    return this.flights.size;
-  }
 }
 
 export type LockAttempt<T> = { acquired: true; value: T } | { acquired: false };
