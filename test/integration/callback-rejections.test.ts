@@ -14,6 +14,7 @@ import request from 'supertest';
 import { startFakeOp, type FakeOp, type FakeOpBehaviour } from '../support/fake-op.js';
 import { startRpApp, type RpApp } from '../support/rp-app.js';
 import type { OidcAuthOptions, OidcClaims, OidcHooks, OidcUser } from '../../src/types.js';
+import { fakeOpFixture, type FakeOpFixture } from '../support/fake-op-fixture.js';
 
 type Agent = ReturnType<typeof request.agent>;
 
@@ -119,23 +120,9 @@ async function expectLoggedIn(rp: RpApp, a: Attempt, sub = 'user-1'): Promise<re
   return me;
 }
 
-/** A shared fake OP + RP for a describe block, with behaviour reset and logs cleared per test. */
-function sharedFixture(rpOptions: (op: FakeOp) => OidcAuthOptions = () => ({})): { op: () => FakeOp; rp: () => RpApp } {
-  let op: FakeOp | undefined;
-  let rp: RpApp | undefined;
-  beforeAll(async () => {
-    op = await startFakeOp();
-    rp = await startRpApp({ oidc: { ...baseOptions(op), ...rpOptions(op) } });
-  });
-  afterAll(async () => {
-    await rp?.close();
-    await op?.close();
-  });
-  beforeEach(() => {
-    op?.reset();
-    if (rp) rp.logs.length = 0;
-  });
-  return { op: () => op as FakeOp, rp: () => rp as RpApp };
+/** A shared fake OP + RP for a describe block (test/support/fake-op-fixture.ts). */
+function sharedFixture(rpOptions: (op: FakeOp) => OidcAuthOptions = () => ({})): FakeOpFixture {
+  return fakeOpFixture((op) => ({ ...baseOptions(op), ...rpOptions(op) }));
 }
 
 // ---------------------------------------------------------------------------

@@ -4,11 +4,12 @@
  * revocation and RP-initiated logout, requireAuth, and configurations without discovery.
  */
 import { createHash } from 'node:crypto';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import request from 'supertest';
 import { startFakeOp, type FakeOp, type FakeOpOptions } from '../support/fake-op.js';
 import { startRpApp, type RpApp } from '../support/rp-app.js';
 import type { LogoutUrlContext, OidcAuthOptions } from '../../src/types.js';
+import { fakeOpFixture, type FakeOpFixture } from '../support/fake-op-fixture.js';
 
 type Agent = ReturnType<typeof request.agent>;
 
@@ -104,22 +105,8 @@ function sessionIdOf(cookie: string): string {
   return value.slice(2, value.lastIndexOf('.'));
 }
 
-function sharedFixture(opOptions: FakeOpOptions = {}, rpOptions: (op: FakeOp) => OidcAuthOptions = () => ({})): { op: () => FakeOp; rp: () => RpApp } {
-  let op: FakeOp | undefined;
-  let rp: RpApp | undefined;
-  beforeAll(async () => {
-    op = await startFakeOp(opOptions);
-    rp = await startRpApp({ oidc: { ...baseOptions(op), ...rpOptions(op) } });
-  });
-  afterAll(async () => {
-    await rp?.close();
-    await op?.close();
-  });
-  beforeEach(() => {
-    op?.reset();
-    if (rp) rp.logs.length = 0;
-  });
-  return { op: () => op as FakeOp, rp: () => rp as RpApp };
+function sharedFixture(opOptions: FakeOpOptions = {}, rpOptions: (op: FakeOp) => OidcAuthOptions = () => ({})): FakeOpFixture {
+  return fakeOpFixture((op) => ({ ...baseOptions(op), ...rpOptions(op) }), opOptions);
 }
 
 // ---------------------------------------------------------------------------
