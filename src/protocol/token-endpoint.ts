@@ -10,6 +10,8 @@ import { authenticateClient, type ClientCredentials } from './client-auth.js';
 export interface TokenResponse {
   accessToken: string;
   tokenType: string;
+  /** Epoch seconds when the response was received: expiresAt counts from here. */
+  obtainedAt: number;
   /** Epoch seconds, when the provider sent expires_in. */
   expiresAt: number | undefined;
   idToken: string | undefined;
@@ -44,6 +46,7 @@ export function parseTokenResponse(body: Record<string, unknown>, now = Math.flo
   return {
     accessToken: body.access_token as string,
     tokenType: body.token_type as string,
+    obtainedAt: now,
     expiresAt: expiresIn === undefined ? undefined : now + Math.floor(expiresIn),
     idToken: optional('id_token'),
     refreshToken: optional('refresh_token'),

@@ -85,7 +85,9 @@ async function completeLogin(req: Request, rt: Runtime, pending: PendingLogin | 
     refreshToken: config.storeRefreshToken ? tokens.refreshToken : undefined,
     // RFC 6749 5.1: scope is in the response when it differs from the request.
     scope: tokens.scope ?? config.scopes.join(' '),
-    tokensObtainedAt: now,
+    // The same instant expiresAt counts from, so the token's lifetime (and the refresh leeway,
+    // half of it at most) is exact.
+    tokensObtainedAt: tokens.obtainedAt,
     tokenVersion: 1,
   };
   return { auth, user, tokens };

@@ -157,7 +157,7 @@ export class TokenRefresher {
       version: current.version + 1,
       accessToken: config.storeAccessToken ? res.accessToken : undefined,
       accessTokenExpiresAt: res.expiresAt,
-      obtainedAt: Math.floor(Date.now() / 1000),
+      obtainedAt: res.obtainedAt,
       // RFC 6749 6: the provider MAY issue a new refresh token; if it does not, the old one stays valid.
       refreshToken: res.refreshToken ?? current.refreshToken,
       // Kept whatever OIDC_STORE_ID_TOKEN says: logout needs it for id_token_hint.

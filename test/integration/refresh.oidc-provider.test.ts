@@ -99,7 +99,9 @@ describe('session refresh against oidc-provider (4 s access tokens, rotation)', 
 
   /** Sleep until the access token is due (leeway = lifetime / 2 = 2 s), plus a small margin. */
   async function untilDue(expiresAt: number): Promise<void> {
-    const dueAtMs = (expiresAt - 2) * 1000;
+    // Whole seconds on both sides: wait for the later of the possible due instants, still well
+    // before expiry.
+    const dueAtMs = (expiresAt - 1) * 1000;
     await sleep(Math.max(0, dueAtMs - Date.now()) + 100);
   }
 

@@ -15,6 +15,7 @@ describe('parseTokenResponse (RFC 6749 5.1)', () => {
     expect(parseTokenResponse(ok, NOW)).toEqual({
       accessToken: 'at',
       tokenType: 'Bearer',
+      obtainedAt: NOW,
       expiresAt: undefined,
       idToken: undefined,
       refreshToken: undefined,
@@ -24,7 +25,8 @@ describe('parseTokenResponse (RFC 6749 5.1)', () => {
 
   it('a full response parses', () => {
     const r = parseTokenResponse({ ...ok, expires_in: 3600, id_token: 'a.b.c', refresh_token: 'rt', scope: 'openid email' }, NOW);
-    expect(r).toEqual({ accessToken: 'at', tokenType: 'Bearer', expiresAt: NOW + 3600, idToken: 'a.b.c', refreshToken: 'rt', scope: 'openid email' });
+    // expiresAt counts from obtainedAt, the instant the response was read.
+    expect(r).toEqual({ accessToken: 'at', tokenType: 'Bearer', obtainedAt: NOW, expiresAt: NOW + 3600, idToken: 'a.b.c', refreshToken: 'rt', scope: 'openid email' });
   });
 
   it.each(['Bearer', 'bearer', 'BEARER', 'bEaReR'])('5.1: token_type is case-insensitive: %s accepted', (t) => {
