@@ -97,6 +97,16 @@ function safeText(value: string): string {
 
 const quoted = (value: string): string => `"${safeText(value)}"`;
 
+/** RFC 6750 3: a `WWW-Authenticate: Bearer` challenge with the realm and optional attributes. */
+export function bearerChallenge(realm: string, params: Record<string, string> = {}): string {
+  return ['Bearer', [`realm=${quoted(realm)}`, ...Object.entries(params).map(([k, v]) => `${k}=${quoted(v)}`)].join(', ')].join(' ');
+}
+
+/** The request carries `Authorization: Bearer ...` (an API request, whatever the token is worth). */
+export function hasBearerScheme(authorization: string | undefined): boolean {
+  return /^bearer\s/i.test(authorization ?? '');
+}
+
 /** Validate a token, whatever its kind, against the provider. Not cached here. */
 async function validateToken(rt: Runtime, token: string, audience: string): Promise<BearerValidation> {
   const { config } = rt;
@@ -152,8 +162,7 @@ export function bearerAuth(rt: Runtime, opts: BearerAuthOptions = {}): RequestHa
   const realm = opts.realm ?? config.issuer ?? config.baseUrl;
   const cache = bearerCacheFor(rt);
 
-  const challenge = (params: Record<string, string> = {}): string =>
-    ['Bearer', [`realm=${quoted(realm)}`, ...Object.entries(params).map(([k, v]) => `${k}=${quoted(v)}`)].join(', ')].join(' ');
+  const challenge = (params: Record<string, string> = {}): string => bearerChallenge(realm, params);
 
   const deny = (res: Response, status: 400 | 401 | 403, error: string | undefined, text: string, extra: Record<string, string> = {}): void => {
     // The same description in the challenge and in the JSON body.

@@ -8,6 +8,7 @@
 import type { Request, RequestHandler, Response } from 'express';
 import type { Runtime } from '../runtime.js';
 import { continueWithContext } from '../session/context.js';
+import { bearerChallenge, hasBearerScheme } from './bearer-auth.js';
 import type { OidcClaims } from '../types.js';
 
 export interface RequireAuthOptions {
@@ -26,7 +27,7 @@ interface Verdict {
   missingScopes?: string[];
 }
 
-const hasBearer = (req: Request) => /^bearer\s/i.test(req.get('authorization') ?? '');
+const hasBearer = (req: Request) => hasBearerScheme(req.get('authorization'));
 /** The WWW-Authenticate realm, as bearerAuth() uses it: the issuer, else the app's base URL. */
 const realmOf = (rt: Runtime) => rt.config.issuer ?? rt.config.baseUrl;
 
@@ -34,7 +35,7 @@ function deny(rt: Runtime, req: Request, res: Response): void {
   res.set('cache-control', 'no-store');
   if (hasBearer(req)) {
     // An API request whose token bearerAuth did not accept (or no bearerAuth in front).
-    res.status(401).set('www-authenticate', `Bearer realm="${realmOf(rt)}", error="invalid_token"`).json({ error: 'invalid_token' });
+    res.status(401).set('www-authenticate', bearerChallenge(realmOf(rt), { error: 'invalid_token' })).json({ error: 'invalid_token' });
     return;
   }
   const loginUrl = `${rt.loginPath}?next=${encodeURIComponent(req.originalUrl)}`;
@@ -50,7 +51,7 @@ function forbid(rt: Runtime, req: Request, res: Response, verdict: Verdict): voi
   if (verdict.missingScopes?.length) {
     const scope = verdict.missingScopes.join(' ');
     if (hasBearer(req)) {
-      res.set('www-authenticate', `Bearer realm="${realmOf(rt)}", error="insufficient_scope", scope="${scope}"`);
+      res.set('www-authenticate', bearerChallenge(realmOf(rt), { error: 'insufficient_scope', scope }));
     }
     res.json({ error: 'insufficient_scope', error_description: `missing scope: ${scope}` });
     return;

@@ -14,6 +14,7 @@
 import type { Request, RequestHandler, Response } from 'express';
 import type { Runtime } from '../runtime.js';
 import { asyncHandler } from './async-handler.js';
+import { hasBearerScheme } from './bearer-auth.js';
 import { continueWithContext, setContext } from '../session/context.js';
 import { destroySession, readOidcData, type AuthenticatedSession } from '../session/session-data.js';
 import { applyTokenSet, refreshDue } from '../session/refresh.js';
@@ -136,7 +137,7 @@ export function sessionRefresh(rt: Runtime): RequestHandler {
   return (req, res, next) => {
     // API requests authenticate by their bearer token (bearerAuth), not by a session: leave them
     // alone, also when the API has no express-session at all.
-    if (/^bearer\s/i.test(req.headers.authorization ?? '')) return next();
+    if (hasBearerScheme(req.headers.authorization)) return next();
     let auth: AuthenticatedSession | undefined;
     try {
       auth = readOidcData(req)?.auth;
