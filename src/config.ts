@@ -68,6 +68,8 @@ export const OPTION_SPECS = {
   bearerCacheTtlSeconds: { env: 'OIDC_BEARER_CACHE_TTL_SECONDS', kind: 'seconds', default: 300 },
   backchannelLogout: { env: 'OIDC_BACKCHANNEL_LOGOUT', kind: 'boolean', default: true },
   frontchannelLogout: { env: 'OIDC_FRONTCHANNEL_LOGOUT', kind: 'boolean', default: false },
+  logoutTokenMaxAgeSeconds: { env: 'OIDC_LOGOUT_TOKEN_MAX_AGE_SECONDS', kind: 'seconds', default: 300 },
+  strictRefreshAuthTime: { env: 'OIDC_STRICT_REFRESH_AUTH_TIME', kind: 'boolean', default: false },
   redisPrefix: { env: 'OIDC_REDIS_PREFIX', kind: 'string', default: 'oidc:' },
   tokenStoreTtlSeconds: { env: 'OIDC_TOKEN_STORE_TTL_SECONDS', kind: 'seconds', default: 30 * 24 * 3600 },
   'routes.login': { env: 'OIDC_ROUTE_LOGIN', kind: 'urlpath', default: '/oidc/authenticate' },
@@ -143,6 +145,10 @@ export interface ResolvedConfig {
   };
   backchannelLogout: boolean;
   frontchannelLogout: boolean;
+  /** Oldest `iat` (seconds ago, plus the clock tolerance) a logout token may have, whatever its `exp`. */
+  logoutTokenMaxAgeSeconds: number;
+  /** End the session when a refreshed ID token's `auth_time` differs (OIDC Core 12.2 read strictly). */
+  strictRefreshAuthTime: boolean;
   redisPrefix: string;
   tokenStoreTtlSeconds: number;
   redis: RedisClientLike | undefined;
@@ -411,6 +417,8 @@ export function resolveConfig(options: OidcAuthOptions = {}): ResolvedConfig {
     },
     backchannelLogout: bool('backchannelLogout'),
     frontchannelLogout: bool('frontchannelLogout'),
+    logoutTokenMaxAgeSeconds: num('logoutTokenMaxAgeSeconds', 1),
+    strictRefreshAuthTime: bool('strictRefreshAuthTime'),
     redisPrefix: str('redisPrefix', true) as string,
     tokenStoreTtlSeconds: num('tokenStoreTtlSeconds', 60),
     redis,

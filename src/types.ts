@@ -190,6 +190,14 @@ export interface OidcAuthOptions {
   backchannelLogout?: boolean;
   /** OIDC_FRONTCHANNEL_LOGOUT, default false: serve routes.frontchannelLogout. */
   frontchannelLogout?: boolean;
+  /** OIDC_LOGOUT_TOKEN_MAX_AGE_SECONDS, default 300: a logout token whose `iat` is older is refused, whatever its `exp`. */
+  logoutTokenMaxAgeSeconds?: number;
+  /**
+   * OIDC_STRICT_REFRESH_AUTH_TIME, default false: end the session when a refreshed ID token's
+   * `auth_time` differs from the login's. By default the change is tolerated (Azure AD B2C, AWS
+   * Cognito and others re-stamp it), logged once, and the original authentication time is kept.
+   */
+  strictRefreshAuthTime?: boolean;
   /** OIDC_REDIS_PREFIX, default `oidc:`: prefix of every key this library writes to Redis. */
   redisPrefix?: string;
   /** OIDC_TOKEN_STORE_TTL_SECONDS, default 2592000 (30 days): how long a login's token set is kept unused. */

@@ -55,7 +55,15 @@ export function createKeyResolver(opts: KeySourceOptions): KeyResolver {
  * that a miss caused, not by the last fetch of any kind. (jose's own cooldown starts at every
  * fetch, including the first: a provider rotating its keys within 30 s of our first login would
  * then be refused for up to 30 s.) Concurrent misses share one reload.
+ *
+ * A reload that fails (JWKS down, not 200, not JSON) does not start the cooldown: within it the
+ * answer would be "no matching key", which callers report as a bad token (a back-channel logout
+ * refused for good instead of retried). Instead, for FAILED_RELOAD_BACKOFF_MS after a failure,
+ * misses get that failure again (a transient error: 503, try later) without a new fetch, and then
+ * a new attempt is allowed.
  */
+const FAILED_RELOAD_BACKOFF_MS = 1000;
+
 function remoteKeysWithRotation(opts: KeySourceOptions): (header: JWSHeaderParameters, token?: FlattenedJWSInput) => Promise<CryptoKey> {
   const cooldownMs = opts.cooldownMs ?? 30_000;
   const jwks = createRemoteJWKSet(new URL(opts.jwksUri as string), {
@@ -66,6 +74,7 @@ function remoteKeysWithRotation(opts: KeySourceOptions): (header: JWSHeaderParam
     [customFetch]: opts.http.fetch,
   });
   let lastMissReload = Number.NEGATIVE_INFINITY;
+  let lastFailure: { at: number; error: unknown } | undefined;
   let pendingReload: Promise<void> | undefined;
 
   return async (header, token) => {
@@ -74,12 +83,21 @@ function remoteKeysWithRotation(opts: KeySourceOptions): (header: JWSHeaderParam
     } catch (err) {
       if (!(err instanceof joseErrors.JWKSNoMatchingKey)) throw err;
       if (!pendingReload) {
+        if (lastFailure && Date.now() - lastFailure.at < FAILED_RELOAD_BACKOFF_MS) throw lastFailure.error;
         // A forged kid must not turn every request into a JWKS fetch: at most one per cooldown.
         if (Date.now() - lastMissReload < cooldownMs) throw err;
-        lastMissReload = Date.now();
-        pendingReload = jwks.reload().finally(() => {
-          pendingReload = undefined;
-        });
+        pendingReload = jwks.reload().then(
+          () => {
+            lastMissReload = Date.now();
+            lastFailure = undefined;
+            pendingReload = undefined;
+          },
+          (error: unknown) => {
+            lastFailure = { at: Date.now(), error };
+            pendingReload = undefined;
+            throw error;
+          },
+        );
       }
       await pendingReload;
       return jwks(header, token);

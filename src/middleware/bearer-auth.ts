@@ -23,7 +23,8 @@
 import type { Request, RequestHandler, Response } from 'express';
 import type { Runtime } from '../runtime.js';
 import { OidcError, isOidcError, isTransientProviderError } from '../errors.js';
-import { allowedAccessTokenAlgorithms, looksLikeJwt, validateJwtAccessToken } from '../protocol/access-token.js';
+import { looksLikeJwt, validateJwtAccessToken } from '../protocol/access-token.js';
+import { allowedAccessTokenAlgorithms } from '../protocol/jwt-verification.js';
 import { introspectAccessToken, userinfoAccessTokenClaims } from '../protocol/introspection.js';
 import { BearerCache, type BearerValidation } from '../store/bearer-cache.js';
 import { resolveUser } from '../users.js';

@@ -15,9 +15,9 @@
  * (use appropriate algorithms) are the general rules behind this: the accepted algorithms are an
  * allow-list fixed here, never taken from the token.
  */
-import { decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
-import { OidcError, isOidcError } from '../errors.js';
-import { SUPPORTED_ALGS } from '../config.js';
+import { decodeProtectedHeader, type JWTPayload } from 'jose';
+import { OidcError } from '../errors.js';
+import { ACCESS_TOKEN_ERRORS, ASYMMETRIC_ALGS, verifyJwt } from './jwt-verification.js';
 import type { KeyResolver } from '../keys/jwks.js';
 import type { OidcClaims } from '../types.js';
 
@@ -43,19 +43,6 @@ export interface AccessTokenValidationOptions extends AccessTokenExpectations {
 const fail = (message: string): never => {
   throw new OidcError('OIDC_ACCESS_TOKEN_INVALID', `access token rejected: ${message}`);
 };
-
-const ASYMMETRIC_ALGS: readonly string[] = SUPPORTED_ALGS.filter((a) => !a.startsWith('HS'));
-
-/**
- * Algorithms accepted for JWT access tokens: RS256 (RFC 9068 2.1: MUST be supported) plus the
- * asymmetric ones among the provider's advertised ID token algorithms and a pinned signAlgo.
- * Never `none`, never HS* (see the module comment).
- */
-export function allowedAccessTokenAlgorithms(advertised: string[] | undefined, pinned?: string): string[] {
-  const out = new Set<string>(['RS256']);
-  for (const alg of [pinned, ...(advertised ?? [])]) if (alg !== undefined && ASYMMETRIC_ALGS.includes(alg)) out.add(alg);
-  return [...out];
-}
 
 /**
  * True for a compact JWS (three base64url parts whose first decodes to a JOSE header with `alg`).
@@ -127,55 +114,18 @@ export function checkAccessTokenClaims(claims: JWTPayload, exp: AccessTokenExpec
   return claims as OidcClaims;
 }
 
-/** Verify typ, alg and signature (jose), then the claims (checkAccessTokenClaims). */
+/** Verify typ, alg and signature (jwt-verification.ts), then the claims (checkAccessTokenClaims). */
 export async function validateJwtAccessToken(token: string, opts: AccessTokenValidationOptions): Promise<OidcClaims> {
-  const parts = token.split('.');
-  if (parts.length === 5) fail('encrypted (JWE) access tokens are not supported');
-  if (parts.length !== 3) fail('not a JWT');
-
-  let header: ReturnType<typeof decodeProtectedHeader>;
-  try {
-    header = decodeProtectedHeader(token);
-  } catch (err) {
-    throw new OidcError('OIDC_ACCESS_TOKEN_INVALID', 'access token rejected: malformed JOSE header', { cause: err });
-  }
-  checkAccessTokenTyp(header.typ, opts.acceptPlainJwtTyp);
-
-  // RFC 9068 2.1 / 4: "none" MUST be rejected; HS* is refused too (module comment).
-  const algorithms = opts.algorithms.filter((a) => ASYMMETRIC_ALGS.includes(a));
-  if (typeof header.alg !== 'string' || !algorithms.includes(header.alg)) {
-    fail(`algorithm "${String(header.alg)}" is not allowed (allowed: ${algorithms.join(', ')})`);
-  }
-
-  let payload: JWTPayload;
-  try {
-    // RFC 9068 4: validate the signature with the keys of the authorization server (JWKS or the
-    // pinned OIDC_RP_IDP_SIGN_KEY, via the runtime's key resolver).
-    const verified = await jwtVerify(token, opts.getKey, {
-      algorithms,
-      clockTolerance: opts.clockTolerance,
-      ...(opts.now !== undefined ? { currentDate: new Date(opts.now * 1000) } : {}),
-    });
-    payload = verified.payload;
-  } catch (err) {
-    throw mapJoseError(err);
-  }
+  // RFC 9068 4: validate the signature with the keys of the authorization server (JWKS or the
+  // pinned OIDC_RP_IDP_SIGN_KEY, via the runtime's key resolver). RFC 9068 2.1 / 4: "none" MUST
+  // be rejected; HS* is refused too (module comment).
+  const { payload } = await verifyJwt(token, {
+    codes: ACCESS_TOKEN_ERRORS,
+    algorithms: opts.algorithms.filter((a) => ASYMMETRIC_ALGS.includes(a)),
+    getKey: opts.getKey,
+    clockTolerance: opts.clockTolerance,
+    now: opts.now,
+    checkHeader: (header) => checkAccessTokenTyp(header.typ, opts.acceptPlainJwtTyp),
+  });
   return checkAccessTokenClaims(payload, opts);
-}
-
-/**
- * jose failures: the token's fault -> OIDC_ACCESS_TOKEN_INVALID; the key source's fault (JWKS
- * unreachable, not 200, not JSON) -> a transient provider error, so the caller answers 503 and not
- * "invalid token" (isTransientProviderError in errors.ts).
- */
-function mapJoseError(err: unknown): OidcError {
-  if (isOidcError(err)) return err; // JWKS fetch failures from our HTTP client keep their code
-  const message = err instanceof Error ? err.message : String(err);
-  if (err instanceof joseErrors.JWKSTimeout) {
-    return new OidcError('OIDC_HTTP_TIMEOUT', `JWKS fetch timed out: ${message}`, { cause: err, statusCode: 503 });
-  }
-  if (err instanceof joseErrors.JWKSInvalid || (err instanceof joseErrors.JOSEError && err.code === 'ERR_JOSE_GENERIC')) {
-    return new OidcError('OIDC_HTTP_INVALID_BODY', `JWKS could not be used: ${message}`, { cause: err, statusCode: 503 });
-  }
-  return new OidcError('OIDC_ACCESS_TOKEN_INVALID', `access token rejected: ${message}`, { cause: err });
 }

@@ -7,9 +7,9 @@
  * straight from the token endpoint over TLS (the OpenID RP certification tests expect it, and a
  * token we store may later be shown to someone else as id_token_hint).
  */
-import { decodeJwt, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
-import { OidcError, isOidcError } from '../errors.js';
-import { SUPPORTED_ALGS } from '../config.js';
+import { decodeJwt, type JWTPayload } from 'jose';
+import { OidcError } from '../errors.js';
+import { ID_TOKEN_ERRORS, checkAlgorithm, readJwsHeader, verifyJwt } from './jwt-verification.js';
 import type { KeyResolver } from '../keys/jwks.js';
 import type { OidcClaims } from '../types.js';
 
@@ -30,6 +30,19 @@ export interface PreviousIdToken {
   iss: string;
   sub: string;
   auth_time?: number | undefined;
+  /** OIDC_STRICT_REFRESH_AUTH_TIME: refuse a refreshed ID token whose auth_time changed. */
+  strictAuthTime?: boolean | undefined;
+}
+
+/**
+ * How a refreshed ID token's auth_time deviates from the login's (OIDC Core 12.2), or undefined
+ * when it does not: `changed` (Azure AD B2C, AWS Cognito with rotation, django-oidc-provider and
+ * Rauthy re-stamp it with the refresh time) or `missing`. Pure.
+ */
+export function authTimeDeviation(claims: JWTPayload, previous: PreviousIdToken): 'changed' | 'missing' | undefined {
+  if (previous.auth_time === undefined) return undefined;
+  if (claims.auth_time === undefined) return 'missing';
+  return claims.auth_time === previous.auth_time ? undefined : 'changed';
 }
 
 export interface IdTokenValidationOptions extends IdTokenExpectations {
@@ -82,86 +95,47 @@ export function checkIdTokenClaims(claims: JWTPayload, exp: IdTokenExpectations,
   if (exp.nonce !== undefined && claims.nonce !== exp.nonce) fail('OIDC_ID_TOKEN_NONCE', '"nonce" does not match the authorization request');
 
   if (previous) {
-    // OIDC Core 12.2: iss and sub MUST be the same as in the original ID token; auth_time, if
-    // present, MUST represent the original authentication; and a nonce SHOULD NOT be present,
-    // but if it is, it must not change (12.2 says "same as in the original").
+    // OIDC Core 12.2: iss and sub MUST be the same as in the original ID token (these protect the
+    // relying party: a token for another user must never continue this session; aud is step 3).
     if (claims.iss !== previous.iss) fail('OIDC_ID_TOKEN_INVALID', 'refreshed ID token has another "iss"');
     if (claims.sub !== previous.sub) fail('OIDC_ID_TOKEN_INVALID', 'refreshed ID token has another "sub"');
-    if (previous.auth_time !== undefined && claims.auth_time !== undefined && claims.auth_time !== previous.auth_time) {
-      fail('OIDC_ID_TOKEN_INVALID', 'refreshed ID token has another "auth_time"');
+    // 12.2 also says auth_time, if present, MUST represent the original authentication. That
+    // rule is on the provider, and several re-stamp it with the refresh time; refusing their
+    // tokens would log every user out at each access-token expiry. So a changed auth_time is
+    // refused only in strict mode; otherwise the caller keeps the login's auth_time and warns.
+    if (previous.strictAuthTime && authTimeDeviation(claims, previous) === 'changed') {
+      fail('OIDC_ID_TOKEN_INVALID', 'refreshed ID token has another "auth_time" (OIDC_STRICT_REFRESH_AUTH_TIME is on)');
     }
   }
   return claims as OidcClaims;
 }
 
-/** Algorithms accepted for ID tokens: the pinned one, else what the provider advertises, else RS256. */
-export function allowedIdTokenAlgorithms(pinned: string | undefined, advertised: string[] | undefined, allowUnsecured: boolean): string[] {
-  if (pinned) return [pinned];
-  const supported = (advertised ?? []).filter(
-    (a) => (SUPPORTED_ALGS as readonly string[]).includes(a) || (a === 'none' && allowUnsecured),
-  );
-  return supported.length > 0 ? supported : ['RS256'];
-}
-
-/** Verify signature (jose) and then the claims (checkIdTokenClaims). */
+/** Verify signature (jose, through jwt-verification.ts) and then the claims (checkIdTokenClaims). */
 export async function validateIdToken(idToken: string, opts: IdTokenValidationOptions): Promise<OidcClaims> {
-  // Step 1: an encrypted ID token (JWE, five parts) would need our private key; we register none.
-  const parts = idToken.split('.');
-  if (parts.length === 5) throw new OidcError('OIDC_ID_TOKEN_INVALID', 'ID token rejected: encrypted ID tokens are not supported');
-  if (parts.length !== 3) throw new OidcError('OIDC_ID_TOKEN_INVALID', 'ID token rejected: not a JWT');
-
-  let header: ReturnType<typeof decodeProtectedHeader>;
-  try {
-    header = decodeProtectedHeader(idToken);
-  } catch (err) {
-    throw new OidcError('OIDC_ID_TOKEN_INVALID', 'ID token rejected: malformed header', { cause: err });
-  }
+  // Step 1: an encrypted ID token (JWE) would need our private key; we register none.
+  const header = readJwsHeader(idToken, ID_TOKEN_ERRORS);
   // Step 7: the alg MUST be the one the client expects (registered / advertised).
-  if (typeof header.alg !== 'string' || !opts.algorithms.includes(header.alg)) {
-    throw new OidcError('OIDC_ID_TOKEN_ALG', `ID token rejected: algorithm "${String(header.alg)}" is not allowed (allowed: ${opts.algorithms.join(', ')})`);
-  }
+  checkAlgorithm(header, opts.algorithms, ID_TOKEN_ERRORS);
 
   let payload: JWTPayload;
   if (header.alg === 'none') {
     if (!opts.allowUnsecured) throw new OidcError('OIDC_ID_TOKEN_ALG', 'ID token rejected: unsecured (alg none) tokens are not allowed');
     // An unsecured JWT has an empty signature part (RFC 7519 6.1). Only decode here: the time
     // checks, with the clock tolerance, are checkIdTokenClaims' job as for signed tokens.
-    if (parts[2] !== '') throw new OidcError('OIDC_ID_TOKEN_INVALID', 'ID token rejected: alg "none" with a signature');
+    if (idToken.split('.')[2] !== '') throw new OidcError('OIDC_ID_TOKEN_INVALID', 'ID token rejected: alg "none" with a signature');
     try {
       payload = decodeJwt(idToken);
     } catch (err) {
       throw new OidcError('OIDC_ID_TOKEN_INVALID', 'ID token rejected: malformed unsecured JWT', { cause: err });
     }
   } else {
-    try {
-      const verified = await jwtVerify(idToken, opts.getKey, {
-        algorithms: opts.algorithms.filter((a) => a !== 'none'),
-        clockTolerance: opts.clockTolerance,
-        ...(opts.now !== undefined ? { currentDate: new Date(opts.now * 1000) } : {}),
-      });
-      payload = verified.payload;
-    } catch (err) {
-      throw mapJoseError(err);
-    }
+    ({ payload } = await verifyJwt(idToken, {
+      codes: ID_TOKEN_ERRORS,
+      algorithms: opts.algorithms,
+      getKey: opts.getKey,
+      clockTolerance: opts.clockTolerance,
+      now: opts.now,
+    }));
   }
   return checkIdTokenClaims(payload, opts, opts.previous);
-}
-
-function mapJoseError(err: unknown): OidcError {
-  if (isOidcError(err)) return err; // JWKS fetch failures from our HTTP client keep their code
-  const message = err instanceof Error ? err.message : String(err);
-  if (err instanceof joseErrors.JWTExpired) return new OidcError('OIDC_ID_TOKEN_EXPIRED', `ID token rejected: ${message}`, { cause: err });
-  if (err instanceof joseErrors.JOSEAlgNotAllowed) return new OidcError('OIDC_ID_TOKEN_ALG', `ID token rejected: ${message}`, { cause: err });
-  if (
-    err instanceof joseErrors.JWSSignatureVerificationFailed ||
-    err instanceof joseErrors.JWKSNoMatchingKey ||
-    err instanceof joseErrors.JWKSMultipleMatchingKeys
-  ) {
-    return new OidcError('OIDC_ID_TOKEN_SIGNATURE', `ID token rejected: ${message}`, { cause: err });
-  }
-  if (err instanceof joseErrors.JWKSTimeout) return new OidcError('OIDC_HTTP_TIMEOUT', `JWKS fetch timed out: ${message}`, { cause: err, statusCode: 503 });
-  if (err instanceof joseErrors.JWKSInvalid || err instanceof joseErrors.JOSEError && (err as joseErrors.JOSEError).code === 'ERR_JOSE_GENERIC') {
-    return new OidcError('OIDC_HTTP_INVALID_BODY', `JWKS could not be used: ${message}`, { cause: err, statusCode: 503 });
-  }
-  return new OidcError('OIDC_ID_TOKEN_INVALID', `ID token rejected: ${message}`, { cause: err });
 }

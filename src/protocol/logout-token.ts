@@ -4,23 +4,25 @@
  * The token arrives from anyone who can reach the endpoint, so every check the spec lists is made,
  * and the signature is always verified through the same keys as ID tokens (never `alg: none`).
  */
-import { decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
-import { OidcError, isOidcError } from '../errors.js';
+import type { JWTPayload } from 'jose';
+import { OidcError } from '../errors.js';
+import { LOGOUT_TOKEN_ERRORS, verifyJwt } from './jwt-verification.js';
 import type { KeyResolver } from '../keys/jwks.js';
 
 export const BACKCHANNEL_LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
-
-/**
- * How old a logout token without `exp` may be (section 2.6 step 3 lets the RP bound `iat` as for
- * ID tokens). Without a bound such a token would never expire, and its jti cannot be remembered
- * forever: a replay an hour later would end the user's newer sessions.
- */
-export const LOGOUT_TOKEN_MAX_AGE_SECONDS = 300;
 
 export interface LogoutTokenExpectations {
   issuer: string | undefined;
   clientId: string;
   clockTolerance: number;
+  /**
+   * OIDC_LOGOUT_TOKEN_MAX_AGE_SECONDS: how old (by `iat`) a logout token may be, whatever its
+   * `exp`. Section 2.6 step 3 validates `iat` as OIDC Core 3.1.3.7 step 10 does, which lets the
+   * RP reject tokens issued too far in the past. A logout token is sent the moment the provider
+   * session ends, so an old one is a replay or a token captured and held back; and its jti can
+   * only be remembered for a bounded time (the caller keeps it until iat + this age).
+   */
+  maxAgeSeconds: number;
   now?: number;
 }
 
@@ -47,11 +49,8 @@ export function checkLogoutTokenClaims(claims: JWTPayload, exp: LogoutTokenExpec
   if (!Array.isArray(aud) || !aud.includes(exp.clientId)) invalid('"aud" does not contain the client id');
   if (typeof claims.iat !== 'number') invalid('missing "iat"');
   if ((claims.iat as number) > now + tol) invalid('"iat" is in the future');
-  if (typeof claims.exp === 'number') {
-    if (claims.exp <= now - tol) invalid('"exp" is in the past');
-  } else if ((claims.iat as number) < now - LOGOUT_TOKEN_MAX_AGE_SECONDS - tol) {
-    invalid(`no "exp" and "iat" is older than ${LOGOUT_TOKEN_MAX_AGE_SECONDS} s`);
-  }
+  if ((claims.iat as number) < now - exp.maxAgeSeconds - tol) invalid(`"iat" is older than ${exp.maxAgeSeconds} s (OIDC_LOGOUT_TOKEN_MAX_AGE_SECONDS)`);
+  if (typeof claims.exp === 'number' && claims.exp <= now - tol) invalid('"exp" is in the past');
   // Step 4: a sub, a sid, or both.
   const sub = claims.sub;
   const sid = (claims as { sid?: unknown }).sid;
@@ -69,37 +68,27 @@ export function checkLogoutTokenClaims(claims: JWTPayload, exp: LogoutTokenExpec
   return claims as LogoutTokenClaims;
 }
 
-/** Steps 1-2 (signature, algorithm, type) with jose, then checkLogoutTokenClaims. */
+/** Steps 1-2 (signature, algorithm, type) through jwt-verification.ts, then checkLogoutTokenClaims. */
 export async function validateLogoutToken(
   token: string,
   opts: LogoutTokenExpectations & { algorithms: string[]; getKey: KeyResolver },
 ): Promise<LogoutTokenClaims> {
-  // Step 1: encrypted logout tokens would need a key of ours; we register none.
-  const parts = token.split('.');
-  if (parts.length !== 3) invalid(parts.length === 5 ? 'encrypted logout tokens are not supported' : 'not a JWT');
-  let header: ReturnType<typeof decodeProtectedHeader>;
-  try {
-    header = decodeProtectedHeader(token);
-  } catch (err) {
-    return invalid('malformed header', err);
-  }
-  // Section 2.4 recommends typ "logout+jwt"; providers that predate it send "JWT" or nothing.
-  // Any other type (at+jwt, ...) is a different kind of token and is refused.
-  const typ = typeof header.typ === 'string' ? header.typ.toLowerCase().replace(/^application\//, '') : undefined;
-  if (typ !== undefined && typ !== 'logout+jwt' && typ !== 'jwt') invalid(`unexpected typ "${String(header.typ)}"`);
-  const algorithms = opts.algorithms.filter((a) => a !== 'none');
-  if (typeof header.alg !== 'string' || !algorithms.includes(header.alg)) invalid(`algorithm "${String(header.alg)}" is not allowed`);
-  let payload: JWTPayload;
-  try {
-    ({ payload } = await jwtVerify(token, opts.getKey, {
-      algorithms,
-      clockTolerance: opts.clockTolerance,
-      ...(opts.now !== undefined ? { currentDate: new Date(opts.now * 1000) } : {}),
-    }));
-  } catch (err) {
-    if (isOidcError(err)) throw err; // JWKS unreachable: not the token's fault
-    if (err instanceof joseErrors.JWKSTimeout) throw new OidcError('OIDC_HTTP_TIMEOUT', 'JWKS fetch timed out', { cause: err });
-    return invalid(err instanceof Error ? err.message : String(err), err);
-  }
+  // Step 1: encrypted logout tokens would need a key of ours; we register none (readJwsHeader).
+  // Step 2: signature and algorithm as for ID tokens, never `alg: none` (verifyJwt drops it). A
+  // JWKS that cannot be fetched is a transient provider error (503, the provider retries), not
+  // an invalid token.
+  const { payload } = await verifyJwt(token, {
+    codes: LOGOUT_TOKEN_ERRORS,
+    algorithms: opts.algorithms,
+    getKey: opts.getKey,
+    clockTolerance: opts.clockTolerance,
+    now: opts.now,
+    checkHeader: (header) => {
+      // Section 2.4 recommends typ "logout+jwt"; providers that predate it send "JWT" or nothing.
+      // Any other type (at+jwt, ...) is a different kind of token and is refused.
+      const typ = typeof header.typ === 'string' ? header.typ.toLowerCase().replace(/^application\//, '') : undefined;
+      if (typ !== undefined && typ !== 'logout+jwt' && typ !== 'jwt') invalid(`unexpected typ "${String(header.typ)}"`);
+    },
+  });
   return checkLogoutTokenClaims(payload, opts);
 }

@@ -7,8 +7,8 @@ import type { Request, RequestHandler, Response } from 'express';
 import type { Runtime } from '../runtime.js';
 import { asyncHandler } from '../middleware/async-handler.js';
 import { OidcError, isOidcError, isTransientProviderError } from '../errors.js';
-import { LOGOUT_TOKEN_MAX_AGE_SECONDS, validateLogoutToken } from '../protocol/logout-token.js';
-import { allowedIdTokenAlgorithms } from '../protocol/id-token.js';
+import { validateLogoutToken } from '../protocol/logout-token.js';
+import { allowedIdTokenAlgorithms } from '../protocol/jwt-verification.js';
 import { endSessions } from '../session/end-sessions.js';
 
 const MAX_BODY_BYTES = 64 * 1024;
@@ -52,14 +52,16 @@ export function backchannelLogoutHandler(rt: Runtime): RequestHandler {
         issuer: meta.issuer,
         clientId: config.clientId,
         clockTolerance: config.clockToleranceSeconds,
+        maxAgeSeconds: config.logoutTokenMaxAgeSeconds,
         algorithms: allowedIdTokenAlgorithms(config.signAlgo, meta.idTokenSigningAlgValues, false),
         getKey: rt.keysFor(meta),
       });
       // Section 2.6 step 7: a jti seen before is a replay. Remembered (shared by every instance)
-      // for as long as the token could still be accepted.
-      // Until the token can no longer be accepted: its exp, or iat + the maximum age without exp.
+      // for as long as the token could still be accepted: until its exp or iat + the maximum age,
+      // whichever comes first.
       const now = Math.floor(Date.now() / 1000);
-      const acceptableUntil = typeof claims.exp === 'number' ? claims.exp : claims.iat + LOGOUT_TOKEN_MAX_AGE_SECONDS;
+      const maxAgeEnd = claims.iat + config.logoutTokenMaxAgeSeconds;
+      const acceptableUntil = typeof claims.exp === 'number' ? Math.min(claims.exp, maxAgeEnd) : maxAgeEnd;
       const jtiKey = `bcl:jti:${claims.iss}|${claims.jti}`;
       const fresh = await rt.shared.setIfAbsent(jtiKey, '1', (Math.max(0, acceptableUntil - now) + config.clockToleranceSeconds + 60) * 1000);
       if (!fresh) throw new OidcError('OIDC_LOGOUT_TOKEN_REPLAYED', 'logout token replayed (jti seen before)');

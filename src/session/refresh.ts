@@ -14,6 +14,7 @@
 import type { Request } from 'express';
 import { OidcError, isOidcError, isTransientProviderError } from '../errors.js';
 import { refreshTokenGrant } from '../protocol/token-endpoint.js';
+import { authTimeDeviation } from '../protocol/id-token.js';
 import type { Runtime } from '../runtime.js';
 import type { InProcessSingleFlight, SharedLock } from '../store/lock.js';
 import { sleep } from '../store/lock.js';
@@ -67,6 +68,9 @@ export function applyTokenSet(auth: AuthenticatedSession, set: TokenSet, rt: Run
 }
 
 export class TokenRefresher {
+  /** Issuers already warned about re-stamping auth_time: one warning per provider and process. */
+  private readonly authTimeWarned = new Set<string>();
+
   constructor(
     private readonly rt: Runtime,
     private readonly tokens: TokenStore,
@@ -118,6 +122,20 @@ export class TokenRefresher {
     }
   }
 
+  /**
+   * A provider that re-stamps or drops auth_time on refresh bends OIDC Core 12.2. The session keeps
+   * the login's claims (auth_time included: the original authentication time), so nothing changes
+   * for the app; say once which provider does it, so max_age-style checks are not misread.
+   */
+  private noteAuthTimeDeviation(deviation: 'changed' | 'missing' | undefined, issuer: string): void {
+    if (deviation === undefined || this.authTimeWarned.has(issuer)) return;
+    this.authTimeWarned.add(issuer);
+    this.rt.config.logger.warn(
+      `the provider ${deviation === 'changed' ? 're-stamps' : 'drops'} "auth_time" in refreshed ID tokens (OIDC Core 12.2 says it must stay the original authentication time); keeping the login's auth_time. Set OIDC_STRICT_REFRESH_AUTH_TIME=true to end such sessions instead`,
+      { iss: issuer, deviation },
+    );
+  }
+
   private failed(err: unknown, what: string): RefreshOutcome {
     const error = isOidcError(err) ? err : new OidcError('OIDC_REFRESH_FAILED', `${what}: ${(err as Error)?.message ?? String(err)}`, { cause: err });
     error.statusCode = 503;
@@ -142,7 +160,9 @@ export class TokenRefresher {
     if (res.idToken !== undefined) {
       try {
         // OIDC Core 12.2: same iss and sub, aud contains us; no nonce was sent so none is checked.
-        await rt.validateIdToken(res.idToken, meta, undefined, { iss: auth.iss, sub: auth.sub, auth_time: numberOrUndefined(auth.claims.auth_time) });
+        const previous = { iss: auth.iss, sub: auth.sub, auth_time: numberOrUndefined(auth.claims.auth_time), strictAuthTime: config.strictRefreshAuthTime };
+        const claims = await rt.validateIdToken(res.idToken, meta, undefined, previous);
+        this.noteAuthTimeDeviation(authTimeDeviation(claims, previous), auth.iss);
         idToken = res.idToken;
       } catch (err) {
         if (!isTransientProviderError(err)) return this.classify(auth, err);

@@ -485,6 +485,78 @@ describe('back-channel logout: provider keys unreachable', () => {
   });
 });
 
+describe('back-channel logout: symmetric algorithms and stale tokens', () => {
+  it('HS256 with the client secret is refused although the provider advertises HS256 next to RS256', async () => {
+    const op5 = await startFakeOp();
+    ops.push(op5);
+    op5.set({ discoveryExtra: { id_token_signing_alg_values_supported: ['HS256', 'RS256'] } });
+    const rp5 = await newRp(op5);
+    const l = await login(rp5);
+    const forged = await new SignJWT({ sid: l.sid, sub: l.sub, jti: `j-${Math.random()}`, events: { [EVENT]: {} } })
+      .setProtectedHeader({ alg: 'HS256', typ: 'logout+jwt' })
+      .setIssuer(op5.issuer)
+      .setAudience(op5.clientId)
+      .setIssuedAt()
+      .setExpirationTime('2m')
+      .sign(new TextEncoder().encode(op5.clientSecret));
+    expectInvalidRequest(await postLogoutToken(rp5, forged));
+    expect(lastRefusalCode(rp5)).toBe('OIDC_LOGOUT_TOKEN_INVALID');
+    await expectAlive(rp5, l);
+  });
+
+  it('a token issued 24 h ago with a later exp is refused (OIDC_LOGOUT_TOKEN_MAX_AGE_SECONDS), as is one past a shorter configured age', async () => {
+    const op6 = await startFakeOp();
+    ops.push(op6);
+    const rp6 = await newRp(op6);
+    const l = await login(rp6);
+    const now = nowSeconds();
+    const stale = await op6.makeLogoutToken({ sid: l.sid, iat: now - 24 * 3600, exp: now + 24 * 3600 });
+    expectInvalidRequest(await postLogoutToken(rp6, stale));
+    expect(lastRefusalCode(rp6)).toBe('OIDC_LOGOUT_TOKEN_INVALID');
+    await expectAlive(rp6, l);
+
+    const short = await newRp(op6, { logoutTokenMaxAgeSeconds: 10, clockToleranceSeconds: 0 });
+    const l2 = await login(short);
+    expectInvalidRequest(await postLogoutToken(short, await op6.makeLogoutToken({ sid: l2.sid, iat: now - 30, exp: now + 600 })));
+    await expectAlive(short, l2);
+    expect((await postLogoutToken(short, await op6.makeLogoutToken({ sid: l2.sid }))).status).toBe(200);
+    await expectEnded(short, l2);
+  });
+});
+
+describe('back-channel logout: the JWKS endpoint answers an error', () => {
+  // Regression: a JWKS answering non-200 (here 500 with a JSON error body) made jose throw a
+  // generic error that the logout-token path mapped to 400 invalid_request, so the provider never
+  // retried and the session never ended. ID and access tokens already answered 503 for it.
+  for (const status of [500, 404]) {
+    it(`JWKS ${status}: 503, the session stays until the provider's retry with the same token ends it`, async () => {
+      const op4 = await startFakeOp();
+      ops.push(op4);
+      const rp4 = await newRp(op4);
+      const l = await login(rp4);
+      // A new kid forces a JWKS fetch for the logout token (the login's keys are cached).
+      await op4.rotateKeys();
+      const token = await op4.makeLogoutToken({ sid: l.sid });
+      op4.set({ jwksStatus: status });
+      const down = await postLogoutToken(rp4, token);
+      expect(down.status, down.text).toBe(503);
+      expect(down.body).toEqual({ error: 'temporarily_unavailable' });
+      expectNoStore(down);
+      await expectAlive(rp4, l);
+      // The failed fetch starts no 30 s unknown-kid cooldown (that would turn the retry into a
+      // 400); only a 1 s back-off during which the same 503 is answered without a fetch.
+      const jwksFetches = op4.count('/jwks');
+      expect((await postLogoutToken(rp4, token)).status).toBe(503);
+      expect(op4.count('/jwks')).toBe(jwksFetches);
+      op4.set({ jwksStatus: undefined });
+      await new Promise((r) => setTimeout(r, 1100));
+      const retry = await postLogoutToken(rp4, token);
+      expect(retry.status, retry.text).toBe(200);
+      await expectEnded(rp4, l);
+    });
+  }
+});
+
 describe('back-channel logout: a failure while ending the sessions', () => {
   // Regression: the jti used to stay recorded when ending the sessions failed, so the provider's
   // retry was refused as a replay and the session stayed signed in. Now: 503 and the jti released.

@@ -147,6 +147,13 @@ describe('ID token validation', () => {
     ['alg none (unsecured) by default', () => ({ idTokenAlg: 'none' }), 'OIDC_ID_TOKEN_ALG'],
     ['signed by a foreign key carrying the real kid', () => ({ idTokenSignWithForeignKey: true }), 'OIDC_ID_TOKEN_SIGNATURE'],
     ['HS256 (client secret MAC) when RS256 is expected', () => ({ idTokenAlg: 'HS256' }), 'OIDC_ID_TOKEN_ALG'],
+    // oidc-provider, Keycloak and others list HS256 among the algorithms they support: that must
+    // not let whoever holds the client secret mint ID tokens for a client registered for RS256.
+    [
+      'HS256 (client secret MAC) unpinned, the provider advertising HS256 and RS256',
+      () => ({ idTokenAlg: 'HS256', discoveryExtra: { id_token_signing_alg_values_supported: ['HS256', 'RS256'] } }),
+      'OIDC_ID_TOKEN_ALG',
+    ],
     ['header alg says RS512, not advertised', () => ({ idTokenHeader: { alg: 'RS512' } }), 'OIDC_ID_TOKEN_ALG'],
     ['no id_token in the token response', () => ({ omitIdToken: true }), 'OIDC_ID_TOKEN_MISSING'],
   ];
@@ -180,6 +187,13 @@ describe('ID token validation', () => {
     const op = f.op();
     op.set({ idTokenAlg: 'HS256' });
     const rp = await newRp(op, { signAlgo: 'HS256' });
+    await expectLoggedIn(rp, await attempt(rp));
+  });
+
+  it('accepts HS256 unpinned only from a provider that offers nothing else', async () => {
+    const op = f.op();
+    op.set({ idTokenAlg: 'HS256', discoveryExtra: { id_token_signing_alg_values_supported: ['HS256'] } });
+    const rp = await newRp(op);
     await expectLoggedIn(rp, await attempt(rp));
   });
 

@@ -235,7 +235,7 @@ interface Me {
   refreshToken: string | undefined;
   idToken: string;
   accessTokenExpiresAt: number;
-  claims: { sub: string };
+  claims: { sub: string; auth_time?: number };
 }
 
 function meJson(agent: Agent, path = '/me'): Promise<request.Response> {
@@ -745,6 +745,74 @@ describe('refreshed ID token (OIDC Core 12.2)', () => {
     expect(refreshGrants(op)).toHaveLength(1);
     expect(rp.refreshErrors).toEqual([expect.objectContaining({ code: 'OIDC_ID_TOKEN_INVALID', ended: true })]);
     expect(rp.refreshed).toEqual([]);
+    op.reset();
+    await expectLoggedOut(rp.agent);
+  });
+
+  // Azure AD B2C, AWS Cognito (with rotation), django-oidc-provider and Rauthy re-stamp auth_time
+  // with the refresh time. Regression: every refresh with them used to end the session.
+  it('a re-stamped auth_time is tolerated: the session continues with the login\'s auth_time, one warning per provider', async () => {
+    const rp = await startRp(op, { oidc: { storeIdToken: true } });
+    await login(rp);
+    const first = await me(rp.agent);
+    const originalAuthTime = first.claims.auth_time as number;
+    expect(typeof originalAuthTime).toBe('number');
+
+    for (const [i, shift] of [[1, 3600], [2, 7200]] as const) {
+      const before = await me(rp.agent);
+      clockAt((before.accessTokenExpiresAt as number) + 1);
+      op.set({ idTokenClaims: { auth_time: originalAuthTime + shift } });
+      const after = await me(rp.agent);
+      expect(refreshGrants(op)).toHaveLength(i);
+      expect(after.accessToken).not.toBe(before.accessToken);
+      // The provider's new ID token (with its re-stamped auth_time) is kept for id_token_hint...
+      expect(jwtPayload(after.idToken as string).auth_time).toBe(originalAuthTime + shift);
+      // ...but the session's authentication time stays the original one.
+      expect(after.claims.auth_time).toBe(originalAuthTime);
+    }
+    expect(rp.refreshErrors).toEqual([]);
+    const warnings = rp.logs.filter((l) => l.level === 'warn' && /auth_time/.test(l.message));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]?.message).toMatch(/re-stamps "auth_time".*OIDC_STRICT_REFRESH_AUTH_TIME/);
+    expect(warnings[0]?.meta).toEqual({ iss: op.issuer, deviation: 'changed' });
+    op.reset();
+  });
+
+  it('a refreshed ID token without auth_time is tolerated too', async () => {
+    const rp = await startRp(op);
+    await login(rp);
+    const first = await me(rp.agent);
+    clockAt(first.accessTokenExpiresAt + 1);
+    op.set({ idTokenClaims: { auth_time: undefined } });
+    const after = await me(rp.agent);
+    expect(after.accessToken).not.toBe(first.accessToken);
+    expect(after.claims.auth_time).toBe(first.claims.auth_time);
+    expect(rp.logs.filter((l) => l.level === 'warn' && /drops "auth_time"/.test(l.message))).toHaveLength(1);
+    op.reset();
+  });
+
+  it('strictRefreshAuthTime: a re-stamped auth_time ends the session', async () => {
+    const rp = await startRp(op, { oidc: { strictRefreshAuthTime: true } });
+    await login(rp);
+    const first = await me(rp.agent);
+    clockAt(first.accessTokenExpiresAt + 1);
+    op.set({ idTokenClaims: { auth_time: (first.claims.auth_time as number) + 60 } });
+    const res = await meJson(rp.agent);
+    expect(res.status).toBe(401);
+    expect(res.body.error).toBe('session_ended');
+    expect(rp.refreshErrors).toEqual([expect.objectContaining({ code: 'OIDC_ID_TOKEN_INVALID', ended: true })]);
+    op.reset();
+    await expectLoggedOut(rp.agent);
+  });
+
+  it('a re-stamped auth_time does not excuse another sub: the session ends', async () => {
+    const rp = await startRp(op);
+    await login(rp);
+    const first = await me(rp.agent);
+    clockAt(first.accessTokenExpiresAt + 1);
+    op.set({ idTokenClaims: { sub: 'other', auth_time: (first.claims.auth_time as number) + 60 } });
+    expect((await meJson(rp.agent)).status).toBe(401);
+    expect(rp.refreshErrors).toEqual([expect.objectContaining({ code: 'OIDC_ID_TOKEN_INVALID', ended: true })]);
     op.reset();
     await expectLoggedOut(rp.agent);
   });

@@ -51,6 +51,8 @@ export interface FakeOpBehaviour {
   // userinfo
   userinfoClaims?: Record<string, unknown>;
   userinfoStatus?: number;
+  // keys: the JWKS endpoint answers this status (with a JSON error body) instead of the keys
+  jwksStatus?: number;
   // revocation
   revocationStatus?: number;
   revocationDelayMs?: number;
@@ -529,6 +531,7 @@ class FakeOpServer implements FakeOp {
   }
 
   private async jwks(res: ServerResponse): Promise<void> {
+    if (this.behaviour.jwksStatus !== undefined) return this.sendJson(res, this.behaviour.jwksStatus, { error: 'server_error' });
     const keys = await Promise.all([...this.keys.values()]);
     this.sendJson(res, 200, { keys: keys.map((k) => k.publicJwk) });
   }

@@ -7,7 +7,6 @@ import { createHash, createHmac } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { SignJWT, base64url, generateKeyPair, type CryptoKey, type JWTPayload } from 'jose';
 import {
-  allowedAccessTokenAlgorithms,
   checkAccessTokenClaims,
   checkAccessTokenTyp,
   looksLikeJwt,
@@ -15,6 +14,7 @@ import {
   type AccessTokenExpectations,
   type AccessTokenValidationOptions,
 } from '../../src/protocol/access-token.js';
+import { allowedAccessTokenAlgorithms } from '../../src/protocol/jwt-verification.js';
 import { checkIntrospectionResponse, type IntrospectionExpectations } from '../../src/protocol/introspection.js';
 import { readBearerToken, tokenScopes } from '../../src/middleware/bearer-auth.js';
 import { hashToken } from '../../src/store/bearer-cache.js';

@@ -6,12 +6,13 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { SignJWT, UnsecuredJWT, generateKeyPair, base64url, type JWTPayload, type CryptoKey } from 'jose';
 import {
-  allowedIdTokenAlgorithms,
+  authTimeDeviation,
   checkIdTokenClaims,
   validateIdToken,
   type IdTokenExpectations,
   type IdTokenValidationOptions,
 } from '../../src/protocol/id-token.js';
+import { allowedIdTokenAlgorithms } from '../../src/protocol/jwt-verification.js';
 import { OidcError } from '../../src/errors.js';
 import type { KeyResolver } from '../../src/keys/jwks.js';
 import { codeOf } from '../support/error-code.js';
@@ -166,13 +167,28 @@ describe('checkIdTokenClaims: refreshed ID tokens (OIDC Core 12.2)', () => {
     expect(codeOf(() => checkIdTokenClaims(claims({ iss: 'https://other.example.com' }), noIssuer, previous))).toBe('OIDC_ID_TOKEN_INVALID');
   });
 
-  it('12.2: "auth_time" must not change -> OIDC_ID_TOKEN_INVALID', () => {
-    expect(codeOf(() => checkIdTokenClaims(claims({ auth_time: NOW }), refresh, previous))).toBe('OIDC_ID_TOKEN_INVALID');
+  it('12.2: a re-stamped "auth_time" (B2C, Cognito, ...) is tolerated by default and reported as a deviation', () => {
+    expect(() => checkIdTokenClaims(claims({ auth_time: NOW }), refresh, previous)).not.toThrow();
+    expect(authTimeDeviation(claims({ auth_time: NOW }), previous)).toBe('changed');
+    expect(authTimeDeviation(claims({ auth_time: NOW - 3600 }), previous)).toBeUndefined();
   });
 
-  it('12.2: an absent auth_time on either side is not a change', () => {
+  it('12.2, strict mode: a changed "auth_time" -> OIDC_ID_TOKEN_INVALID', () => {
+    const strict = { ...previous, strictAuthTime: true };
+    expect(codeOf(() => checkIdTokenClaims(claims({ auth_time: NOW }), refresh, strict))).toBe('OIDC_ID_TOKEN_INVALID');
+    expect(() => checkIdTokenClaims(claims({ auth_time: NOW - 3600 }), refresh, strict)).not.toThrow();
+  });
+
+  it('12.2: a changed "sub" ends the session whatever the auth_time mode', () => {
+    expect(codeOf(() => checkIdTokenClaims(claims({ sub: 'user-2', auth_time: NOW - 3600 }), refresh, previous))).toBe('OIDC_ID_TOKEN_INVALID');
+  });
+
+  it('12.2: an absent auth_time on either side is not a change (12.2: "if present")', () => {
     expect(() => checkIdTokenClaims(claims(), refresh, previous)).not.toThrow();
+    expect(() => checkIdTokenClaims(claims(), refresh, { ...previous, strictAuthTime: true })).not.toThrow();
+    expect(authTimeDeviation(claims(), previous)).toBe('missing');
     expect(() => checkIdTokenClaims(claims({ auth_time: NOW }), refresh, { iss: ISS, sub: 'user-1' })).not.toThrow();
+    expect(authTimeDeviation(claims({ auth_time: NOW }), { iss: ISS, sub: 'user-1' })).toBeUndefined();
   });
 });
 
@@ -186,6 +202,17 @@ describe('allowedIdTokenAlgorithms (OIDC Core 3.1.3.7 step 7)', () => {
     expect(allowedIdTokenAlgorithms(undefined, ['RS256', 'ES256', 'XX999', 'RSA-OAEP'], false)).toEqual(['RS256', 'ES256']);
   });
 
+  it('unpinned, symmetric algorithms are refused when the provider offers an asymmetric one (the client secret must not mint ID tokens)', () => {
+    // oidc-provider, Keycloak and others advertise HS256 for the clients that use it.
+    expect(allowedIdTokenAlgorithms(undefined, ['HS256', 'RS256', 'PS256', 'ES256', 'EdDSA'], false)).toEqual(['RS256', 'PS256', 'ES256', 'EdDSA']);
+    expect(allowedIdTokenAlgorithms(undefined, ['RS256', 'HS256', 'HS384', 'HS512'], false)).toEqual(['RS256']);
+  });
+
+  it('HS* unpinned only when the provider offers nothing else', () => {
+    expect(allowedIdTokenAlgorithms(undefined, ['HS256'], false)).toEqual(['HS256']);
+    expect(allowedIdTokenAlgorithms(undefined, ['HS256', 'HS512', 'XX999'], false)).toEqual(['HS256', 'HS512']);
+  });
+
   it('falls back to RS256 (the OIDC default) when nothing is advertised or nothing is supported', () => {
     expect(allowedIdTokenAlgorithms(undefined, undefined, false)).toEqual(['RS256']);
     expect(allowedIdTokenAlgorithms(undefined, [], false)).toEqual(['RS256']);
@@ -195,7 +222,7 @@ describe('allowedIdTokenAlgorithms (OIDC Core 3.1.3.7 step 7)', () => {
   it('"none" only with allowUnsecured', () => {
     expect(allowedIdTokenAlgorithms(undefined, ['none', 'RS256'], false)).toEqual(['RS256']);
     expect(allowedIdTokenAlgorithms(undefined, ['none'], false)).toEqual(['RS256']);
-    expect(allowedIdTokenAlgorithms(undefined, ['none', 'RS256'], true)).toEqual(['none', 'RS256']);
+    expect(allowedIdTokenAlgorithms(undefined, ['none', 'RS256'], true)).toEqual(['RS256', 'none']);
   });
 });
 

@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import type { JWTPayload } from 'jose';
-import { BACKCHANNEL_LOGOUT_EVENT, LOGOUT_TOKEN_MAX_AGE_SECONDS, checkLogoutTokenClaims } from '../../src/protocol/logout-token.js';
+import { BACKCHANNEL_LOGOUT_EVENT, checkLogoutTokenClaims } from '../../src/protocol/logout-token.js';
 import { codeOf } from '../support/error-code.js';
 
 const NOW = 1_800_000_000;
-const EXP = { issuer: 'https://op.example', clientId: 'client-1', clockTolerance: 60, now: NOW };
+const MAX_AGE = 300;
+const EXP = { issuer: 'https://op.example', clientId: 'client-1', clockTolerance: 60, maxAgeSeconds: MAX_AGE, now: NOW };
 const valid = (extra: Record<string, unknown> = {}): JWTPayload => ({
   iss: 'https://op.example',
   aud: 'client-1',
@@ -34,8 +35,15 @@ describe('checkLogoutTokenClaims (Back-Channel Logout 1.0 section 2.6)', () => {
     expect(rejects(valid({ exp: NOW - 61 }))).toBe('OIDC_LOGOUT_TOKEN_INVALID');
   });
   it('without exp, iat must be recent: the jti cannot be remembered forever', () => {
-    expect(rejects(valid({ exp: undefined, iat: NOW - LOGOUT_TOKEN_MAX_AGE_SECONDS }))).toBeUndefined();
-    expect(rejects(valid({ exp: undefined, iat: NOW - LOGOUT_TOKEN_MAX_AGE_SECONDS - 61 }))).toBe('OIDC_LOGOUT_TOKEN_INVALID');
+    expect(rejects(valid({ exp: undefined, iat: NOW - MAX_AGE }))).toBeUndefined();
+    expect(rejects(valid({ exp: undefined, iat: NOW - MAX_AGE - 61 }))).toBe('OIDC_LOGOUT_TOKEN_INVALID');
+  });
+  it('step 3 / Core 3.1.3.7 step 10: a stale iat is refused whatever exp says (a token issued a day ago, valid for two)', () => {
+    expect(rejects(valid({ iat: NOW - 24 * 3600, exp: NOW + 24 * 3600 }))).toBe('OIDC_LOGOUT_TOKEN_INVALID');
+    expect(rejects(valid({ iat: NOW - MAX_AGE - 61, exp: NOW + 600 }))).toBe('OIDC_LOGOUT_TOKEN_INVALID');
+    // The clock tolerance still applies at the edge.
+    expect(rejects(valid({ iat: NOW - MAX_AGE - 59, exp: NOW + 600 }))).toBeUndefined();
+    expect(codeOf(() => checkLogoutTokenClaims(valid({ iat: NOW - 100, exp: NOW + 600 }), { ...EXP, maxAgeSeconds: 30 }))).toBe('OIDC_LOGOUT_TOKEN_INVALID');
   });
   it('step 4: a sub or a sid is required, each a non-empty string', () => {
     expect(rejects(valid({ sid: undefined }))).toBe('OIDC_LOGOUT_TOKEN_INVALID');
