@@ -135,9 +135,11 @@ export function sessionRefresh(rt: Runtime): RequestHandler {
   });
 
   return (req, res, next) => {
-    // API requests authenticate by their bearer token (bearerAuth), not by a session: leave them
-    // alone, also when the API has no express-session at all.
-    if (hasBearerScheme(req.headers.authorization)) return next();
+    // A Bearer header never makes a session more trusted: a request that carries a session is
+    // checked exactly as it would be without the header (a stolen cookie plus a junk header must
+    // not skip refresh, re-authentication or the end of a dead session). bearerAuth on the route
+    // then lets the token alone decide. Only an API without express-session is passed through.
+    if ((req as { session?: unknown }).session === undefined && hasBearerScheme(req.headers.authorization)) return next();
     let auth: AuthenticatedSession | undefined;
     try {
       auth = readOidcData(req)?.auth;

@@ -616,6 +616,55 @@ describe('dead credentials end the session', () => {
   });
 });
 
+// Security review finding: a request with a session cookie and any `Authorization: Bearer <junk>`
+// used to skip sessionRefresh, and requireAuth() then accepted the session as it stood (expired
+// access token, dead refresh token, re-authentication due): a stolen cookie plus a junk header
+// stayed logged in for the session's whole life.
+describe('a Bearer header never makes a session more trusted', () => {
+  const withJunkBearer = (agent: Agent, path = '/me') => agent.get(path).set('accept', JSON_ACCEPT).set('authorization', 'Bearer junk-token');
+
+  it('refresh token revoked at the provider: 401 session_ended with or without the header, the session ends', async () => {
+    const rp = await startRp(op);
+    await login(rp);
+    const first = await me(rp.agent);
+    clockAt(first.accessTokenExpiresAt + 1);
+    op.set({ tokenStatus: 400, tokenErrorBody: { error: 'invalid_grant' } });
+    const res = await withJunkBearer(rp.agent);
+    expect(res.status).toBe(401);
+    expect(res.body.error).toBe('session_ended');
+    expect(refreshGrants(op)).toHaveLength(1);
+    op.reset();
+    await expectLoggedOut(rp.agent);
+    const again = await withJunkBearer(rp.agent);
+    expect(again.status).toBe(401);
+  });
+
+  it('an expired access token is refreshed as without the header (one grant), then the session is served', async () => {
+    const rp = await startRp(op);
+    await login(rp);
+    const first = await me(rp.agent);
+    clockAt(first.accessTokenExpiresAt + 1);
+    const res = await withJunkBearer(rp.agent);
+    expect(res.status, res.text).toBe(200);
+    expect(res.body.accessToken).not.toBe(first.accessToken);
+    expect(refreshGrants(op)).toHaveLength(1);
+  });
+
+  it('re-authentication due (no refresh token): 401 reauthentication_required with or without the header', async () => {
+    op.set({ issueRefreshToken: false });
+    const rp = await startRp(op, { oidc: { renewIdTokenExpirySeconds: 60 } });
+    await login(rp);
+    const [auth] = await rp.storedAuths();
+    clockAt(auth!.renewAt + 1);
+    const res = await withJunkBearer(rp.agent);
+    expect(res.status).toBe(401);
+    expect(res.body.error).toBe('reauthentication_required');
+    const plain = await meJson(rp.agent);
+    expect(plain.status).toBe(401);
+    expect(plain.body.error).toBe('reauthentication_required');
+  });
+});
+
 describe('temporary failures change nothing', () => {
   const cases = [
     { name: 'HTTP 500 with an HTML body', set: { tokenStatus: 500, tokenRawBody: '<html><body>Internal Server Error</body></html>' } },
