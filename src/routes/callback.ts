@@ -26,6 +26,7 @@ import {
   type AuthenticatedSession,
 } from '../session/session-data.js';
 import { setContext } from '../session/context.js';
+import { endLogin } from '../session/end-login.js';
 import type { OidcClaims, OidcUser } from '../types.js';
 
 interface LoginResult {
@@ -93,6 +94,27 @@ async function completeLogin(req: Request, rt: Runtime, pending: PendingLogin | 
   return { auth, user, tokens };
 }
 
+/**
+ * A new login in a session that was already signed in: the previous login ends like a logout
+ * (tombstone, index entries), so its refresh token cannot be used again from here.
+ *
+ * Its tokens are revoked at the provider only when they belong to another provider session
+ * (another user, or another `sid`). Within one provider session the provider usually ties the new
+ * tokens to the same grant (oidc-provider reuses the session's grant and revokes it whole with a
+ * refresh token, Keycloak ends the shared client session, Google revokes every token of the
+ * grant): revoking the old refresh token would end the new login as well. Best effort, bounded by
+ * OIDC_TIMEOUT; failures are logged only.
+ */
+async function endReplacedLogin(rt: Runtime, previous: AuthenticatedSession, current: AuthenticatedSession, sessionId: string | undefined): Promise<void> {
+  const otherProviderSession =
+    previous.iss !== current.iss || previous.sub !== current.sub || (previous.sid !== undefined && current.sid !== undefined && previous.sid !== current.sid);
+  const revoke = rt.config.revokeTokensOnLogout && otherProviderSession;
+  if (rt.config.revokeTokensOnLogout && !otherProviderSession) {
+    rt.config.logger.debug('re-login in the same provider session: the previous tokens are forgotten, not revoked', { sub: current.sub });
+  }
+  await endLogin(rt, previous, { sessionId, meta: rt.discovery.peek(), revoke });
+}
+
 /** GET routes.callback: the authorization response. */
 export function callbackHandler(rt: Runtime): RequestHandler {
   const { config } = rt;
@@ -150,6 +172,8 @@ export function callbackHandler(rt: Runtime): RequestHandler {
       // Session fixation defence: a new session id for the authenticated session (EOC CVE-2021-41246).
       // Logins still in flight in other tabs carry over, so each tab can finish its own.
       const inFlight = readOidcData(req)?.states;
+      const replaced = readOidcData(req)?.auth;
+      const replacedSessionId = (req as { sessionID?: string }).sessionID;
       await regenerateSession(req);
       writeOidcData(req, { states: inFlight, auth: result.auth });
       await saveSession(req);
@@ -160,6 +184,7 @@ export function callbackHandler(rt: Runtime): RequestHandler {
       }
       setContext(req, result.auth, result.user);
       config.logger.info('login succeeded', { sub: result.auth.sub, iss: result.auth.iss });
+      if (replaced) await endReplacedLogin(rt, replaced, result.auth, replacedSessionId);
       res.redirect(302, pending?.next ?? config.loginRedirectUrl);
   });
 }
