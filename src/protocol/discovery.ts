@@ -9,6 +9,13 @@ import { OidcError } from '../errors.js';
 import type { HttpClient } from '../http/client.js';
 import type { ResolvedConfig } from '../config.js';
 
+/**
+ * Redirects followed to the document, within its URL's origin (http/redirects.ts):
+ * django-oauth-toolkit answers the well-known URL with a 301 to the same URL plus "/" (Django's
+ * APPEND_SLASH), and a moved document may take a hop or two more.
+ */
+const MAX_DISCOVERY_REDIRECTS = 3;
+
 /** What the rest of the library needs to know about the provider. */
 export interface ProviderMetadata {
   issuer: string | undefined;
@@ -92,7 +99,7 @@ export function createDiscovery(config: ResolvedConfig, http: HttpClient): Disco
   async function load(issuer: string): Promise<ProviderMetadata> {
     let doc: Record<string, unknown>;
     try {
-      doc = await http.json(discoveryUrl(issuer));
+      doc = await http.json(discoveryUrl(issuer), { redirects: { max: MAX_DISCOVERY_REDIRECTS } });
     } catch (err) {
       throw new OidcError('OIDC_DISCOVERY_FAILED', `could not load the discovery document of ${issuer}: ${(err as Error).message}`, {
         cause: err,
