@@ -1,6 +1,8 @@
 /**
  * Discovery against the fake OP over real HTTP: the document behind Django's APPEND_SLASH 301
- * (django-oauth-toolkit), and redirects that are refused (another origin, a loop, no Location).
+ * (django-oauth-toolkit), redirects that are refused (another origin, a loop, no Location), an
+ * explicit discoveryUrl, and explicit endpoints that leave discovery out entirely, for providers
+ * that have no discovery document (it answers 404 here).
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import request from 'supertest';
@@ -29,6 +31,16 @@ async function newRp(op: FakeOp, extra: OidcAuthOptions = {}): Promise<RpApp> {
   });
   started.push(rp);
   return rp;
+}
+
+/** Explicit endpoints and JWKS of the fake OP, mozilla-django-oidc style. */
+function explicitEndpoints(op: FakeOp): OidcAuthOptions {
+  return {
+    authorizationEndpoint: `${op.issuer}/authorize`,
+    tokenEndpoint: `${op.issuer}/token`,
+    userinfoEndpoint: `${op.issuer}/userinfo`,
+    jwksUri: `${op.issuer}/jwks`,
+  };
 }
 
 /** A login in a fresh browser: the RP's login route, one hop at the provider, the callback. */
@@ -96,5 +108,59 @@ describe('discovery behind redirects', () => {
     const body = await loginRefused(rp);
     expect(body.error).toBe('OIDC_DISCOVERY_FAILED');
     expect(body.message).toContain(`${op.issuer}${WELL_KNOWN} answered HTTP 301, a redirect without a Location header`);
+  });
+});
+
+describe('discoveryUrl (OIDC_OP_DISCOVERY_ENDPOINT)', () => {
+  it('the document at another path, behind a 301 too: login succeeds, the well-known URL is never asked', async () => {
+    const op = await newOp({ discoveryPath: '/o/openid-configuration', discoveryRedirect: 'append-slash' });
+    const rp = await newRp(op, { discoveryUrl: `${op.issuer}/o/openid-configuration` });
+    await loginOk(rp);
+    expect(op.count('/o/openid-configuration')).toBe(1);
+    expect(op.count('/o/openid-configuration/')).toBe(1);
+    expect(op.count(WELL_KNOWN)).toBe(0);
+  });
+
+  it('is fetched even when every endpoint is configured, and its issuer must equal the configured one (OIDC Discovery 4.3)', async () => {
+    const op = await newOp({ discoveryPath: '/o/openid-configuration', discoveryIssuer: 'http://127.0.0.1:1/o' });
+    const rp = await newRp(op, { ...explicitEndpoints(op), discoveryUrl: `${op.issuer}/o/openid-configuration` });
+    const res = await request(rp.url).get('/oidc/authenticate');
+    expect(res.body.error).toBe('OIDC_DISCOVERY_ISSUER_MISMATCH');
+    expect(op.count('/o/openid-configuration')).toBe(1);
+  });
+});
+
+describe('explicit endpoints with an issuer: no discovery at all', () => {
+  it('the provider has no discovery document (404): login succeeds without asking for it; one info log says why', async () => {
+    const op = await newOp({ discoveryStatus: 404 });
+    const rp = await newRp(op, explicitEndpoints(op));
+    await loginOk(rp);
+    await loginOk(rp);
+    expect(op.count(WELL_KNOWN)).toBe(0);
+    expect(op.count('/jwks')).toBe(1);
+    const notUsed = rp.logs.filter((l) => l.message === 'discovery is not used');
+    expect(notUsed).toEqual([{ level: 'info', message: 'discovery is not used', meta: { reason: expect.stringContaining('configured explicitly') as unknown } }]);
+
+    // Discovery only fills what is missing: without a key source it is still asked for (and 404 fails).
+    const noKeys = await newRp(op, { ...explicitEndpoints(op), jwksUri: undefined });
+    expect((await loginRefused(noKeys)).error).toBe('OIDC_DISCOVERY_FAILED');
+    expect(op.count(WELL_KNOWN)).toBe(1);
+  });
+
+  it('the configured issuer still checks the ID token iss', async () => {
+    const op = await newOp({ discoveryStatus: 404, idTokenClaims: { iss: 'http://127.0.0.1:1' } });
+    const rp = await newRp(op, explicitEndpoints(op));
+    const { callback } = await login(rp);
+    expect(callback.headers.location).toBe(FAILED);
+    expect(rp.logs.find((l) => l.message === 'login failed')?.meta?.code).toBe('OIDC_ID_TOKEN_INVALID');
+    expect(op.count(WELL_KNOWN)).toBe(0);
+  });
+
+  it('a pinned HS256 is a key source too: no JWKS, no discovery', async () => {
+    const op = await newOp({ discoveryStatus: 404, idTokenAlg: 'HS256' });
+    const rp = await newRp(op, { ...explicitEndpoints(op), jwksUri: undefined, signAlgo: 'HS256' });
+    await loginOk(rp);
+    expect(op.count(WELL_KNOWN)).toBe(0);
+    expect(op.count('/jwks')).toBe(0);
   });
 });
