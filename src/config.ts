@@ -21,6 +21,7 @@ interface OptionSpec {
 /** Every configurable option: its env var, how the env string is parsed, and its default. */
 export const OPTION_SPECS = {
   issuer: { env: 'OIDC_OP_ISSUER', kind: 'url' },
+  discoveryUrl: { env: 'OIDC_OP_DISCOVERY_ENDPOINT', kind: 'url' },
   clientId: { env: 'OIDC_RP_CLIENT_ID', kind: 'string' },
   clientSecret: { env: 'OIDC_RP_CLIENT_SECRET', kind: 'string' },
   baseUrl: { env: 'OIDC_RP_BASE_URL', kind: 'url' },
@@ -90,6 +91,8 @@ export const SUPPORTED_ALGS = [
 
 export interface ResolvedConfig {
   issuer: string | undefined;
+  /** Where the discovery document lives when not at `<issuer>/.well-known/openid-configuration`. */
+  discoveryUrl: string | undefined;
   clientId: string;
   clientSecret: string;
   baseUrl: string;
@@ -154,6 +157,23 @@ export interface ResolvedConfig {
   redis: RedisClientLike | undefined;
   hooks: OidcHooks;
   logger: OidcLogger;
+}
+
+/**
+ * What a login needs that only discovery could otherwise supply: the authorization and token
+ * endpoints and a way to verify ID tokens (a JWKS URL, a pinned key, or an HS* algorithm whose
+ * key is the client secret; OIDC Core 10.1). Empty when discovery is not needed.
+ */
+export function missingWithoutDiscovery(
+  config: Pick<ResolvedConfig, 'endpoints' | 'idpSignKey' | 'signAlgo'>,
+): Array<'authorizationEndpoint' | 'tokenEndpoint' | 'jwksUri'> {
+  const { endpoints, idpSignKey, signAlgo } = config;
+  const missing: Array<'authorizationEndpoint' | 'tokenEndpoint' | 'jwksUri'> = [];
+  if (endpoints.authorization === undefined) missing.push('authorizationEndpoint');
+  if (endpoints.token === undefined) missing.push('tokenEndpoint');
+  const hasKeySource = endpoints.jwks !== undefined || idpSignKey !== undefined || (signAlgo ?? '').startsWith('HS') || signAlgo === 'none';
+  if (!hasKeySource) missing.push('jwksUri');
+  return missing;
 }
 
 function configError(name: OptionName, problem: string): OidcError {
@@ -311,11 +331,9 @@ export function resolveConfig(options: OidcAuthOptions = {}): ResolvedConfig {
     endSession: url('endSessionEndpoint'),
     introspection: url('introspectionEndpoint'),
   };
-  // Without discovery, the two endpoints of the code flow must be given, as in mozilla-django-oidc.
-  if (!issuer) {
-    if (!endpoints.authorization) throw configError('authorizationEndpoint', 'is required when "issuer" (env OIDC_OP_ISSUER) is not set');
-    if (!endpoints.token) throw configError('tokenEndpoint', 'is required when "issuer" (env OIDC_OP_ISSUER) is not set');
-  }
+  // The document's issuer must equal the configured one (OIDC Discovery 4.3), so there must be one.
+  const discoveryUrl = url('discoveryUrl');
+  if (discoveryUrl && !issuer) throw configError('discoveryUrl', 'needs "issuer" (env OIDC_OP_ISSUER): the document\'s issuer must equal it');
 
   const scopes = list('scopes');
   if (!scopes.includes('openid')) throw configError('scopes', 'must include "openid"');
@@ -329,9 +347,12 @@ export function resolveConfig(options: OidcAuthOptions = {}): ResolvedConfig {
     throw configError('signAlgo', '"none" also needs allowUnsecuredJwt (env OIDC_ALLOW_UNSECURED_JWT)');
   }
   const idpSignKey = str('idpSignKey');
-  if (!issuer && !endpoints.jwks && !idpSignKey && !(signAlgo ?? '').startsWith('HS') && signAlgo !== 'none') {
+  // Without discovery, the endpoints of the code flow and a key source must be given, as in mozilla-django-oidc.
+  const missing = issuer ? undefined : missingWithoutDiscovery({ endpoints, idpSignKey, signAlgo })[0];
+  if (missing === 'jwksUri') {
     throw configError('jwksUri', 'or idpSignKey (env OIDC_RP_IDP_SIGN_KEY) is required to verify ID tokens without discovery (or pin an HS* algorithm with signAlgo)');
   }
+  if (missing) throw configError(missing, 'is required when "issuer" (env OIDC_OP_ISSUER) is not set');
 
   const exemptRaw = raw.exemptUrls;
   const exemptUrls = typeof exemptRaw === 'string' ? list('exemptUrls') : exemptRaw;
@@ -372,6 +393,7 @@ export function resolveConfig(options: OidcAuthOptions = {}): ResolvedConfig {
 
   return {
     issuer,
+    discoveryUrl,
     clientId,
     clientSecret,
     baseUrl,

@@ -92,8 +92,17 @@ export interface OidcRoutes {
  * (named in its doc); an explicit option wins over the env var.
  */
 export interface OidcAuthOptions {
-  /** OIDC_OP_ISSUER: issuer identifier; discovery is fetched from `<issuer>/.well-known/openid-configuration`. */
+  /**
+   * OIDC_OP_ISSUER: issuer identifier; discovery is fetched from `<issuer>/.well-known/openid-configuration`
+   * unless the authorization and token endpoints and a key source (jwksUri, idpSignKey or an HS* signAlgo)
+   * are all configured explicitly.
+   */
   issuer?: string;
+  /**
+   * OIDC_OP_DISCOVERY_ENDPOINT: URL of the discovery document when it is not at the well-known path
+   * of the issuer; always fetched when set. Its `issuer` must still equal `issuer`.
+   */
+  discoveryUrl?: string;
   /** OIDC_RP_CLIENT_ID (required). */
   clientId?: string;
   /** OIDC_RP_CLIENT_SECRET (required). */

@@ -5,6 +5,7 @@
  */
 import { Agent, ProxyAgent, fetch as undiciFetch, request, type Dispatcher } from 'undici';
 import { OidcError } from '../errors.js';
+import { isFollowedRedirect, redirectTarget } from './redirects.js';
 
 export interface HttpClientOptions {
   timeoutMs: number;
@@ -14,6 +15,8 @@ export interface HttpClientOptions {
 }
 
 export interface HttpResponse {
+  /** The URL that answered: the one requested, or where its redirects led. */
+  url: string;
   status: number;
   headers: Record<string, string | string[] | undefined>;
   text: string;
@@ -24,6 +27,12 @@ export interface HttpRequest {
   headers?: Record<string, string>;
   /** application/x-www-form-urlencoded body (all OAuth 2.0 endpoints take this). */
   form?: Record<string, string>;
+  /**
+   * Follow up to `max` redirects of a GET, each on the origin of the URL requested
+   * (http/redirects.ts). Off by default: only requests whose target may move should opt in
+   * (discovery does).
+   */
+  redirects?: { max: number };
 }
 
 export interface HttpClient {
@@ -56,14 +65,35 @@ export function createHttpClient(opts: HttpClientOptions): HttpClient {
       body = new URLSearchParams(req.form).toString();
       headers['content-type'] = 'application/x-www-form-urlencoded';
     }
-    // One overall deadline for connect + headers + body, so a slow-drip body cannot hold a request.
+    // One overall deadline for connect + headers + body, redirects included, so neither a
+    // slow-drip body nor a chain of redirects can hold a request longer than OIDC_TIMEOUT.
     const signal = AbortSignal.timeout(opts.timeoutMs);
-    try {
-      const res = await request(url, { method: req.method ?? (body ? 'POST' : 'GET'), headers, body, dispatcher, signal });
-      const text = await res.body.text();
-      return { status: res.statusCode, headers: res.headers, text };
-    } catch (err) {
-      throw toHttpError(err, url, opts.timeoutMs);
+    const method = req.method ?? (body ? 'POST' : 'GET');
+    // Only a GET is followed: a redirected POST may be repeated or turned into a GET
+    // (RFC 9110 15.4.2, 15.4.3), and neither suits a token or revocation request.
+    const redirects = method === 'GET' ? req.redirects : undefined;
+    let current = url;
+    for (let followed = 0; ; followed++) {
+      let res: Dispatcher.ResponseData;
+      try {
+        res = await request(current, { method, headers, body, dispatcher, signal });
+        if (!redirects || !isFollowedRedirect(res.statusCode)) {
+          const text = await res.body.text();
+          return { url: current, status: res.statusCode, headers: res.headers, text };
+        }
+        await res.body.dump();
+      } catch (err) {
+        throw toHttpError(err, current, opts.timeoutMs);
+      }
+      const location = res.headers.location;
+      current = redirectTarget({
+        first: url,
+        from: current,
+        status: res.statusCode,
+        location: Array.isArray(location) ? location[0] : location,
+        followed,
+        max: redirects.max,
+      });
     }
   }
 
@@ -81,15 +111,15 @@ export function createHttpClient(opts: HttpClientOptions): HttpClient {
       const body = isObject ? (parsed as Record<string, unknown>) : undefined;
       if (body && typeof body.error === 'string') {
         const description = typeof body.error_description === 'string' ? `: ${body.error_description}` : '';
-        throw new OidcError('OIDC_OP_ERROR', `${new URL(url).pathname} answered ${res.status} ${body.error}${description}`, {
+        throw new OidcError('OIDC_OP_ERROR', `${new URL(res.url).pathname} answered ${res.status} ${body.error}${description}`, {
           oauthError: body.error,
           status: res.status,
         });
       }
-      throw new OidcError('OIDC_HTTP_STATUS', `${url} answered HTTP ${res.status}`, { status: res.status });
+      throw new OidcError('OIDC_HTTP_STATUS', `${res.url} answered HTTP ${res.status}`, { status: res.status });
     }
     if (!isObject) {
-      throw new OidcError('OIDC_HTTP_INVALID_BODY', `${url} did not answer with a JSON object`, { status: res.status });
+      throw new OidcError('OIDC_HTTP_INVALID_BODY', `${res.url} did not answer with a JSON object`, { status: res.status });
     }
     return parsed as Record<string, unknown>;
   }

@@ -2,12 +2,22 @@
  * OpenID Connect Discovery 1.0: the provider metadata, merged with explicitly configured
  * endpoints (which win, as in mozilla-django-oidc where they are the only source).
  *
- * The document is fetched lazily on the first request that needs it and cached; a failed fetch
- * is not cached, so a provider that is down at boot does not take the app down with it.
+ * Discovery only fills what is not configured: with the authorization and token endpoints and a
+ * key source all given, the document is not fetched at all (unless discoveryUrl asks for it), so
+ * providers without one work. Otherwise it is fetched lazily on the first request that needs it
+ * and cached; a failed fetch is not cached, so a provider that is down at boot does not take the
+ * app down with it.
  */
 import { OidcError } from '../errors.js';
 import type { HttpClient } from '../http/client.js';
-import type { ResolvedConfig } from '../config.js';
+import { missingWithoutDiscovery, type ResolvedConfig } from '../config.js';
+
+/**
+ * Redirects followed to the document, within its URL's origin (http/redirects.ts):
+ * django-oauth-toolkit answers the well-known URL with a 301 to the same URL plus "/" (Django's
+ * APPEND_SLASH), and a moved document may take a hop or two more.
+ */
+const MAX_DISCOVERY_REDIRECTS = 3;
 
 /** What the rest of the library needs to know about the provider. */
 export interface ProviderMetadata {
@@ -31,17 +41,38 @@ export function discoveryUrl(issuer: string): string {
   return `${issuer.replace(/\/+$/, '')}/.well-known/openid-configuration`;
 }
 
+/** The discovery document to fetch, or why none is fetched. */
+export type DiscoveryPlan = { url: string } | { url: undefined; reason: string };
+
+/** Whether and where to fetch the discovery document. Pure. */
+export function discoveryPlan(config: ResolvedConfig): DiscoveryPlan {
+  if (config.discoveryUrl !== undefined) return { url: config.discoveryUrl };
+  if (config.issuer === undefined) {
+    return { url: undefined, reason: 'no issuer is configured (option issuer, env OIDC_OP_ISSUER); the explicit endpoints are used' };
+  }
+  if (missingWithoutDiscovery(config).length === 0) {
+    return {
+      url: undefined,
+      reason:
+        'the authorization endpoint, the token endpoint and the ID token key source are configured explicitly; ' +
+        'set discoveryUrl (env OIDC_OP_DISCOVERY_ENDPOINT) to fetch it anyway',
+    };
+  }
+  return { url: discoveryUrl(config.issuer) };
+}
+
 const optionalString = (doc: Record<string, unknown>, key: string): string | undefined => {
   const v = doc[key];
   return typeof v === 'string' && v !== '' ? v : undefined;
 };
 
 /**
- * Validate a discovery document against the configured issuer and merge explicit endpoints.
- * Pure: no I/O.
+ * Validate a fetched discovery document against the configured issuer and merge explicit
+ * endpoints; `fetched` is undefined when discovery is not used. Pure: no I/O.
  */
-export function buildProviderMetadata(config: ResolvedConfig, doc: Record<string, unknown>): ProviderMetadata {
-  if (config.issuer !== undefined && Object.keys(doc).length > 0) {
+export function buildProviderMetadata(config: ResolvedConfig, fetched: Record<string, unknown> | undefined): ProviderMetadata {
+  const doc = fetched ?? {};
+  if (fetched !== undefined && config.issuer !== undefined) {
     // OIDC Discovery 4.3: the issuer value returned MUST be identical to the issuer URL used
     // to fetch the document; otherwise an attacker-controlled document could name any issuer.
     if (doc.issuer !== config.issuer) {
@@ -84,17 +115,20 @@ export function createDiscovery(config: ResolvedConfig, http: HttpClient): Disco
   let cached: ProviderMetadata | undefined;
   let pending: Promise<ProviderMetadata> | undefined;
 
-  // Without an issuer the explicit endpoints are all there is (mozilla-django-oidc style).
-  if (config.issuer === undefined) {
-    cached = buildProviderMetadata(config, {});
+  const plan = discoveryPlan(config);
+  if (plan.url === undefined) {
+    // Explicit settings are all there is (mozilla-django-oidc style); the issuer, when configured,
+    // still checks the ID token's iss (ProviderMetadata.issuer is config.issuer).
+    config.logger.info('discovery is not used', { reason: plan.reason });
+    cached = buildProviderMetadata(config, undefined);
   }
 
-  async function load(issuer: string): Promise<ProviderMetadata> {
+  async function load(url: string): Promise<ProviderMetadata> {
     let doc: Record<string, unknown>;
     try {
-      doc = await http.json(discoveryUrl(issuer));
+      doc = await http.json(url, { redirects: { max: MAX_DISCOVERY_REDIRECTS } });
     } catch (err) {
-      throw new OidcError('OIDC_DISCOVERY_FAILED', `could not load the discovery document of ${issuer}: ${(err as Error).message}`, {
+      throw new OidcError('OIDC_DISCOVERY_FAILED', `could not load the discovery document of ${String(config.issuer)} from ${url}: ${(err as Error).message}`, {
         cause: err,
         statusCode: 503,
       });
@@ -107,7 +141,7 @@ export function createDiscovery(config: ResolvedConfig, http: HttpClient): Disco
     get() {
       if (cached) return Promise.resolve(cached);
       if (!pending) {
-        pending = load(config.issuer as string).then(
+        pending = load(plan.url as string).then(
           (meta) => {
             cached = meta;
             pending = undefined;

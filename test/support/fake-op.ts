@@ -27,6 +27,14 @@ export interface FakeOpBehaviour {
   discoveryIssuer?: string;
   discoveryStatus?: number;
   discoveryExtra?: Record<string, unknown>;
+  /** Serve the document at this path; the well-known path then answers 404. */
+  discoveryPath?: string;
+  /**
+   * 'append-slash': the document's path answers 301 to the same path plus "/" (a relative Location,
+   * as Django's APPEND_SLASH does in front of django-oauth-toolkit) and the document is served there.
+   * An object: the document's path answers with this redirect instead (no Location when omitted).
+   */
+  discoveryRedirect?: 'append-slash' | { status: number; location?: string };
   // authorization endpoint
   authorizeError?: { error: string; error_description?: string };
   authorizeIss?: string | null;
@@ -162,6 +170,7 @@ class HttpError extends Error {
 const DEFAULT_SECRET = 'test-secret-which-is-long-enough-for-hs256-0123456789';
 const CODE_TTL_SECONDS = 600;
 const BACKCHANNEL_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
+const WELL_KNOWN = '/.well-known/openid-configuration';
 
 const nowSeconds = (): number => Math.floor(Date.now() / 1000);
 const randomToken = (bytes = 32): string => randomBytes(bytes).toString('base64url');
@@ -415,10 +424,12 @@ class FakeOpServer implements FakeOp {
     this.requests.push(log);
 
     try {
+      const doc = this.behaviour.discoveryPath ?? WELL_KNOWN;
+      if (log.method === 'GET' && (log.path === WELL_KNOWN || log.path === doc || log.path === `${doc}/`)) {
+        return this.discovery(log.path, res);
+      }
       const route = `${log.method} ${log.path}`;
       switch (route) {
-        case 'GET /.well-known/openid-configuration':
-          return this.discovery(res);
         case 'GET /jwks':
           return await this.jwks(res);
         case 'GET /authorize':
@@ -452,6 +463,11 @@ class FakeOpServer implements FakeOp {
     const buf = Buffer.from(body);
     res.writeHead(status, { 'content-type': contentType, 'content-length': String(buf.length), ...headers });
     res.end(buf);
+  }
+
+  private sendRedirect(res: ServerResponse, status: number, location: string | undefined): void {
+    res.writeHead(status, { ...(location === undefined ? {} : { location }), 'content-length': '0' });
+    res.end();
   }
 
   /** Timer that never keeps the process alive and is cancelled by close(). */
@@ -496,8 +512,15 @@ class FakeOpServer implements FakeOp {
 
   // ---- endpoints ----------------------------------------------------------
 
-  private discovery(res: ServerResponse): void {
+  /** GET of the well-known path, the discoveryPath, or either plus "/". */
+  private discovery(path: string, res: ServerResponse): void {
     const b = this.behaviour;
+    const bare = b.discoveryPath ?? WELL_KNOWN;
+    if (b.discoveryRedirect === 'append-slash' && path === bare) return this.sendRedirect(res, 301, `${path}/`);
+    if (path !== (b.discoveryRedirect === 'append-slash' ? `${bare}/` : bare)) {
+      return this.sendJson(res, 404, { error: 'not_found' });
+    }
+    if (typeof b.discoveryRedirect === 'object') return this.sendRedirect(res, b.discoveryRedirect.status, b.discoveryRedirect.location);
     if (b.discoveryStatus !== undefined && b.discoveryStatus !== 200) {
       return this.sendJson(res, b.discoveryStatus, { error: 'server_error' });
     }
@@ -555,8 +578,7 @@ class FakeOpServer implements FakeOp {
       const iss = b.authorizeIss === undefined ? this.issuer : b.authorizeIss;
       if (iss !== null) params.iss = iss;
       for (const [k, v] of Object.entries(params)) if (v !== undefined) target.searchParams.set(k, v);
-      res.writeHead(302, { location: target.toString(), 'content-length': '0' });
-      res.end();
+      this.sendRedirect(res, 302, target.toString());
     };
 
     if (b.authorizeError) return redirect({ ...b.authorizeError });
@@ -771,9 +793,7 @@ class FakeOpServer implements FakeOp {
         return this.sendRaw(res, 400, 'invalid post_logout_redirect_uri', 'text/plain');
       }
       if (params.state !== undefined) url.searchParams.set('state', params.state);
-      res.writeHead(302, { location: url.toString(), 'content-length': '0' });
-      res.end();
-      return;
+      return this.sendRedirect(res, 302, url.toString());
     }
     this.sendRaw(res, 200, 'logged out', 'text/plain');
   }

@@ -261,6 +261,23 @@ describe('resolveConfig: provider endpoints', () => {
   it('explicit endpoints with signAlgo HS256 need no key source (client secret is the key)', () => {
     expect(resolve({ ...explicit, jwksUri: undefined, signAlgo: 'HS256' }).signAlgo).toBe('HS256');
   });
+
+  it('discoveryUrl (OIDC_OP_DISCOVERY_ENDPOINT) from the option or the env, undefined by default', () => {
+    const url = 'https://op.example.com/o/openid-configuration';
+    expect(resolve({}).discoveryUrl).toBeUndefined();
+    expect(resolve({ discoveryUrl: url }).discoveryUrl).toBe(url);
+    expect(resolve({}, { OIDC_OP_DISCOVERY_ENDPOINT: url }).discoveryUrl).toBe(url);
+  });
+
+  it('discoveryUrl without issuer -> error (the document\'s issuer must equal the configured one)', () => {
+    expectConfigError(() => resolve({ ...explicit, discoveryUrl: 'https://op.example.com/o/openid-configuration' }), '"discoveryUrl"', 'OIDC_OP_DISCOVERY_ENDPOINT', 'OIDC_OP_ISSUER');
+  });
+
+  it('discoveryUrl must be https, http only on loopback', () => {
+    expectConfigError(() => resolve({ discoveryUrl: 'http://op.example.com/conf' }), '"discoveryUrl"', 'OIDC_OP_DISCOVERY_ENDPOINT', 'https');
+    expectConfigError(() => resolve({ discoveryUrl: 'not a url' }), '"discoveryUrl"', 'OIDC_OP_DISCOVERY_ENDPOINT');
+    expect(resolve({ discoveryUrl: 'http://127.0.0.1:4000/conf' }).discoveryUrl).toBe('http://127.0.0.1:4000/conf');
+  });
 });
 
 describe('resolveConfig: https required for provider URLs, http only for loopback', () => {

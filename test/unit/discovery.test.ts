@@ -1,12 +1,13 @@
 /**
  * src/protocol/discovery.ts: OpenID Connect Discovery 1.0 metadata, merged with explicit
- * endpoints; lazy single-flight fetch whose failures are not cached.
+ * endpoints; whether a document is fetched at all (discoveryUrl, explicit endpoints); lazy
+ * single-flight fetch whose failures are not cached.
  */
 import { describe, it, expect } from 'vitest';
-import { buildProviderMetadata, createDiscovery, discoveryUrl } from '../../src/protocol/discovery.js';
+import { buildProviderMetadata, createDiscovery, discoveryPlan, discoveryUrl } from '../../src/protocol/discovery.js';
 import { resolveConfig, type ResolvedConfig } from '../../src/config.js';
 import { OidcError } from '../../src/errors.js';
-import type { HttpClient } from '../../src/http/client.js';
+import type { HttpClient, HttpRequest } from '../../src/http/client.js';
 import { codeOf } from '../support/error-code.js';
 
 const ISS = 'https://op.example.com';
@@ -36,6 +37,8 @@ const DOC = {
   authorization_response_iss_parameter_supported: true,
 };
 
+/** Every endpoint and a key source given explicitly: nothing left for discovery to fill. */
+const EXPLICIT = { authorizationEndpoint: `${ISS}/authorize`, tokenEndpoint: `${ISS}/token`, jwksUri: `${ISS}/jwks` };
 
 describe('discoveryUrl (OIDC Discovery 4)', () => {
   it.each([
@@ -121,8 +124,53 @@ describe('buildProviderMetadata', () => {
     expect(meta.authorizationResponseIssParameterSupported).toBe(false);
   });
 
+  it('4.3: a fetched document, even an empty one, is checked against the issuer', () => {
+    expect(codeOf(() => buildProviderMetadata(config(EXPLICIT), {}))).toBe('OIDC_DISCOVERY_ISSUER_MISMATCH');
+  });
+
+  it('without a fetched document the configured issuer is the metadata issuer (for iss checks)', () => {
+    const meta = buildProviderMetadata(config(EXPLICIT), undefined);
+    expect(meta).toMatchObject({ issuer: ISS, authorizationEndpoint: `${ISS}/authorize`, tokenEndpoint: `${ISS}/token`, jwksUri: `${ISS}/jwks` });
+    expect(meta.raw).toEqual({});
+  });
+
   it('RFC 9207: authorization_response_iss_parameter_supported must be exactly true', () => {
     expect(buildProviderMetadata(config(), { ...DOC, authorization_response_iss_parameter_supported: 'true' }).authorizationResponseIssParameterSupported).toBe(false);
+  });
+});
+
+describe('discoveryPlan: discovery only fills what is not configured', () => {
+  it('by default the well-known URL of the issuer', () => {
+    expect(discoveryPlan(config())).toEqual({ url: `${ISS}/.well-known/openid-configuration` });
+  });
+
+  it.each([
+    ['the authorization endpoint', { ...EXPLICIT, authorizationEndpoint: undefined }],
+    ['the token endpoint', { ...EXPLICIT, tokenEndpoint: undefined }],
+    ['a key source (an asymmetric algorithm pinned is not one)', { ...EXPLICIT, jwksUri: undefined, signAlgo: 'RS256' }],
+  ])('fetched when %s is missing', (_what, overrides) => {
+    expect(discoveryPlan(config(overrides)).url).toBe(`${ISS}/.well-known/openid-configuration`);
+  });
+
+  it.each([
+    ['jwksUri', EXPLICIT],
+    ['idpSignKey', { ...EXPLICIT, jwksUri: undefined, idpSignKey: '{"kty":"RSA"}' }],
+    ['a pinned HS256 (the client secret is the key)', { ...EXPLICIT, jwksUri: undefined, signAlgo: 'HS256' }],
+  ])('not fetched with both endpoints and %s configured, saying why', (_what, overrides) => {
+    const plan = discoveryPlan(config(overrides));
+    expect(plan.url).toBeUndefined();
+    expect('reason' in plan && plan.reason).toContain('configured explicitly');
+  });
+
+  it('not fetched without an issuer', () => {
+    const plan = discoveryPlan(config({ ...EXPLICIT, issuer: undefined }));
+    expect(plan).toMatchObject({ url: undefined, reason: expect.stringContaining('no issuer') as unknown });
+  });
+
+  it('an explicit discoveryUrl is always fetched, even when everything is configured', () => {
+    const url = 'https://op.example.com/o/openid-configuration';
+    expect(discoveryPlan(config({ discoveryUrl: url }))).toEqual({ url });
+    expect(discoveryPlan(config({ ...EXPLICIT, discoveryUrl: url }))).toEqual({ url });
   });
 });
 
@@ -130,27 +178,62 @@ describe('createDiscovery', () => {
   /** A stub HttpClient whose json() the test controls. */
   function stubHttp(impl: (url: string) => Promise<Record<string, unknown>>) {
     const calls: string[] = [];
+    const requests: Array<HttpRequest | undefined> = [];
     const http = {
-      json: (url: string) => {
+      json: (url: string, req?: HttpRequest) => {
         calls.push(url);
+        requests.push(req);
         return impl(url);
       },
       send: () => Promise.reject(new Error('not used')),
       fetch: () => Promise.reject(new Error('not used')),
       close: () => Promise.resolve(),
     } as unknown as HttpClient;
-    return { http, calls };
+    return { http, calls, requests };
   }
 
-  it('fetches <issuer>/.well-known/openid-configuration lazily (nothing before get())', async () => {
-    const { http, calls } = stubHttp(async () => DOC);
+  it('fetches <issuer>/.well-known/openid-configuration lazily (nothing before get()), following up to 3 redirects', async () => {
+    const { http, calls, requests } = stubHttp(async () => DOC);
     const d = createDiscovery(config(), http);
     expect(calls).toHaveLength(0);
     expect(d.peek()).toBeUndefined();
     const meta = await d.get();
     expect(calls).toEqual([`${ISS}/.well-known/openid-configuration`]);
+    expect(requests).toEqual([{ redirects: { max: 3 } }]);
     expect(meta.tokenEndpoint).toBe(`${ISS}/token`);
     expect(d.peek()).toBe(meta);
+  });
+
+  it('fetches discoveryUrl instead when set; its issuer must still be the configured one', async () => {
+    const url = 'https://op.example.com/o/openid-configuration';
+    const { http, calls, requests } = stubHttp(async () => ({ ...DOC, issuer: 'https://op.example.com/o' }));
+    const d = createDiscovery(config({ discoveryUrl: url }), http);
+    const err = (await d.get().catch((e: unknown) => e)) as OidcError;
+    expect(err.code).toBe('OIDC_DISCOVERY_ISSUER_MISMATCH');
+    expect(calls).toEqual([url]);
+    expect(requests).toEqual([{ redirects: { max: 3 } }]);
+  });
+
+  it('a failure names the document URL', async () => {
+    const url = 'https://op.example.com/o/openid-configuration';
+    const { http } = stubHttp(async () => {
+      throw new OidcError('OIDC_HTTP_STATUS', `${url} answered HTTP 302, a redirect to https://evil.example.com/; only redirects on the origin ...`);
+    });
+    const err = (await createDiscovery(config({ discoveryUrl: url }), http).get().catch((e: unknown) => e)) as OidcError;
+    expect(err.code).toBe('OIDC_DISCOVERY_FAILED');
+    expect(err.message).toContain(`could not load the discovery document of ${ISS} from ${url}: ${url} answered HTTP 302`);
+  });
+
+  it('with issuer, endpoints and key source configured: no fetch, the issuer kept, one info log saying why', async () => {
+    const { http, calls } = stubHttp(async () => DOC);
+    const logs: Array<[string, string, Record<string, unknown> | undefined]> = [];
+    const logger = { ...silent, info: (m: string, meta?: Record<string, unknown>) => logs.push(['info', m, meta]) };
+    const d = createDiscovery(config({ ...EXPLICIT, logger }), http);
+    expect(d.peek()).toMatchObject({ issuer: ISS, tokenEndpoint: `${ISS}/token`, jwksUri: `${ISS}/jwks`, userinfoEndpoint: undefined });
+    await d.get();
+    await d.get();
+    expect(calls).toHaveLength(0);
+    expect(logs).toEqual([['info', 'discovery is not used', { reason: expect.stringContaining('configured explicitly') as unknown }]]);
   });
 
   it('single flight: two concurrent get() calls share one fetch', async () => {
