@@ -53,7 +53,10 @@ export interface OidcAuth {
   claimEquals(name: string, value: unknown): RequestHandler;
   /** Guard: the claim (array or space-separated string) includes every value (else 403). */
   claimIncludes(name: string, ...values: unknown[]): RequestHandler;
-  /** Guard: the predicate holds for the claims (else 403). */
+  /**
+   * Guard: `check(req, claims)` (express-openid-connect's argument order) returns a truthy value
+   * (else 403). It must be synchronous; a throw or a returned Promise goes to `next(err)`.
+   */
   claimCheck(check: ClaimCheck): RequestHandler;
   /**
    * login + callback + logout + sessionRefresh as one middleware (`app.use(oidc.router)`): a single
