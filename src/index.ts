@@ -68,8 +68,9 @@ export interface OidcAuth {
 }
 
 /**
- * Build the routers and middleware. Synchronous: options and env vars are validated here (a bad
- * setting throws, naming the option and its env var); the provider is contacted on first use.
+ * Build the routers and middleware. Synchronous: options and env vars are validated here; one
+ * OidcError('OIDC_CONFIG_INVALID') lists every bad or unknown setting (also as `err.problems`),
+ * each naming the option and its env var. The provider is contacted on first use.
  */
 export function createOidcAuth(options: OidcAuthOptions = {}): OidcAuth {
   const config = resolveConfig(options);
