@@ -1,11 +1,14 @@
 /**
  * Options + environment variables, validated once at `createOidcAuth()`.
  *
- * One table (OPTION_SPECS) drives parsing, defaults and error messages, so every option has
- * exactly one env var and every error names both. README's options table mirrors it and a test
- * keeps the two in step.
+ * One table (OPTION_SPECS) drives parsing, defaults, error messages and the known option keys, so
+ * every option has exactly one env var and every error names both, and an unknown key (a typo, an
+ * express-openid-connect option) is refused rather than ignored. README's options table mirrors it
+ * and a test keeps the two in step.
  */
 import { OidcError } from './errors.js';
+import { signKeyProblem } from './keys/jwks.js';
+import { allowedHostProblem } from './redirect-target.js';
 import type { OidcAuthOptions, OidcHooks, OidcLogger, OidcRoutes } from './types.js';
 import type { RedisClientLike } from './store/redis-store.js';
 import { debuglog } from 'node:util';
@@ -165,39 +168,218 @@ export interface ResolvedConfig {
  * key is the client secret; OIDC Core 10.1). Empty when discovery is not needed.
  */
 export function missingWithoutDiscovery(
-  config: Pick<ResolvedConfig, 'endpoints' | 'idpSignKey' | 'signAlgo'>,
+  has: (name: 'authorizationEndpoint' | 'tokenEndpoint' | 'jwksUri' | 'idpSignKey') => boolean,
+  signAlgo: string | undefined,
 ): Array<'authorizationEndpoint' | 'tokenEndpoint' | 'jwksUri'> {
-  const { endpoints, idpSignKey, signAlgo } = config;
   const missing: Array<'authorizationEndpoint' | 'tokenEndpoint' | 'jwksUri'> = [];
-  if (endpoints.authorization === undefined) missing.push('authorizationEndpoint');
-  if (endpoints.token === undefined) missing.push('tokenEndpoint');
-  const hasKeySource = endpoints.jwks !== undefined || idpSignKey !== undefined || (signAlgo ?? '').startsWith('HS') || signAlgo === 'none';
+  if (!has('authorizationEndpoint')) missing.push('authorizationEndpoint');
+  if (!has('tokenEndpoint')) missing.push('tokenEndpoint');
+  const hasKeySource = has('jwksUri') || has('idpSignKey') || (signAlgo ?? '').startsWith('HS') || signAlgo === 'none';
   if (!hasKeySource) missing.push('jwksUri');
   return missing;
 }
 
-function configError(name: OptionName, problem: string): OidcError {
+/** missingWithoutDiscovery on a resolved configuration. */
+export function missingWithoutDiscoveryIn(config: Pick<ResolvedConfig, 'endpoints' | 'idpSignKey' | 'signAlgo'>): Array<'authorizationEndpoint' | 'tokenEndpoint' | 'jwksUri'> {
+  const present = {
+    authorizationEndpoint: config.endpoints.authorization,
+    tokenEndpoint: config.endpoints.token,
+    jwksUri: config.endpoints.jwks,
+    idpSignKey: config.idpSignKey,
+  };
+  return missingWithoutDiscovery((name) => present[name] !== undefined, config.signAlgo);
+}
+
+/** `"name" (env NAME)`: how every message refers to an option. */
+function ref(name: OptionName): string {
   const spec: OptionSpec = OPTION_SPECS[name];
-  return new OidcError('OIDC_CONFIG_INVALID', `express-oidc-rp: option "${name}" (env ${spec.env}) ${problem}`);
+  return `"${name}" (env ${spec.env})`;
+}
+
+type RouteOptionName = Extract<OptionName, `routes.${string}`>;
+type TopLevelOptionName = Exclude<OptionName, RouteOptionName>;
+type RouteName = RouteOptionName extends `routes.${infer R}` ? R : never;
+
+/** Options given in code only (no env var), besides OPTION_SPECS's. */
+const CODE_ONLY_OPTIONS = ['redis', 'hooks', 'logger', 'env', 'routes'] as const;
+
+/** Every hook of OidcHooks (src/types.ts). */
+const HOOK_NAMES = [
+  'verifyClaims', 'filterUsersByClaims', 'createUser', 'updateUser', 'getLogoutUrl',
+  'serializeUser', 'deserializeUser', 'onTokensRefreshed', 'onRefreshError',
+] as const satisfies ReadonlyArray<keyof OidcHooks>;
+
+// Unknown keys are rejected, so a key of OidcAuthOptions, OidcRoutes or OidcHooks missing from the
+// lists above would be refused at run time: these fail to compile instead.
+type MustBeNever<T extends never> = T;
+// eslint-disable-next-line @typescript-eslint/no-unused-vars
+type Unlisted = MustBeNever<
+  | Exclude<keyof OidcAuthOptions, TopLevelOptionName | (typeof CODE_ONLY_OPTIONS)[number]>
+  | Exclude<keyof OidcRoutes, RouteName>
+  | Exclude<keyof OidcHooks, (typeof HOOK_NAMES)[number]>
+>;
+
+const OPTION_NAMES = Object.keys(OPTION_SPECS) as OptionName[];
+const TOP_LEVEL_OPTIONS = OPTION_NAMES.filter((n): n is TopLevelOptionName => !n.startsWith('routes.'));
+/** The library's routes, as OIDC_EXEMPT_URLS may name them. */
+export const ROUTE_NAMES = OPTION_NAMES.filter((n): n is RouteOptionName => n.startsWith('routes.')).map((n) => n.slice('routes.'.length) as RouteName);
+const ENV_TO_OPTION = new Map(OPTION_NAMES.map((n) => [(OPTION_SPECS[n] as OptionSpec).env, n]));
+
+/**
+ * express-openid-connect's options, and what to do instead: migrated configurations would
+ * otherwise start and silently do nothing (authRequired: true protecting no route at all).
+ */
+const EOC_HINTS = new Map<string, string>([
+  ['authRequired', 'nothing is protected by default here: add oidc.requireAuth() to the routes to protect, or app.use(oidc.requireAuth()) after oidc.router to protect every route'],
+  ['idpLogout', `use ${ref('providerLogout')}, on by default`],
+  ['auth0Logout', `use ${ref('providerLogout')}, on by default; set ${ref('endSessionEndpoint')} if the tenant's discovery has no end_session_endpoint`],
+  ['afterCallback', 'shape the user with hooks: { createUser, updateUser } (and hooks.verifyClaims to refuse a login); the tokens are kept by the library'],
+  ['authorizationParams', `give the scope as ${ref('scopes')} and other parameters (audience, prompt...) as ${ref('authRequestExtraParams')}; response_type is always code`],
+  ['issuerBaseURL', `use ${ref('issuer')}`],
+  ['clientID', `use ${ref('clientId')}`],
+  ['baseURL', `use ${ref('baseUrl')}`],
+  ['secret', 'the session belongs to express-session here: give the secret to session({ secret })'],
+  ['session', 'the session belongs to express-session here: set its store, cookie, rolling and maxAge in session({ ... })'],
+  ['clientAuthMethod', `use ${ref('tokenUseBasicAuth')}: true for client_secret_basic, false for client_secret_post (private_key_jwt is not supported)`],
+  ['clientAssertionSigningKey', `private_key_jwt is not supported; authenticate with ${ref('clientSecret')}`],
+  ['clientAssertionSigningAlg', `private_key_jwt is not supported; authenticate with ${ref('clientSecret')}`],
+  ['attemptSilentLogin', `there is no silent login for anonymous visitors; signed-in sessions without a refresh token are re-checked with prompt=none after ${ref('renewIdTokenExpirySeconds')}`],
+  ['idTokenSigningAlg', `use ${ref('signAlgo')}`],
+  ['clockTolerance', `use ${ref('clockToleranceSeconds')}`],
+  ['httpTimeout', `use ${ref('timeout')}, in seconds (httpTimeout was in milliseconds)`],
+  ['httpAgent', `use ${ref('proxy')} and ${ref('verifySsl')}`],
+  ['errorOnRequiredAuth', 'not needed: requireAuth() answers 401 to JSON and XHR requests and redirects page requests to login'],
+  ['getLoginState', 'link to the login route with ?next=/path: the browser comes back there after login'],
+  ['identityClaimFilter', 'req.oidc.claims keeps every claim; shape req.user with hooks: { createUser, updateUser }'],
+  ['transactionCookie', 'the login state is kept in the express-session session, with no cookie of its own'],
+  ['legacySameSiteCookie', 'the login state is kept in the express-session session, with no cookie of its own'],
+  ['enableTelemetry', 'there is no telemetry; remove it'],
+  ['pushedAuthorizationRequests', 'pushed authorization requests (PAR) are not supported'],
+  ['postLogoutRedirect', `use ${ref('logoutRedirectUrl')} (a top-level option)`],
+]);
+
+/** The rest of an unknown-key message for an express-openid-connect option, else undefined. */
+function eocHint(key: string): string | undefined {
+  const hint = EOC_HINTS.get(key);
+  return hint && ` (express-openid-connect): ${hint}`;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min((prev[j] as number) + 1, (cur[j - 1] as number) + 1, (prev[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = cur;
+  }
+  return prev[b.length] as number;
+}
+
+/** What a typo most likely meant: case-insensitive, within a third of its length (at least 2 edits). */
+function closest<T extends string>(key: string, candidates: readonly T[]): T | undefined {
+  let best: T | undefined;
+  let bestDistance = Math.max(2, Math.floor(key.length / 3)) + 1;
+  for (const c of candidates) {
+    const d = editDistance(key.toLowerCase(), c.toLowerCase());
+    if (d < bestDistance) [best, bestDistance] = [c, d];
+  }
+  return best;
+}
+
+const isHookName = (key: string): key is (typeof HOOK_NAMES)[number] => (HOOK_NAMES as readonly string[]).includes(key);
+const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** The rest of the message for a top-level key that is no option: what was probably meant. */
+function unknownOptionHint(key: string, value: unknown): string {
+  const eoc = eocHint(key);
+  if (eoc) return eoc;
+  if (isHookName(key)) return `: hooks go under hooks: { ${key} }`;
+  const fromEnv = ENV_TO_OPTION.get(key);
+  if (fromEnv) return `: that is the environment variable of option ${ref(fromEnv)}; set it in the environment, or pass the option`;
+  if (key.startsWith('routes.') && (ROUTE_NAMES as readonly string[]).includes(key.slice('routes.'.length))) {
+    return `: routes go under routes: { ${key.slice('routes.'.length)}: ... }`;
+  }
+  const guess = closest(key, [...TOP_LEVEL_OPTIONS, ...CODE_ONLY_OPTIONS, ...HOOK_NAMES]);
+  if (guess === undefined) return ': express-oidc-rp has no such option (see README "Options")';
+  if (isHookName(guess) && (typeof value === 'function' || !(TOP_LEVEL_OPTIONS as string[]).includes(guess))) return `: did you mean hooks: { ${guess} }?`;
+  return `: did you mean ${guess in OPTION_SPECS ? ref(guess as OptionName) : `"${guess}"`}?`;
+}
+
+/** Keys that are no option at the top level, under routes or under hooks; the shapes of hooks, routes and logger. */
+function optionKeyProblems(options: OidcAuthOptions): string[] {
+  const problems: string[] = [];
+  const known = new Set<string>([...TOP_LEVEL_OPTIONS, ...CODE_ONLY_OPTIONS]);
+  for (const [key, value] of Object.entries(options)) {
+    if (!known.has(key)) problems.push(`unknown option "${key}"${unknownOptionHint(key, value)}`);
+  }
+  const { routes, hooks, logger } = options as Record<string, unknown>;
+  if (routes !== undefined) {
+    if (!isPlainObject(routes)) problems.push('option "routes" must be an object of paths, e.g. { callback: "/auth/callback" }');
+    else {
+      for (const key of Object.keys(routes)) {
+        if ((ROUTE_NAMES as readonly string[]).includes(key)) continue;
+        const guess = closest(key, ROUTE_NAMES);
+        const hint = eocHint(key) ?? (guess ? `: did you mean ${ref(`routes.${guess}`)}?` : `: the routes are ${ROUTE_NAMES.join(', ')}`);
+        problems.push(`unknown option "routes.${key}"${hint}`);
+      }
+    }
+  }
+  if (hooks !== undefined) {
+    if (!isPlainObject(hooks)) problems.push('option "hooks" must be an object of functions, e.g. { createUser: async (claims) => ... }');
+    else {
+      for (const [key, fn] of Object.entries(hooks)) {
+        if (!isHookName(key)) {
+          const guess = closest(key, HOOK_NAMES);
+          const hint = eocHint(key) ?? (guess ? `: did you mean "${guess}"?` : `: the hooks are ${HOOK_NAMES.join(', ')}`);
+          problems.push(`unknown hook "hooks.${key}"${hint}`);
+        } else if (fn !== undefined && typeof fn !== 'function') {
+          const option = key in OPTION_SPECS ? `; the on/off switch is option ${ref(key as OptionName)}` : '';
+          problems.push(`hook "hooks.${key}" must be a function${option}`);
+        }
+      }
+    }
+  }
+  if (logger !== undefined && !(isPlainObject(logger) && ['debug', 'info', 'warn', 'error'].every((m) => typeof logger[m] === 'function'))) {
+    problems.push('option "logger" must have debug, info, warn, error functions (console, pino and winston do)');
+  }
+  return problems;
+}
+
+/** The one error of an invalid configuration: every problem, in the message and as err.problems. */
+function configInvalid(problems: string[]): OidcError {
+  const message =
+    problems.length === 1
+      ? `express-oidc-rp: ${problems[0]}`
+      : `express-oidc-rp: ${problems.length} invalid settings:\n${problems.map((p) => `  - ${p}`).join('\n')}`;
+  return new OidcError('OIDC_CONFIG_INVALID', message, { problems });
 }
 
 const TRUE = new Set(['1', 'true', 'yes', 'on']);
 const FALSE = new Set(['0', 'false', 'no', 'off', '']);
 
+/** An env value that could not be parsed: already reported, so later checks skip it. */
+const INVALID: unique symbol = Symbol('invalid');
+type Report = (name: OptionName, problem: string) => void;
+
 /** Parse one env string per the option's kind. */
-function parseEnv(name: OptionName, raw: string): unknown {
+function parseEnv(name: OptionName, raw: string, report: Report): unknown {
   const spec: OptionSpec = OPTION_SPECS[name];
   const value = raw.trim();
+  const invalid = (problem: string) => {
+    report(name, problem);
+    return INVALID;
+  };
   switch (spec.kind) {
     case 'boolean': {
       const v = value.toLowerCase();
       if (TRUE.has(v)) return true;
       if (FALSE.has(v)) return false;
-      throw configError(name, `must be true or false, got "${raw}"`);
+      return invalid(`must be true or false, got "${raw}"`);
     }
     case 'seconds':
     case 'int': {
-      if (!/^\d+(\.\d+)?$/.test(value)) throw configError(name, `must be a non-negative number, got "${raw}"`);
+      if (!/^\d+(\.\d+)?$/.test(value)) return invalid(`must be a non-negative number, got "${raw}"`);
       return Number(value);
     }
     case 'list':
@@ -208,7 +390,7 @@ function parseEnv(name: OptionName, raw: string): unknown {
         try {
           return JSON.parse(value) as unknown;
         } catch {
-          throw configError(name, 'is not valid JSON');
+          return invalid('is not valid JSON');
         }
       }
       return Object.fromEntries(new URLSearchParams(value));
@@ -221,23 +403,17 @@ function parseEnv(name: OptionName, raw: string): unknown {
 function readOption(options: OidcAuthOptions, name: OptionName): unknown {
   if (name.startsWith('routes.')) {
     const key = name.slice('routes.'.length) as keyof OidcRoutes;
-    return options.routes?.[key];
+    return isPlainObject(options.routes) ? options.routes[key] : undefined;
   }
   return options[name as keyof OidcAuthOptions];
 }
 
-function checkUrl(name: OptionName, value: unknown, allowHttp: boolean): string {
-  if (typeof value !== 'string' || value === '') throw configError(name, 'must be a URL string');
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw configError(name, `is not a valid URL: "${value}"`);
-  }
-  if (url.protocol !== 'https:' && !(allowHttp && url.protocol === 'http:')) {
-    throw configError(name, `must be an https URL (http only for localhost), got "${value}"`);
-  }
-  return value;
+/** Why `value` is not an acceptable provider URL, or undefined. */
+function urlProblem(value: string, allowHttp: boolean): string | undefined {
+  if (!URL.canParse(value)) return `is not a valid URL: "${value}"`;
+  const { protocol } = new URL(value);
+  if (protocol !== 'https:' && !(allowHttp && protocol === 'http:')) return `must be an https URL (http only for localhost), got "${value}"`;
+  return undefined;
 }
 
 function isLoopbackHost(hostname: string): boolean {
@@ -256,70 +432,94 @@ function defaultLogger(): OidcLogger {
   };
 }
 
+// Characters that make a route something other than one literal path: a query, a fragment,
+// whitespace, or Express route-pattern syntax (the per-route Routers of src/index.ts use it).
+const NOT_A_PLAIN_PATH = /[?#\s:*()\\]/;
+
 /**
  * Merge options over env vars over defaults, validate, and return the resolved configuration.
- * Throws OidcError('OIDC_CONFIG_INVALID') naming the option and its env var.
+ * Every invalid setting is collected; then one OidcError('OIDC_CONFIG_INVALID') lists them all
+ * (in its message and `problems`), each naming the option and its env var.
  */
 export function resolveConfig(options: OidcAuthOptions = {}): ResolvedConfig {
+  const problems = optionKeyProblems(options);
+  const report: Report = (name, problem) => {
+    problems.push(`option ${ref(name)} ${problem}`);
+  };
   const env = options.env ?? process.env;
   const raw = {} as Record<OptionName, unknown>;
-  for (const name of Object.keys(OPTION_SPECS) as OptionName[]) {
+  for (const name of OPTION_NAMES) {
     const spec: OptionSpec = OPTION_SPECS[name];
     const fromOption = readOption(options, name);
     const fromEnv = env[spec.env];
-    raw[name] = fromOption !== undefined ? fromOption : fromEnv !== undefined ? parseEnv(name, fromEnv) : spec.default;
+    raw[name] = fromOption !== undefined ? fromOption : fromEnv !== undefined ? parseEnv(name, fromEnv, report) : spec.default;
   }
+  /** Given, whether valid or not: settings that depend on it are not also reported missing. */
+  const given = (name: OptionName) => raw[name] !== undefined && raw[name] !== '';
 
+  // Each reader reports a problem and returns a placeholder: the configuration is only returned
+  // when no problem was reported, so placeholders never escape.
   const str = (name: OptionName, required = false): string | undefined => {
     const v = raw[name];
+    if (v === INVALID) return undefined;
     if (v === undefined || v === '') {
-      if (required) throw configError(name, 'is required');
+      if (required) report(name, 'is required');
       return undefined;
     }
-    if (typeof v !== 'string') throw configError(name, 'must be a string');
+    if (typeof v !== 'string') return void report(name, 'must be a string');
     return v;
   };
   const bool = (name: OptionName): boolean => {
     const v = raw[name];
-    if (typeof v !== 'boolean') throw configError(name, 'must be a boolean');
-    return v;
+    if (v === INVALID || typeof v === 'boolean') return v === true;
+    // createUser: the boolean switch, and the name of a hook (mozilla-django-oidc has both too).
+    report(name, isHookName(name) && typeof v === 'function' ? `must be a boolean; the ${name} hook goes under hooks: { ${name} }` : 'must be a boolean');
+    return false;
   };
   const num = (name: OptionName, min: number, integer = false): number => {
     const v = raw[name];
+    if (v === INVALID) return min;
     if (typeof v !== 'number' || !Number.isFinite(v) || v < min || (integer && !Number.isInteger(v))) {
-      throw configError(name, `must be ${integer ? 'an integer' : 'a number'} >= ${min}`);
+      report(name, `must be ${integer ? 'an integer' : 'a number'} >= ${min}`);
+      return min;
     }
     return v;
   };
-  const list = (name: OptionName): string[] => {
+  const list = (name: OptionName): string[] | undefined => {
     const v = raw[name];
+    if (v === INVALID) return undefined;
     const arr = typeof v === 'string' ? v.split(/[\s,]+/).filter(Boolean) : v;
-    if (!Array.isArray(arr) || !arr.every((x) => typeof x === 'string')) {
-      throw configError(name, 'must be a list of strings');
-    }
+    if (!Array.isArray(arr) || !arr.every((x) => typeof x === 'string')) return void report(name, 'must be a list of strings');
     return arr as string[];
   };
-  const path = (name: OptionName): string => {
-    const v = str(name, true) as string;
-    if (!v.startsWith('/') || v.startsWith('//')) throw configError(name, `must be a path starting with "/", got "${v}"`);
+  const path = (name: OptionName): string | undefined => {
+    const v = str(name, true);
+    if (v === undefined) return undefined;
+    if (!v.startsWith('/') || v.startsWith('//')) return void report(name, `must be a path starting with "/", got "${v}"`);
+    if (NOT_A_PLAIN_PATH.test(v)) return void report(name, `must be a plain path (no query, fragment, spaces or route patterns), got "${v}"`);
+    // oidc.router strips a request's trailing slash before the lookup (src/routes/dispatch.ts).
+    if (v.length > 1 && v.endsWith('/')) return void report(name, `must not end with "/" (it would never match), got "${v}"`);
     return v;
   };
   const url = (name: OptionName, required = false): string | undefined => {
     const v = str(name, required);
     if (v === undefined) return undefined;
     // http is allowed for loopback providers (development, tests) only.
-    const parsed = URL.canParse(v) ? new URL(v) : undefined;
-    return checkUrl(name, v, parsed !== undefined && isLoopbackHost(parsed.hostname));
+    const problem = urlProblem(v, URL.canParse(v) && isLoopbackHost(new URL(v).hostname));
+    return problem ? void report(name, problem) : v;
   };
 
   const clientId = str('clientId', true) as string;
   const clientSecret = str('clientSecret', true) as string;
-  const baseUrlRaw = str('baseUrl', true) as string;
-  if (!URL.canParse(baseUrlRaw)) throw configError('baseUrl', `is not a valid URL: "${baseUrlRaw}"`);
-  const base = new URL(baseUrlRaw);
-  if (base.protocol !== 'https:' && base.protocol !== 'http:') throw configError('baseUrl', 'must be an http(s) URL');
-  // The base URL is an origin plus an optional path prefix; no query or fragment.
-  const baseUrl = `${base.origin}${base.pathname.replace(/\/+$/, '')}`;
+  let baseUrl = '';
+  const baseUrlRaw = str('baseUrl', true);
+  if (baseUrlRaw !== undefined) {
+    const base = URL.canParse(baseUrlRaw) ? new URL(baseUrlRaw) : undefined;
+    if (!base) report('baseUrl', `is not a valid URL: "${baseUrlRaw}"`);
+    else if (base.protocol !== 'https:' && base.protocol !== 'http:') report('baseUrl', 'must be an http(s) URL');
+    // The base URL is an origin plus an optional path prefix; no query or fragment.
+    else baseUrl = `${base.origin}${base.pathname.replace(/\/+$/, '')}`;
+  }
 
   const issuer = url('issuer');
   const endpoints = {
@@ -333,72 +533,104 @@ export function resolveConfig(options: OidcAuthOptions = {}): ResolvedConfig {
   };
   // The document's issuer must equal the configured one (OIDC Discovery 4.3), so there must be one.
   const discoveryUrl = url('discoveryUrl');
-  if (discoveryUrl && !issuer) throw configError('discoveryUrl', 'needs "issuer" (env OIDC_OP_ISSUER): the document\'s issuer must equal it');
+  if (given('discoveryUrl') && !given('issuer')) report('discoveryUrl', `needs ${ref('issuer')}: the document's issuer must equal it`);
 
   const scopes = list('scopes');
-  if (!scopes.includes('openid')) throw configError('scopes', 'must include "openid"');
+  if (scopes && !scopes.includes('openid')) report('scopes', 'must include "openid"');
 
   const signAlgo = str('signAlgo');
   if (signAlgo !== undefined && !(SUPPORTED_ALGS as readonly string[]).includes(signAlgo) && signAlgo !== 'none') {
-    throw configError('signAlgo', `"${signAlgo}" is not supported; use one of ${SUPPORTED_ALGS.join(', ')}`);
+    report('signAlgo', `"${signAlgo}" is not supported; use one of ${SUPPORTED_ALGS.join(', ')}`);
   }
   const allowUnsecuredJwt = bool('allowUnsecuredJwt');
-  if (signAlgo === 'none' && !allowUnsecuredJwt) {
-    throw configError('signAlgo', '"none" also needs allowUnsecuredJwt (env OIDC_ALLOW_UNSECURED_JWT)');
+  if (signAlgo === 'none' && !allowUnsecuredJwt && raw.allowUnsecuredJwt !== INVALID) {
+    report('signAlgo', `"none" also needs ${ref('allowUnsecuredJwt')}`);
   }
   const idpSignKey = str('idpSignKey');
-  // Without discovery, the endpoints of the code flow and a key source must be given, as in mozilla-django-oidc.
-  const missing = issuer ? undefined : missingWithoutDiscovery({ endpoints, idpSignKey, signAlgo })[0];
-  if (missing === 'jwksUri') {
-    throw configError('jwksUri', 'or idpSignKey (env OIDC_RP_IDP_SIGN_KEY) is required to verify ID tokens without discovery (or pin an HS* algorithm with signAlgo)');
+  if (idpSignKey !== undefined) {
+    const problem = signKeyProblem(idpSignKey);
+    if (problem) report('idpSignKey', problem);
   }
-  if (missing) throw configError(missing, 'is required when "issuer" (env OIDC_OP_ISSUER) is not set');
+  // Without discovery, the endpoints of the code flow and a key source must be given, as in
+  // mozilla-django-oidc. Judged on what was given, so an invalid value is reported once, as itself.
+  if (!given('issuer')) {
+    for (const name of missingWithoutDiscovery(given, signAlgo)) {
+      if (name === 'jwksUri') report('jwksUri', `or ${ref('idpSignKey')} is required to verify ID tokens without discovery (or pin an HS* algorithm with signAlgo)`);
+      else report(name, `is required when ${ref('issuer')} is not set`);
+    }
+  }
 
-  const exemptRaw = raw.exemptUrls;
-  const exemptUrls = typeof exemptRaw === 'string' ? list('exemptUrls') : exemptRaw;
+  const routes = Object.fromEntries(ROUTE_NAMES.map((r) => [r, path(`routes.${r}`)])) as Required<OidcRoutes>;
+  // Two routes on one path: one handler would shadow the other (a callback equal to the login
+  // route starts a new login instead of finishing one). Compared as oidc.router matches: ignoring case.
+  const seen = new Map<string, RouteName>();
+  for (const r of ROUTE_NAMES) {
+    const p = routes[r]?.toLowerCase();
+    if (p === undefined) continue;
+    const first = seen.get(p);
+    if (first) problems.push(`options ${ref(`routes.${first}`)} and ${ref(`routes.${r}`)} are the same path "${routes[r]}"; each route needs its own`);
+    else seen.set(p, r);
+  }
+
+  // Checked here rather than when sessionRefresh is built, so they are among the problems listed.
+  const exemptUrls = (typeof raw.exemptUrls === 'string' ? list('exemptUrls') : raw.exemptUrls) as Array<string | RegExp>;
   if (!Array.isArray(exemptUrls) || !exemptUrls.every((x) => typeof x === 'string' || x instanceof RegExp)) {
-    throw configError('exemptUrls', 'must be a list of paths or RegExps');
+    report('exemptUrls', 'must be a list of paths or RegExps');
+  } else {
+    for (const entry of exemptUrls) {
+      // Route names, as mozilla-django-oidc accepts URL names: here the library's own routes.
+      if (typeof entry === 'string' && !entry.startsWith('/') && !(ROUTE_NAMES as readonly string[]).includes(entry)) {
+        report('exemptUrls', `entry "${entry}" is neither a path starting with "/", a RegExp, nor one of the route names ${ROUTE_NAMES.join(', ')}`);
+      }
+      // RegExp#test with g or y advances lastIndex: the same path would alternate between exempt and not.
+      if (entry instanceof RegExp && (entry.global || entry.sticky)) report('exemptUrls', `entry ${String(entry)} must not have the g or y flag (test() would then alternate)`);
+    }
   }
 
   const extra = raw.authRequestExtraParams;
-  if (typeof extra !== 'object' || extra === null || Array.isArray(extra) || !Object.values(extra).every((v) => typeof v === 'string')) {
-    throw configError('authRequestExtraParams', 'must be an object of string values');
-  }
-  for (const reserved of ['state', 'nonce', 'code_challenge', 'code_challenge_method', 'redirect_uri', 'client_id', 'response_type']) {
-    if (reserved in extra) throw configError('authRequestExtraParams', `must not set "${reserved}", which the library sets per request`);
+  if (extra !== INVALID) {
+    if (!isPlainObject(extra) || !Object.values(extra).every((v) => typeof v === 'string')) {
+      report('authRequestExtraParams', 'must be an object of string values');
+    } else {
+      for (const reserved of ['state', 'nonce', 'code_challenge', 'code_challenge_method', 'redirect_uri', 'client_id', 'response_type']) {
+        if (reserved in extra) report('authRequestExtraParams', `must not set "${reserved}", which the library sets per request`);
+      }
+    }
   }
 
   const proxy = str('proxy');
-  if (proxy !== undefined) checkUrl('proxy', proxy, true);
+  if (proxy !== undefined) {
+    const problem = urlProblem(proxy, true);
+    if (problem) report('proxy', problem);
+  }
 
   const redis = options.redis;
   if (redis !== undefined) {
     const r = redis as { call?: unknown; sendCommand?: unknown };
     if (typeof r.call !== 'function' && typeof r.sendCommand !== 'function') {
-      throw new OidcError('OIDC_CONFIG_INVALID', 'express-oidc-rp: option "redis" must be a node-redis or ioredis client (the one given to connect-redis)');
+      problems.push('option "redis" must be a node-redis or ioredis client (the one given to connect-redis)');
     }
   }
 
-  const routes = {
-    login: path('routes.login'),
-    callback: path('routes.callback'),
-    logout: path('routes.logout'),
-    backchannelLogout: path('routes.backchannelLogout'),
-    frontchannelLogout: path('routes.frontchannelLogout'),
-  };
-  const opaqueTokens = str('bearerOpaqueTokens', true) as string;
-  if (!['auto', 'introspection', 'userinfo', 'reject'].includes(opaqueTokens)) {
-    throw configError('bearerOpaqueTokens', `must be auto, introspection, userinfo or reject, got "${opaqueTokens}"`);
+  const allowedHosts = list('redirectAllowedHosts') ?? [];
+  for (const host of allowedHosts) {
+    const problem = allowedHostProblem(host);
+    if (problem) report('redirectAllowedHosts', `entry "${host}": ${problem}`);
   }
 
-  return {
+  const opaqueTokens = str('bearerOpaqueTokens', true);
+  if (opaqueTokens !== undefined && !['auto', 'introspection', 'userinfo', 'reject'].includes(opaqueTokens)) {
+    report('bearerOpaqueTokens', `must be auto, introspection, userinfo or reject, got "${opaqueTokens}"`);
+  }
+
+  const resolved: ResolvedConfig = {
     issuer,
     discoveryUrl,
     clientId,
     clientSecret,
     baseUrl,
     redirectUri: baseUrl + routes.callback,
-    scopes,
+    scopes: scopes ?? [],
     signAlgo,
     idpSignKey,
     endpoints,
@@ -422,7 +654,7 @@ export function resolveConfig(options: OidcAuthOptions = {}): ResolvedConfig {
     allowUnsecuredJwt,
     fetchUserinfo: bool('fetchUserinfo'),
     clockToleranceSeconds: num('clockToleranceSeconds', 0),
-    redirectAllowedHosts: list('redirectAllowedHosts').map((h) => h.toLowerCase()),
+    redirectAllowedHosts: allowedHosts.map((h) => h.toLowerCase()),
     loginRedirectUrl: str('loginRedirectUrl', true) as string,
     loginRedirectUrlFailure: str('loginRedirectUrlFailure', true) as string,
     logoutRedirectUrl: str('logoutRedirectUrl', true) as string,
@@ -447,4 +679,6 @@ export function resolveConfig(options: OidcAuthOptions = {}): ResolvedConfig {
     hooks: options.hooks ?? {},
     logger: options.logger ?? defaultLogger(),
   };
+  if (problems.length > 0) throw configInvalid(problems);
+  return resolved;
 }

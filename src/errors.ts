@@ -60,6 +60,8 @@ export interface OidcErrorOptions {
   status?: number;
   /** HTTP status this library answers with when the error ends a request (read by Express's error handler). */
   statusCode?: number;
+  /** OIDC_CONFIG_INVALID: every invalid setting, one message each. */
+  problems?: readonly string[];
 }
 
 export class OidcError extends Error {
@@ -67,6 +69,11 @@ export class OidcError extends Error {
   readonly oauthError: string | undefined;
   readonly status: number | undefined;
   statusCode: number | undefined;
+  /**
+   * OIDC_CONFIG_INVALID from createOidcAuth(): every invalid setting found, each naming the option
+   * and its env var (the message lists them too). Undefined for other errors.
+   */
+  readonly problems: readonly string[] | undefined;
 
   constructor(code: OidcErrorCode, message: string, options: OidcErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -75,6 +82,7 @@ export class OidcError extends Error {
     this.oauthError = options.oauthError;
     this.status = options.status;
     this.statusCode = options.statusCode;
+    this.problems = options.problems;
   }
 }
 

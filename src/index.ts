@@ -53,7 +53,10 @@ export interface OidcAuth {
   claimEquals(name: string, value: unknown): RequestHandler;
   /** Guard: the claim (array or space-separated string) includes every value (else 403). */
   claimIncludes(name: string, ...values: unknown[]): RequestHandler;
-  /** Guard: the predicate holds for the claims (else 403). */
+  /**
+   * Guard: `check(req, claims)` (express-openid-connect's argument order) returns a truthy value
+   * (else 403). It must be synchronous; a throw or a returned Promise goes to `next(err)`.
+   */
   claimCheck(check: ClaimCheck): RequestHandler;
   /**
    * login + callback + logout + sessionRefresh as one middleware (`app.use(oidc.router)`): a single
@@ -65,8 +68,9 @@ export interface OidcAuth {
 }
 
 /**
- * Build the routers and middleware. Synchronous: options and env vars are validated here (a bad
- * setting throws, naming the option and its env var); the provider is contacted on first use.
+ * Build the routers and middleware. Synchronous: options and env vars are validated here; one
+ * OidcError('OIDC_CONFIG_INVALID') lists every bad or unknown setting (also as `err.problems`),
+ * each naming the option and its env var. The provider is contacted on first use.
  */
 export function createOidcAuth(options: OidcAuthOptions = {}): OidcAuth {
   const config = resolveConfig(options);

@@ -18,8 +18,12 @@ export interface RequireAuthOptions {
   claims?: Record<string, unknown>;
 }
 
-/** A claim predicate for claimCheck(). */
-export type ClaimCheck = (claims: OidcClaims, req: Request) => boolean;
+/**
+ * A claim predicate for claimCheck(), in express-openid-connect's argument order `(req, claims)`.
+ * Like there, any truthy return allows. It must be synchronous: a returned Promise is an error
+ * (passed to next), because a Promise is truthy and would otherwise let everyone through.
+ */
+export type ClaimCheck = (req: Request, claims: OidcClaims) => boolean;
 
 interface Verdict {
   allowed: boolean;
@@ -110,7 +114,20 @@ export function claimIncludes(rt: Runtime, name: string, ...values: unknown[]): 
   });
 }
 
-/** An arbitrary predicate over the claims (express-openid-connect's claimCheck). */
+const isThenable = (v: unknown): boolean => typeof (v as { then?: unknown } | null | undefined)?.then === 'function';
+
+/**
+ * An arbitrary predicate over the request and its claims (express-openid-connect's claimCheck,
+ * same argument order and truthiness, so a migrated check keeps its meaning).
+ */
 export function claimCheck(rt: Runtime, check: ClaimCheck): RequestHandler {
-  return guard(rt, (req) => ({ allowed: check(req.oidc.claims as OidcClaims, req) === true }));
+  // Fail at start-up, not on the first request, when the guard is given something else.
+  if (typeof check !== 'function') throw new TypeError('express-oidc-rp: claimCheck(check) needs a function (req, claims) => boolean');
+  return guard(rt, (req) => {
+    const result: unknown = check(req, req.oidc.claims as OidcClaims);
+    if (isThenable(result)) {
+      throw new TypeError('express-oidc-rp: a claimCheck predicate returned a Promise; it must return a boolean synchronously (do async lookups in a middleware before the guard)');
+    }
+    return { allowed: Boolean(result) };
+  });
 }

@@ -21,14 +21,15 @@ import { applyTokenSet, refreshDue } from '../session/refresh.js';
 import { beginAuthorization } from '../routes/login.js';
 import { safeRedirectTarget } from '../redirect-target.js';
 import type { OidcError } from '../errors.js';
-import { OidcError as OidcErrorClass } from '../errors.js';
+import type { ROUTE_NAMES } from '../config.js';
 
 /** Header telling a JSON client where to send the user to sign in again. */
 export const LOGIN_URL_HEADER = 'oidc-login-url';
 
-const ROUTE_NAMES = ['login', 'callback', 'logout', 'backchannelLogout', 'frontchannelLogout'] as const;
-
-/** OIDC_EXEMPT_URLS plus the library's own routes, as a predicate on the request path. */
+/**
+ * OIDC_EXEMPT_URLS plus the library's own routes, as a predicate on the request path. Entries were
+ * checked by resolveConfig (src/config.ts): a string is a path or one of ROUTE_NAMES.
+ */
 export function exemptMatcher(rt: Runtime): (path: string) => boolean {
   const { config } = rt;
   const paths = new Set<string>(Object.values(config.routes));
@@ -36,11 +37,8 @@ export function exemptMatcher(rt: Runtime): (path: string) => boolean {
   for (const entry of config.exemptUrls) {
     if (entry instanceof RegExp) patterns.push(entry);
     else if (entry.startsWith('/')) paths.add(entry);
-    else if ((ROUTE_NAMES as readonly string[]).includes(entry)) paths.add(config.routes[entry as (typeof ROUTE_NAMES)[number]]);
-    else {
-      // Route names, as mozilla-django-oidc accepts URL names: here the library's own routes.
-      throw new OidcErrorClass('OIDC_CONFIG_INVALID', `express-oidc-rp: option "exemptUrls" (env OIDC_EXEMPT_URLS) entry "${entry}" is neither a path starting with "/", a RegExp, nor one of the route names ${ROUTE_NAMES.join(', ')}`);
-    }
+    // Route names, as mozilla-django-oidc accepts URL names: here the library's own routes.
+    else paths.add(config.routes[entry as (typeof ROUTE_NAMES)[number]]);
   }
   return (path) => paths.has(path) || patterns.some((re) => re.test(path));
 }

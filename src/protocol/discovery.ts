@@ -10,7 +10,7 @@
  */
 import { OidcError } from '../errors.js';
 import type { HttpClient } from '../http/client.js';
-import { missingWithoutDiscovery, type ResolvedConfig } from '../config.js';
+import { missingWithoutDiscoveryIn, type ResolvedConfig } from '../config.js';
 
 /**
  * Redirects followed to the document, within its URL's origin (http/redirects.ts):
@@ -50,7 +50,7 @@ export function discoveryPlan(config: ResolvedConfig): DiscoveryPlan {
   if (config.issuer === undefined) {
     return { url: undefined, reason: 'no issuer is configured (option issuer, env OIDC_OP_ISSUER); the explicit endpoints are used' };
   }
-  if (missingWithoutDiscovery(config).length === 0) {
+  if (missingWithoutDiscoveryIn(config).length === 0) {
     return {
       url: undefined,
       reason:

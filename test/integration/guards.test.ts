@@ -41,16 +41,20 @@ function guardedRoutes(o: OidcAuth): Record<string, express.RequestHandler> {
     '/groups-ac': o.claimIncludes('groups', 'a', 'c'),
     '/roles-admin': o.claimIncludes('roles', 'admin'), // a space-separated string claim
     '/roles-adm': o.claimIncludes('roles', 'adm'), // no substring match
-    '/check': o.claimCheck((claims, req) => claims.email === 'user1@example.com' && req.query.allow === '1'),
-    '/check-truthy': o.claimCheck(() => 1 as unknown as boolean), // only `true` allows
+    // express-openid-connect's argument order: (req, claims).
+    '/check': o.claimCheck((req, claims) => claims.email === 'user1@example.com' && req.query.allow === '1'),
+    // Truthy allows and falsy denies, as in express-openid-connect.
+    '/check-truthy': o.claimCheck((_req, claims) => claims.email as boolean),
+    '/check-falsy': o.claimCheck(() => '' as unknown as boolean),
+    '/check-async': o.claimCheck((async () => false) as never),
     '/check-throws': o.claimCheck(() => {
       throw new Error('predicate failed');
     }),
   };
 }
 
-const GUARDED_PATHS = ['/any', '/scoped', '/admin', '/openid-and-admin', '/claims-ok', '/claims-no', '/verified', '/verified-string', '/named-x', '/groups-a', '/groups-ab', '/groups-ac', '/roles-admin', '/roles-adm', '/check', '/check-truthy', '/check-throws'];
-const FORBIDDEN_FOR_PLAIN_USER = ['/admin', '/openid-and-admin', '/claims-no', '/verified-string', '/named-x', '/groups-a', '/groups-ab', '/groups-ac', '/roles-admin', '/roles-adm', '/check', '/check-truthy'];
+const GUARDED_PATHS = ['/any', '/scoped', '/admin', '/openid-and-admin', '/claims-ok', '/claims-no', '/verified', '/verified-string', '/named-x', '/groups-a', '/groups-ab', '/groups-ac', '/roles-admin', '/roles-adm', '/check', '/check-truthy', '/check-falsy', '/check-async', '/check-throws'];
+const FORBIDDEN_FOR_PLAIN_USER = ['/admin', '/openid-and-admin', '/claims-no', '/verified-string', '/named-x', '/groups-a', '/groups-ab', '/groups-ac', '/roles-admin', '/roles-adm', '/check', '/check-falsy'];
 
 beforeAll(async () => {
   op = await startFakeOp();
@@ -218,13 +222,27 @@ describe('claims', () => {
     expectForbidden(await page(plain, '/roles-admin'), '/roles-admin');
   });
 
-  it('claimCheck: the predicate sees the claims and the request; only `true` allows; a throwing predicate goes to the error handler', async () => {
+  it('claimCheck: the predicate gets (req, claims) as in express-openid-connect', async () => {
     expectAllowed(await api(plain, '/check?allow=1'));
     expectForbidden(await api(plain, '/check?allow=0'), '/check');
-    expectForbidden(await api(plain, '/check-truthy'), '/check-truthy');
+  });
+
+  it('claimCheck: a truthy return allows, a falsy one is 403 (express-openid-connect semantics)', async () => {
+    expectAllowed(await api(plain, '/check-truthy'));
+    expectForbidden(await api(plain, '/check-falsy'), '/check-falsy');
+  });
+
+  it('claimCheck: a throwing predicate, or one returning a Promise (truthy, but not an answer), goes to the error handler', async () => {
     const thrown = await api(plain, '/check-throws');
     expect(thrown.status).toBe(500);
     expect(thrown.body).toEqual({ error: 'app_error', message: 'predicate failed' });
+    const async = await api(plain, '/check-async');
+    expect(async.status).toBe(500);
+    expect(async.body.message).toMatch(/claimCheck predicate returned a Promise/);
+  });
+
+  it('claimCheck without a function throws at start-up', () => {
+    expect(() => oidc.claimCheck(undefined as never)).toThrow(TypeError);
   });
 });
 

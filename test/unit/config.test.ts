@@ -2,9 +2,11 @@
  * src/config.ts: options over env vars over defaults, every error naming option AND env var.
  * Every test passes `env` explicitly so process.env never leaks in.
  */
+import { generateKeyPairSync } from 'node:crypto';
 import { describe, it, expect } from 'vitest';
 import { OPTION_SPECS, resolveConfig } from '../../src/config.js';
-import { isOidcError } from '../../src/errors.js';
+import { createOidcAuth } from '../../src/index.js';
+import { isOidcError, type OidcError } from '../../src/errors.js';
 import type { OidcAuthOptions } from '../../src/types.js';
 
 const silent = { debug() {}, info() {}, warn() {}, error() {} };
@@ -23,7 +25,7 @@ function resolve(options: OidcAuthOptions = {}, env: Record<string, string | und
 }
 
 /** Run fn, assert it throws OIDC_CONFIG_INVALID, and that the message contains every fragment. */
-function expectConfigError(fn: () => unknown, ...fragments: string[]): void {
+function expectConfigError(fn: () => unknown, ...fragments: string[]): OidcError {
   let caught: unknown;
   try {
     fn();
@@ -32,10 +34,14 @@ function expectConfigError(fn: () => unknown, ...fragments: string[]): void {
   }
   expect(caught, 'expected resolveConfig to throw').toBeDefined();
   expect(isOidcError(caught)).toBe(true);
-  const err = caught as { code: string; message: string };
+  const err = caught as OidcError;
   expect(err.code).toBe('OIDC_CONFIG_INVALID');
   for (const f of fragments) expect(err.message).toContain(f);
+  return err;
 }
+
+/** Options as plain JavaScript (or a cast) can pass them: keys the type does not know. */
+const untyped = (o: Record<string, unknown>) => o as OidcAuthOptions;
 
 describe('OPTION_SPECS', () => {
   it('maps every option to its own env var (no env var is shared)', () => {
@@ -255,7 +261,8 @@ describe('resolveConfig: provider endpoints', () => {
   });
 
   it('explicit endpoints with idpSignKey and no jwksUri are accepted', () => {
-    expect(resolve({ ...explicit, jwksUri: undefined, idpSignKey: '{"kty":"RSA"}' }).idpSignKey).toBe('{"kty":"RSA"}');
+    const jwk = JSON.stringify(generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' }));
+    expect(resolve({ ...explicit, jwksUri: undefined, idpSignKey: jwk }).idpSignKey).toBe(jwk);
   });
 
   it('explicit endpoints with signAlgo HS256 need no key source (client secret is the key)', () => {
@@ -399,5 +406,242 @@ describe('resolveConfig: defaults', () => {
     const c = resolveConfig({ ...BASE, logger: undefined, env: {} });
     expect(c.hooks).toEqual({});
     expect(typeof c.logger.warn).toBe('function');
+  });
+});
+
+describe('resolveConfig: unknown options are rejected', () => {
+  it('every OPTION_SPECS key is a known option (top level, or under routes)', () => {
+    for (const name of Object.keys(OPTION_SPECS)) {
+      const opts = name.startsWith('routes.') ? { routes: { [name.slice('routes.'.length)]: undefined } } : { [name]: undefined };
+      try {
+        resolve(untyped(opts)); // a required option given as undefined is missing, not unknown
+      } catch (err) {
+        expect((err as OidcError).problems?.filter((p) => p.startsWith('unknown')), name).toEqual([]);
+      }
+    }
+  });
+
+  it.each([
+    ['authRequired', true, ['requireAuth()', 'app.use(oidc.requireAuth())']],
+    ['idpLogout', true, ['"providerLogout" (env OIDC_OP_LOGOUT)']],
+    ['auth0Logout', true, ['"providerLogout" (env OIDC_OP_LOGOUT)']],
+    ['afterCallback', () => ({}), ['hooks', 'createUser', 'updateUser']],
+    ['authorizationParams', { scope: 'openid profile' }, ['"authRequestExtraParams" (env OIDC_AUTH_REQUEST_EXTRA_PARAMS)', '"scopes" (env OIDC_RP_SCOPES)']],
+    ['issuerBaseURL', 'https://op.example.com', ['"issuer" (env OIDC_OP_ISSUER)']],
+    ['clientID', 'x', ['"clientId" (env OIDC_RP_CLIENT_ID)']],
+    ['baseURL', 'https://app.example.com', ['"baseUrl" (env OIDC_RP_BASE_URL)']],
+    ['secret', 's', ['express-session', 'session({ secret'] ],
+    ['session', { rolling: true }, ['express-session']],
+    ['clientAuthMethod', 'client_secret_post', ['"tokenUseBasicAuth" (env OIDC_TOKEN_USE_BASIC_AUTH)']],
+    ['attemptSilentLogin', true, ['prompt=none', '"renewIdTokenExpirySeconds"']],
+    ['idTokenSigningAlg', 'RS256', ['"signAlgo" (env OIDC_RP_SIGN_ALGO)']],
+    ['clockTolerance', 60, ['"clockToleranceSeconds"']],
+    ['httpTimeout', 5000, ['"timeout" (env OIDC_TIMEOUT)', 'seconds']],
+    ['errorOnRequiredAuth', true, ['401']],
+    ['getLoginState', () => ({}), ['next=']],
+  ] as const)('express-openid-connect\'s "%s" gets the equivalent setting', (key, value, hints) => {
+    const err = expectConfigError(() => resolve(untyped({ [key]: value })), `"${key}"`, 'express-openid-connect', ...hints);
+    expect(err.problems).toHaveLength(1);
+  });
+
+  it('routes.postLogoutRedirect (express-openid-connect) points to logoutRedirectUrl', () => {
+    expectConfigError(() => resolve(untyped({ routes: { postLogoutRedirect: '/bye' } })), '"routes.postLogoutRedirect"', '"logoutRedirectUrl" (env LOGOUT_REDIRECT_URL)');
+  });
+
+  it.each([
+    ['clientSecrt', '"clientSecret" (env OIDC_RP_CLIENT_SECRET)'],
+    ['scope', '"scopes" (env OIDC_RP_SCOPES)'],
+    ['usePKCE', '"usePkce" (env OIDC_USE_PKCE)'],
+    ['exemptURLs', '"exemptUrls" (env OIDC_EXEMPT_URLS)'],
+    ['redirectAllowedHost', '"redirectAllowedHosts" (env OIDC_REDIRECT_ALLOWED_HOSTS)'],
+    ['hook', '"hooks"'],
+  ])('a typo (%s) gets a "did you mean"', (key, suggestion) => {
+    expectConfigError(() => resolve(untyped({ [key]: 'x' })), `unknown option "${key}"`, `did you mean ${suggestion}`);
+  });
+
+  it('a key like nothing known is rejected without a guess', () => {
+    const err = expectConfigError(() => resolve(untyped({ banana: 1 })), 'unknown option "banana"');
+    expect(err.message).not.toContain('did you mean');
+  });
+
+  it('an env var name given as an option key names the option', () => {
+    expectConfigError(() => resolve(untyped({ OIDC_RP_CLIENT_ID: 'x' })), '"OIDC_RP_CLIENT_ID"', 'environment variable of option "clientId"');
+  });
+
+  it('a route given as a dotted key at the top level goes under routes', () => {
+    expectConfigError(() => resolve(untyped({ 'routes.login': '/in' })), '"routes.login"', 'routes: { login');
+  });
+
+  it.each(['filterUsersByClaims', 'verifyClaims', 'updateUser', 'getLogoutUrl', 'onRefreshError'])('the hook %s at the top level: hooks go under hooks: { ... }', (hook) => {
+    expectConfigError(() => resolve(untyped({ [hook]: () => undefined })), `"${hook}"`, `hooks: { ${hook}`);
+  });
+
+  it('a typo of a hook at the top level suggests it under hooks', () => {
+    expectConfigError(() => resolve(untyped({ verifyClaim: () => true })), '"verifyClaim"', 'hooks: { verifyClaims');
+  });
+
+  it('a function for the boolean createUser: one problem, saying the hook goes under hooks', () => {
+    const err = expectConfigError(() => resolve(untyped({ createUser: () => ({}) })), '"createUser" (env OIDC_CREATE_USER)', 'hooks: { createUser');
+    expect(err.problems).toHaveLength(1);
+  });
+
+  it('unknown keys under hooks are rejected, with a did-you-mean', () => {
+    expectConfigError(() => resolve(untyped({ hooks: { verifyClaim: () => true } })), '"hooks.verifyClaim"', 'did you mean "verifyClaims"');
+    expectConfigError(() => resolve(untyped({ hooks: { afterCallback: () => ({}) } })), '"hooks.afterCallback"', 'express-openid-connect');
+    expectConfigError(() => resolve(untyped({ hooks: { onLogin: () => ({}) } })), '"hooks.onLogin"');
+  });
+
+  it('a hook that is not a function is rejected; hooks must be an object', () => {
+    expectConfigError(() => resolve(untyped({ hooks: { createUser: true } })), '"hooks.createUser"', 'function', '"createUser" (env OIDC_CREATE_USER)');
+    expectConfigError(() => resolve(untyped({ hooks: () => ({}) })), '"hooks"', 'object');
+  });
+
+  it('every hook name is accepted under hooks', () => {
+    const hooks = Object.fromEntries(
+      ['verifyClaims', 'filterUsersByClaims', 'createUser', 'updateUser', 'getLogoutUrl', 'serializeUser', 'deserializeUser', 'onTokensRefreshed', 'onRefreshError'].map((h) => [h, () => undefined]),
+    );
+    expect(Object.keys(resolve(untyped({ hooks })).hooks)).toHaveLength(9);
+  });
+
+  it('unknown keys under routes are rejected, with a did-you-mean', () => {
+    expectConfigError(() => resolve(untyped({ routes: { callbak: '/cb' } })), '"routes.callbak"', 'did you mean "routes.callback" (env OIDC_ROUTE_CALLBACK)');
+    expectConfigError(() => resolve(untyped({ routes: { home: '/' } })), '"routes.home"');
+    expectConfigError(() => resolve(untyped({ routes: '/oidc' })), '"routes"', 'object');
+  });
+
+  it('a logger without the four methods is rejected', () => {
+    expectConfigError(() => resolve(untyped({ logger: { info() {} } })), '"logger"', 'debug, info, warn, error');
+  });
+});
+
+describe('resolveConfig: idpSignKey (OIDC_RP_IDP_SIGN_KEY) is parsed at start-up', () => {
+  const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const publicPem = ec.publicKey.export({ type: 'spki', format: 'pem' }) as string;
+  const publicJwk = ec.publicKey.export({ format: 'jwk' });
+
+  it.each([
+    ['a PEM SPKI public key', publicPem],
+    ['an RSA PEM SPKI public key', rsa.publicKey.export({ type: 'spki', format: 'pem' }) as string],
+    ['a public JWK', JSON.stringify(publicJwk)],
+    ['a JWKS', JSON.stringify({ keys: [publicJwk, rsa.publicKey.export({ format: 'jwk' })] })],
+  ])('%s is accepted', (_name, key) => {
+    expect(resolve({ idpSignKey: key }).idpSignKey).toBe(key);
+    expect(resolve({}, { OIDC_RP_IDP_SIGN_KEY: key }).idpSignKey).toBe(key.trim());
+  });
+
+  it.each([
+    ['garbage', 'garbage', 'PEM'],
+    ['a PEM with a broken body', '-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----', 'not a valid'],
+    ['invalid JSON', '{"kty":', 'JSON'],
+    ['a JWK missing its parameters', '{"kty":"RSA"}', 'not a valid'],
+    ['an empty JWKS', '{"keys":[]}', 'no keys'],
+    ['a certificate', '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----', 'openssl x509 -pubkey'],
+    ['a PKCS#1 RSA public key', rsa.publicKey.export({ type: 'pkcs1', format: 'pem' }) as string, 'SPKI'],
+  ])('%s is rejected naming the option and its env var', (_name, key, why) => {
+    expectConfigError(() => resolve({ idpSignKey: key }), '"idpSignKey"', 'OIDC_RP_IDP_SIGN_KEY', why);
+    expectConfigError(() => resolve({}, { OIDC_RP_IDP_SIGN_KEY: key }), '"idpSignKey"', 'OIDC_RP_IDP_SIGN_KEY', why);
+  });
+
+  it.each([
+    ['a private PEM key', ec.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string],
+    ['a private RSA PEM key (PKCS#1)', rsa.privateKey.export({ type: 'pkcs1', format: 'pem' }) as string],
+    ['a private JWK', JSON.stringify(ec.privateKey.export({ format: 'jwk' }))],
+    ['a JWKS holding a private key', JSON.stringify({ keys: [publicJwk, ec.privateKey.export({ format: 'jwk' })] })],
+  ])('%s is rejected: the provider\'s public key is wanted', (_name, key) => {
+    expectConfigError(() => resolve({ idpSignKey: key }), '"idpSignKey"', 'OIDC_RP_IDP_SIGN_KEY', 'private key', 'public key');
+  });
+
+  it('a symmetric JWK (kty oct) is rejected: HS* tokens are verified with the client secret', () => {
+    expectConfigError(() => resolve({ idpSignKey: JSON.stringify({ kty: 'oct', k: 'c2VjcmV0' }) }), '"idpSignKey"', 'symmetric', '"clientSecret"');
+  });
+});
+
+describe('resolveConfig: redirectAllowedHosts entries are hosts', () => {
+  it.each(['a.example.com', 'B.example.com:8443', 'localhost:4000', '127.0.0.1', '[::1]:3000'])('%s is accepted', (host) => {
+    expect(resolve({ redirectAllowedHosts: [host] }).redirectAllowedHosts).toEqual([host.toLowerCase()]);
+  });
+
+  it.each([
+    ['https://x.example.com', 'use the host x.example.com, not a URL'],
+    ['https://x.example.com:8443/path', 'use the host x.example.com:8443, not a URL'],
+    ['x.example.com/path', 'host'],
+    ['*.example.com', 'host'],
+    ['x.example.com:99999', 'host'],
+    ['user@x.example.com', 'host'],
+  ])('%s is rejected', (entry, why) => {
+    expectConfigError(() => resolve({}, { OIDC_REDIRECT_ALLOWED_HOSTS: `ok.example.com,${entry}` }), '"redirectAllowedHosts"', 'OIDC_REDIRECT_ALLOWED_HOSTS', `"${entry}"`, why);
+  });
+});
+
+describe('resolveConfig: routes are distinct paths', () => {
+  it.each(['/a?x=1', '/a#f', '/a b', '/users/:id', '/a/*', '/a/'])('%s is not a plain path and is rejected', (p) => {
+    expectConfigError(() => resolve({ routes: { login: p } }), '"routes.login"', 'OIDC_ROUTE_LOGIN');
+  });
+
+  it('a callback route equal to the login route is rejected naming both options', () => {
+    expectConfigError(() => resolve({ routes: { callback: '/oidc/authenticate' } }), '"routes.login" (env OIDC_ROUTE_LOGIN)', '"routes.callback" (env OIDC_ROUTE_CALLBACK)');
+  });
+
+  it('equality is case-insensitive, as route matching is, and also applies to env-given routes', () => {
+    expectConfigError(() => resolve({}, { OIDC_ROUTE_LOGOUT: '/OIDC/Callback' }), '"routes.callback"', '"routes.logout"');
+  });
+});
+
+describe('resolveConfig: exemptUrls entries are checked at start-up', () => {
+  it('an entry that is neither a path, a RegExp nor a route name is rejected', () => {
+    expectConfigError(() => resolve({ exemptUrls: ['/ok', 'health'] }), '"exemptUrls"', 'OIDC_EXEMPT_URLS', '"health"');
+    expectConfigError(() => resolve({}, { OIDC_EXEMPT_URLS: '/ok,health' }), '"exemptUrls"', 'OIDC_EXEMPT_URLS', '"health"');
+  });
+
+  it('a RegExp with the g or y flag is rejected (RegExp#test would alternate between matching and not)', () => {
+    expectConfigError(() => resolve({ exemptUrls: [/^\/static\//g] }), '"exemptUrls"', 'g or y flag');
+    expectConfigError(() => resolve({ exemptUrls: [/^\/static\//y] }), '"exemptUrls"', 'g or y flag');
+  });
+
+  it('paths, RegExps and route names are accepted', () => {
+    expect(resolve({ exemptUrls: ['/health', /^\/static\//, 'logout'] }).exemptUrls).toHaveLength(3);
+  });
+});
+
+describe('resolveConfig: every invalid setting is reported at once', () => {
+  it('one OIDC_CONFIG_INVALID lists each problem, in the message and in err.problems', () => {
+    const err = expectConfigError(
+      () =>
+        resolveConfig(
+          untyped({
+            ...BASE,
+            clientSecret: undefined,
+            authRequired: true,
+            routes: { callback: '/oidc/authenticate' },
+            env: {
+              OIDC_RP_IDP_SIGN_KEY: 'garbage',
+              OIDC_REDIRECT_ALLOWED_HOSTS: 'https://x.example.com',
+              OIDC_USE_PKCE: 'maybe',
+              OIDC_TIMEOUT: '0',
+            },
+          }),
+        ),
+      '"clientSecret"',
+      '"authRequired"',
+      '"routes.callback"',
+      'OIDC_RP_IDP_SIGN_KEY',
+      'use the host x.example.com',
+      'OIDC_USE_PKCE',
+      'OIDC_TIMEOUT',
+      '7 invalid settings',
+    );
+    expect(err.problems).toHaveLength(7);
+    for (const p of err.problems ?? []) expect(err.message).toContain(p);
+  });
+
+  it('createOidcAuth() throws the same error at start-up', () => {
+    const err = expectConfigError(() => createOidcAuth(untyped({ ...BASE, env: {}, authRequired: true, idpLogout: false })), '"authRequired"', '"idpLogout"');
+    expect(err.problems).toHaveLength(2);
+  });
+
+  it('a single problem keeps the one-line message, and err.problems has it', () => {
+    const err = expectConfigError(() => resolve({ clientId: undefined }), 'express-oidc-rp: option "clientId" (env OIDC_RP_CLIENT_ID) is required');
+    expect(err.problems).toEqual(['option "clientId" (env OIDC_RP_CLIENT_ID) is required']);
   });
 });

@@ -9,6 +9,10 @@ import { resolveConfig, type ResolvedConfig } from '../../src/config.js';
 import { OidcError } from '../../src/errors.js';
 import type { HttpClient, HttpRequest } from '../../src/http/client.js';
 import { codeOf } from '../support/error-code.js';
+import { generateKeyPairSync } from 'node:crypto';
+
+/** A real public key: idpSignKey is parsed at start-up. */
+const PUBLIC_JWK = JSON.stringify(generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' }));
 
 const ISS = 'https://op.example.com';
 const silent = { debug() {}, info() {}, warn() {}, error() {} };
@@ -154,7 +158,7 @@ describe('discoveryPlan: discovery only fills what is not configured', () => {
 
   it.each([
     ['jwksUri', EXPLICIT],
-    ['idpSignKey', { ...EXPLICIT, jwksUri: undefined, idpSignKey: '{"kty":"RSA"}' }],
+    ['idpSignKey', { ...EXPLICIT, jwksUri: undefined, idpSignKey: PUBLIC_JWK }],
     ['a pinned HS256 (the client secret is the key)', { ...EXPLICIT, jwksUri: undefined, signAlgo: 'HS256' }],
   ])('not fetched with both endpoints and %s configured, saying why', (_what, overrides) => {
     const plan = discoveryPlan(config(overrides));
