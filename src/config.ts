@@ -348,7 +348,7 @@ export function resolveConfig(options: OidcAuthOptions = {}): ResolvedConfig {
   if (redis !== undefined) {
     const r = redis as { call?: unknown; sendCommand?: unknown };
     if (typeof r.call !== 'function' && typeof r.sendCommand !== 'function') {
-      throw new OidcError('OIDC_CONFIG_INVALID', 'express-oidc-rp: option "redis" must be a node-redis or ioredis client (the one given to connect-redis)');
+      throw new OidcError('OIDC_CONFIG_INVALID', 'express-oidc-rp: option "redis" must be a node-redis or ioredis client');
     }
   }
 
