@@ -608,7 +608,7 @@ export function resolveConfig(options: OidcAuthOptions = {}): ResolvedConfig {
   if (redis !== undefined) {
     const r = redis as { call?: unknown; sendCommand?: unknown };
     if (typeof r.call !== 'function' && typeof r.sendCommand !== 'function') {
-      problems.push('option "redis" must be a node-redis or ioredis client (the one given to connect-redis)');
+      problems.push('option "redis" must be a node-redis or ioredis client');
     }
   }
 

@@ -212,8 +212,9 @@ export interface OidcAuthOptions {
   /** OIDC_TOKEN_STORE_TTL_SECONDS, default 2592000 (30 days): how long a login's token set is kept unused. */
   tokenStoreTtlSeconds?: number;
   /**
-   * A connected node-redis or ioredis client (the one given to connect-redis). With it, token
-   * sets and refresh locks are shared by every instance; without it they live in this process.
+   * A connected node-redis or ioredis client. With it, token sets and refresh locks are shared by
+   * every instance; without it they live in this process. (connect-redis 9, for the sessions,
+   * takes node-redis only: README "Several instances (Redis)".)
    */
   redis?: RedisClientLike;
   hooks?: OidcHooks;

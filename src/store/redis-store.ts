@@ -1,6 +1,7 @@
 /**
- * SharedStore on Redis, for the same client the app gives connect-redis: node-redis (v4/v5,
- * `createClient()`) or ioredis. Both are driven through their raw-command entry point
+ * SharedStore on Redis, on the app's client: node-redis (v4/v5, `createClient()`) or ioredis (an
+ * app on ioredis still gives connect-redis 9 a node-redis client: README "Several instances
+ * (Redis)"). Both are driven through their raw-command entry point
  * (`sendCommand` / `call`), so one code path serves both and no client-specific option objects leak in.
  *
  * Atomic steps are single commands or Lua scripts: a compare-and-set must not be a GET followed by

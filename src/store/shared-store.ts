@@ -31,21 +31,25 @@ interface Entry {
 
 /**
  * In-process implementation. Expired entries are dropped on access and by a periodic sweep (an
- * unref'd timer, so it never keeps the process alive).
+ * unref'd timer, so it never keeps the process alive). `now` is the clock expiry is measured on;
+ * tests pass one they move by hand, so a TTL is checked to the millisecond without sleeping.
  */
 export class MemorySharedStore implements SharedStore {
   readonly kind = 'memory' as const;
   private readonly entries = new Map<string, Entry>();
   private readonly sweeper: NodeJS.Timeout;
 
-  constructor(sweepIntervalMs = 60_000) {
+  constructor(
+    sweepIntervalMs = 60_000,
+    private readonly now: () => number = Date.now,
+  ) {
     this.sweeper = setInterval(() => this.sweep(), sweepIntervalMs);
     this.sweeper.unref();
   }
 
   private live(key: string): Entry | undefined {
     const entry = this.entries.get(key);
-    if (entry && entry.expiresAt <= Date.now()) {
+    if (entry && entry.expiresAt <= this.now()) {
       this.entries.delete(key);
       return undefined;
     }
@@ -53,7 +57,7 @@ export class MemorySharedStore implements SharedStore {
   }
 
   private sweep(): void {
-    const now = Date.now();
+    const now = this.now();
     for (const [key, entry] of this.entries) if (entry.expiresAt <= now) this.entries.delete(key);
   }
 
@@ -63,18 +67,18 @@ export class MemorySharedStore implements SharedStore {
   }
 
   async set(key: string, value: string, ttlMs: number): Promise<void> {
-    this.entries.set(key, { value, expiresAt: Date.now() + ttlMs });
+    this.entries.set(key, { value, expiresAt: this.now() + ttlMs });
   }
 
   async setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean> {
     if (this.live(key)) return false;
-    this.entries.set(key, { value, expiresAt: Date.now() + ttlMs });
+    this.entries.set(key, { value, expiresAt: this.now() + ttlMs });
     return true;
   }
 
   async compareAndSet(key: string, expected: string, value: string, ttlMs: number): Promise<boolean> {
     if (this.live(key)?.value !== expected) return false;
-    this.entries.set(key, { value, expiresAt: Date.now() + ttlMs });
+    this.entries.set(key, { value, expiresAt: this.now() + ttlMs });
     return true;
   }
 
@@ -92,7 +96,7 @@ export class MemorySharedStore implements SharedStore {
     const entry = this.live(key);
     const set = entry && entry.value instanceof Set ? entry.value : new Set<string>();
     set.add(member);
-    this.entries.set(key, { value: set, expiresAt: Date.now() + ttlMs });
+    this.entries.set(key, { value: set, expiresAt: this.now() + ttlMs });
   }
 
   async removeFromSet(key: string, member: string): Promise<void> {

@@ -2,6 +2,11 @@
  * The SharedStore contract, run identically against a real redis-server through node-redis and
  * ioredis, and against the in-process MemorySharedStore; then TokenStore and SharedLock on top of
  * each. One redis-server per file (dynamic port, no persistence), stopped in afterAll.
+ *
+ * No assertion depends on how long a sleep or a command took. TTLs are checked where they are kept:
+ * the memory store runs on a clock the test moves by hand (present 1 ms before the expiry, gone at
+ * it); Redis's clock cannot be moved, so there PTTL shows the TTL that was set, and expiry itself is
+ * shown by polling, with a bound, until Redis has dropped a short-lived key.
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -28,7 +33,18 @@ interface RawAccess {
   pttl(key: string): Promise<number>;
   keys(pattern: string): Promise<string[]>;
   setPx(key: string, value: string, px: number): Promise<void>;
+  /** Shorten a key's TTL: stands for time passing on a server whose clock the test cannot move. */
+  pexpire(key: string, px: number): Promise<void>;
   smembers(key: string): Promise<string[]>;
+}
+
+/** The memory store's clock: frozen until the test moves it. */
+class ManualClock {
+  private t = Date.now();
+  readonly now = (): number => this.t;
+  advance(ms: number): void {
+    this.t += ms;
+  }
 }
 
 interface Opened {
@@ -41,6 +57,8 @@ interface Opened {
   raw: RawAccess | undefined;
   /** Another store on the same server under a different prefix (Redis only). */
   withPrefix: ((prefix: string) => SharedStore) | undefined;
+  /** The store's clock (memory only); undefined on Redis. */
+  clock: ManualClock | undefined;
   close(): Promise<void>;
 }
 
@@ -65,12 +83,16 @@ const factories: Factory[] = [
         other: new RedisSharedStore(c2, prefix),
         prefix,
         withPrefix: (p) => new RedisSharedStore(c1, p),
+        clock: undefined,
         raw: {
           get: (k) => c1.get(k),
           pttl: (k) => c1.pTTL(k),
           keys: (p) => c1.keys(p),
           setPx: async (k, v, px) => {
             await c1.set(k, v, { expiration: { type: 'PX', value: px } });
+          },
+          pexpire: async (k, px) => {
+            await c1.pExpire(k, px);
           },
           smembers: (k) => c1.sMembers(k),
         },
@@ -93,12 +115,16 @@ const factories: Factory[] = [
         other: new RedisSharedStore(c2, prefix),
         prefix,
         withPrefix: (p) => new RedisSharedStore(c1, p),
+        clock: undefined,
         raw: {
           get: (k) => c1.get(k),
           pttl: (k) => c1.pttl(k),
           keys: (p) => c1.keys(p),
           setPx: async (k, v, px) => {
             await c1.set(k, v, 'PX', px);
+          },
+          pexpire: async (k, px) => {
+            await c1.pexpire(k, px);
           },
           smembers: (k) => c1.smembers(k),
         },
@@ -111,13 +137,15 @@ const factories: Factory[] = [
   {
     name: 'memory',
     async open() {
-      const store = new MemorySharedStore();
+      const clock = new ManualClock();
+      const store = new MemorySharedStore(60_000, clock.now);
       return {
         store,
         other: store,
         prefix: '',
         raw: undefined,
         withPrefix: undefined,
+        clock,
         async close() {
           store.close();
         },
@@ -125,6 +153,41 @@ const factories: Factory[] = [
     },
   },
 ];
+
+/** Poll until `done` holds; fail after 5 s. Only for waiting on Redis's own clock. */
+async function eventually(done: () => Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  while (!(await done())) {
+    if (Date.now() > deadline) throw new Error(`not within 5 s: ${what}`);
+    await sleep(10);
+  }
+}
+
+/**
+ * `key` (without prefix) holds an entry whose TTL is `ttlMs`, as `present` observes it.
+ * Memory: the clock moved to 1 ms before the expiry leaves it present, to the expiry removes it.
+ * Redis: PTTL is at most `ttlMs` and more than half of it (the TTLs used here are seconds long, so
+ * no pause between two commands reaches that margin); the key is left in place.
+ */
+async function expectTtl(o: Opened, key: string, ttlMs: number, present: () => Promise<boolean>): Promise<void> {
+  if (o.clock) {
+    o.clock.advance(ttlMs - 1);
+    expect(await present(), `${key} 1 ms before its TTL`).toBe(true);
+    o.clock.advance(1);
+    expect(await present(), `${key} at its TTL`).toBe(false);
+    return;
+  }
+  const pttl = await o.raw!.pttl(`${o.prefix}${key}`);
+  expect(pttl).toBeLessThanOrEqual(ttlMs);
+  expect(pttl).toBeGreaterThan(ttlMs / 2);
+}
+
+/** Let an entry given `ttlMs` expire: move the memory clock past it, or wait (bounded) for Redis. */
+async function letExpire(o: Opened, ttlMs: number, gone: () => Promise<boolean>, what: string): Promise<void> {
+  if (o.clock) o.clock.advance(ttlMs);
+  else await eventually(gone, what);
+  expect(await gone(), what).toBe(true);
+}
 
 const tokenSet = (over: Partial<TokenSet> = {}): TokenSet => ({
   version: 1,
@@ -148,18 +211,15 @@ describe.each(factories)('SharedStore contract: $name', (factory) => {
   it('get/set round-trips and the value expires after its TTL', async () => {
     const { store } = o;
     expect(await store.get('missing')).toBeUndefined();
-    await store.set('k-ttl', 'v1', 200);
+    await store.set('k-ttl', 'v1', 60_000);
     expect(await store.get('k-ttl')).toBe('v1');
-    if (o.raw) {
-      const pttl = await o.raw.pttl(`${o.prefix}k-ttl`);
-      expect(pttl).toBeGreaterThan(0);
-      expect(pttl).toBeLessThanOrEqual(200);
-    }
-    // Overwrite replaces value and TTL.
-    await store.set('k-ttl', 'v2', 200);
+    // Overwrite replaces value and TTL (a shorter one, so a kept old TTL would show).
+    await store.set('k-ttl', 'v2', 20_000);
     expect(await store.get('k-ttl')).toBe('v2');
-    await sleep(300);
-    expect(await store.get('k-ttl')).toBeUndefined();
+    await expectTtl(o, 'k-ttl', 20_000, async () => (await store.get('k-ttl')) === 'v2');
+    // Expiry end to end: a short-lived value is gone once its TTL has passed.
+    await store.set('k-ttl-short', 'v', 50);
+    await letExpire(o, 50, async () => (await store.get('k-ttl-short')) === undefined, 'k-ttl-short expired');
   });
 
   it('delete removes a key', async () => {
@@ -171,12 +231,15 @@ describe.each(factories)('SharedStore contract: $name', (factory) => {
 
   it('setIfAbsent: only the first caller wins, and the key is free again after its TTL', async () => {
     const { store } = o;
-    expect(await store.setIfAbsent('k-nx', 'first', 200)).toBe(true);
-    expect(await store.setIfAbsent('k-nx', 'second', 200)).toBe(false);
+    expect(await store.setIfAbsent('k-nx', 'first', 20_000)).toBe(true);
+    expect(await store.setIfAbsent('k-nx', 'second', 20_000)).toBe(false);
     expect(await store.get('k-nx')).toBe('first');
-    await sleep(300);
-    expect(await store.setIfAbsent('k-nx', 'third', 200)).toBe(true);
-    expect(await store.get('k-nx')).toBe('third');
+    await expectTtl(o, 'k-nx', 20_000, async () => (await store.get('k-nx')) === 'first');
+    // Free again once the TTL has passed: the next caller wins.
+    expect(await store.setIfAbsent('k-nx-short', 'first', 50)).toBe(true);
+    await letExpire(o, 50, async () => (await store.get('k-nx-short')) === undefined, 'k-nx-short expired');
+    expect(await store.setIfAbsent('k-nx-short', 'third', 20_000)).toBe(true);
+    expect(await store.get('k-nx-short')).toBe('third');
   });
 
   it('setIfAbsent: 20 concurrent callers on two connections -> exactly one true, and its value is stored', async () => {
@@ -192,17 +255,16 @@ describe.each(factories)('SharedStore contract: $name', (factory) => {
     const { store } = o;
     expect(await store.compareAndSet('k-cas', 'anything', 'x', 10_000)).toBe(false); // absent key
     expect(await store.get('k-cas')).toBeUndefined();
-    await store.set('k-cas', 'v1', 10_000);
+    await store.set('k-cas', 'v1', 60_000);
     expect(await store.compareAndSet('k-cas', 'not-v1', 'v2', 10_000)).toBe(false);
     expect(await store.get('k-cas')).toBe('v1');
-    expect(await store.compareAndSet('k-cas', 'v1', 'v2', 200)).toBe(true);
+    expect(await store.compareAndSet('k-cas', 'v1', 'v2', 20_000)).toBe(true);
     expect(await store.get('k-cas')).toBe('v2');
     // The stale expectation no longer matches.
     expect(await store.compareAndSet('k-cas', 'v1', 'v3', 10_000)).toBe(false);
     expect(await store.get('k-cas')).toBe('v2');
-    if (o.raw) expect(await o.raw.pttl(`${o.prefix}k-cas`)).toBeLessThanOrEqual(200);
-    await sleep(300);
-    expect(await store.get('k-cas')).toBeUndefined();
+    // The successful swap set its own TTL (shorter than the first write's 60 s).
+    await expectTtl(o, 'k-cas', 20_000, async () => (await store.get('k-cas')) === 'v2');
   });
 
   it('deleteIfEquals: deletes only when the value still matches', async () => {
@@ -230,14 +292,21 @@ describe.each(factories)('SharedStore contract: $name', (factory) => {
     if (o.raw) expect(await o.raw.keys(`${o.prefix}k-set`)).toEqual([]);
     await store.removeFromSet('k-set', 'nothing'); // no-op on an absent set
 
-    // TTL: gone after it; each add pushes the expiry out.
-    await store.addToSet('k-set-ttl', 'x', 300);
-    await sleep(200);
-    await store.addToSet('k-set-ttl', 'y', 300);
-    await sleep(200);
-    expect((await store.members('k-set-ttl')).sort()).toEqual(['x', 'y']);
-    await sleep(200);
-    expect(await store.members('k-set-ttl')).toEqual([]);
+    // TTL: each add pushes the expiry of the whole set out; gone after it.
+    const bothThere = async () => (await store.members('k-set-ttl')).sort().join() === 'x,y';
+    await store.addToSet('k-set-ttl', 'x', 20_000);
+    if (o.clock) {
+      o.clock.advance(15_000);
+    } else {
+      // As if 15 s had passed on the server.
+      await o.raw!.pexpire(`${o.prefix}k-set-ttl`, 5_000);
+    }
+    await store.addToSet('k-set-ttl', 'y', 20_000);
+    // 20 s from the second add: past the first add's expiry on memory; back above 10 s on Redis.
+    await expectTtl(o, 'k-set-ttl', 20_000, bothThere);
+    // Expiry end to end.
+    await store.addToSet('k-set-short', 'x', 50);
+    await letExpire(o, 50, async () => (await store.members('k-set-short')).length === 0, 'k-set-short expired');
   });
 
   it('the key prefix is applied to every key written (raw keys inspected with the client)', async () => {
@@ -316,18 +385,20 @@ describe.each(factories)('SharedStore contract: $name', (factory) => {
   });
 
   it('TokenStore: a write lives at least as long as the session that points to it', async () => {
-    const tokens = new TokenStore(o.store, 200);
-    await tokens.create('login-long-session', tokenSet(), 2_000);
-    await sleep(400);
-    expect(await tokens.read('login-long-session')).toBeDefined();
+    const tokens = new TokenStore(o.store, 1_000);
+    await tokens.create('login-long-session', tokenSet(), 60_000);
+    // The session's 60 s, not the store's 1 s (on Redis PTTL > 30 s; on memory present at 59.999 s).
+    await expectTtl(o, 'tokens:login-long-session', 60_000, async () => (await tokens.read('login-long-session')) !== undefined);
   });
 
   it('TokenStore: sets expire with the store TTL', async () => {
-    const tokens = new TokenStore(o.store, 200);
+    const tokens = new TokenStore(o.store, 20_000);
     await tokens.create('login-ttl', tokenSet());
     expect(await tokens.read('login-ttl')).toBeDefined();
-    await sleep(300);
-    expect(await tokens.read('login-ttl')).toBeUndefined();
+    await expectTtl(o, 'tokens:login-ttl', 20_000, async () => (await tokens.read('login-ttl')) !== undefined);
+    const short = new TokenStore(o.store, 50);
+    await short.create('login-ttl-short', tokenSet());
+    await letExpire(o, 50, async () => (await short.read('login-ttl-short')) === undefined, 'login-ttl-short expired');
   });
 
   // ---- SharedLock on top ------------------------------------------------------------------
@@ -336,12 +407,23 @@ describe.each(factories)('SharedStore contract: $name', (factory) => {
     const opts = { ttlMs: 5_000, maxWaitMs: 6_000, pollMs: 10 };
     const locks = [new SharedLock(o.store, opts), new SharedLock(o.other, opts)];
     let inside = 0;
+    // The holder keeps the lock until the 19 other attempts have answered, so none of them can
+    // come after its release, however the calls are scheduled. The 5 s bound only ends the wait
+    // when a second caller also got in (then fewer than 19 answer, and the count below fails).
+    let answered = 0;
+    let othersAnswered!: () => void;
+    const allOthersAnswered = new Promise<void>((resolve) => (othersAnswered = resolve));
     const results = await Promise.all(
       Array.from({ length: 20 }, (_, i) =>
         locks[i % 2]!.tryWith('lk-once', async () => {
           inside++;
-          await sleep(100);
+          let bound: NodeJS.Timeout | undefined;
+          await Promise.race([allOthersAnswered, new Promise((r) => (bound = setTimeout(r, 5_000)))]);
+          clearTimeout(bound);
           return i;
+        }).then((r) => {
+          if (!r.acquired && ++answered === 19) othersAnswered();
+          return r;
         }),
       ),
     );
@@ -378,41 +460,50 @@ describe.each(factories)('SharedStore contract: $name', (factory) => {
     expect(await o.store.get('lock:lk-mutex')).toBeUndefined();
   });
 
-  it('SharedLock: a dead holder (lock key set directly, never released) blocks only until ttlMs, then the lock is free', async () => {
+  it('SharedLock: a dead holder (lock key set directly, never released) blocks only until its TTL, then the lock is free', async () => {
     const lock = new SharedLock(o.other, { ttlMs: 5_000, maxWaitMs: 6_000, pollMs: 10 });
-    // A process that took the lock for 300 ms and died.
-    if (o.raw) await o.raw.setPx(`${o.prefix}lock:lk-dead`, 'dead-process', 300);
-    else await o.store.set('lock:lk-dead', 'dead-process', 300);
     const ran: string[] = [];
-    expect(await lock.tryWith('lk-dead', async () => ran.push('early'))).toEqual({ acquired: false });
-    const started = Date.now();
-    let acquiredAt = 0;
-    for (;;) {
-      const r = await lock.tryWith('lk-dead', async () => ran.push('after-expiry'));
-      if (r.acquired) {
-        acquiredAt = Date.now();
-        break;
-      }
-      if (Date.now() - started > 3_000) throw new Error('lock never expired');
-      await sleep(10);
+    const attempt = (label: string) => lock.tryWith('lk-dead', async () => ran.push(label));
+    // A process that took the lock for 60 s and died.
+    if (o.raw) await o.raw.setPx(`${o.prefix}lock:lk-dead`, 'dead-process', 60_000);
+    else await o.store.set('lock:lk-dead', 'dead-process', 60_000);
+    expect(await attempt('early')).toEqual({ acquired: false });
+    if (o.clock) {
+      o.clock.advance(60_000 - 1);
+      expect(await attempt('just before expiry')).toEqual({ acquired: false });
+      o.clock.advance(1);
+      expect(await attempt('after-expiry')).toEqual({ acquired: true, value: 1 });
+    } else {
+      // As if the minute had passed: Redis drops the key by itself, and the next attempt gets in.
+      await o.raw!.pexpire(`${o.prefix}lock:lk-dead`, 50);
+      await eventually(async () => (await o.raw!.get(`${o.prefix}lock:lk-dead`)) === null, 'dead lock expired');
+      expect(await attempt('after-expiry')).toEqual({ acquired: true, value: 1 });
     }
     expect(ran).toEqual(['after-expiry']);
-    expect(acquiredAt - started).toBeLessThan(1_000);
     expect(await o.store.get('lock:lk-dead')).toBeUndefined();
   });
 
   it('SharedLock: release is owner-checked - a holder whose lock expired does not delete the next holder\'s lock', async () => {
-    // First's lock lasts 150 ms; second's long enough to still be held when first finishes.
-    const first = new SharedLock(o.store, { ttlMs: 150, maxWaitMs: 1_000, pollMs: 10 });
+    // First's lock lasts 100 ms; second's long enough to still be held when first finishes.
+    const first = new SharedLock(o.store, { ttlMs: 100, maxWaitMs: 1_000, pollMs: 10 });
     const second = new SharedLock(o.other, { ttlMs: 5_000, maxWaitMs: 6_000, pollMs: 10 });
     let releaseSecond!: () => void;
     const secondHolding = new Promise<void>((r) => (releaseSecond = r));
     let secondEntered!: () => void;
     const secondIn = new Promise<void>((r) => (secondEntered = r));
+    let finishFirst!: () => void;
+    const firstWorking = new Promise<void>((r) => (finishFirst = r));
+    let firstEntered!: () => void;
+    const firstIn = new Promise<void>((r) => (firstEntered = r));
 
-    // First holder outlives its lock TTL (slow work).
-    const firstRun = first.tryWith('lk-owner', () => sleep(400).then(() => 'first done'));
-    await sleep(250); // first's lock has expired
+    // First holder outlives its lock TTL (slow work, ended by the test once second holds the lock).
+    const firstRun = first.tryWith('lk-owner', async () => {
+      firstEntered();
+      await firstWorking;
+      return 'first done';
+    });
+    await firstIn;
+    await letExpire(o, 100, async () => (await o.store.get('lock:lk-owner')) === undefined, "first's lock expired");
     const secondRun = second.tryWith('lk-owner', async () => {
       secondEntered();
       await secondHolding;
@@ -423,6 +514,7 @@ describe.each(factories)('SharedStore contract: $name', (factory) => {
     expect(secondOwner).toBeDefined();
 
     // First finishes and "releases": must not touch second's lock.
+    finishFirst();
     expect(await firstRun).toEqual({ acquired: true, value: 'first done' });
     expect(await o.store.get('lock:lk-owner')).toBe(secondOwner);
     expect(await first.tryWith('lk-owner', async () => 'third')).toEqual({ acquired: false });
