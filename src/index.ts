@@ -9,7 +9,7 @@
  */
 import { Router, type RequestHandler } from 'express';
 import { resolveConfig } from './config.js';
-import { createRuntime } from './runtime.js';
+import { closeServices, createServices } from './session/services.js';
 import { loginHandler } from './routes/login.js';
 import { callbackHandler } from './routes/callback.js';
 import { logoutHandlers } from './routes/logout.js';
@@ -74,21 +74,21 @@ export interface OidcAuth {
  */
 export function createOidcAuth(options: OidcAuthOptions = {}): OidcAuth {
   const config = resolveConfig(options);
-  const rt = createRuntime(config);
+  const services = createServices(config);
   if (config.issuer === undefined) {
     config.logger.warn('no issuer configured (option issuer, env OIDC_OP_ISSUER): the ID token "iss" claim cannot be checked');
   }
-  const refresh = sessionRefresh(rt);
+  const refresh = sessionRefresh(services);
   const { routes } = config;
-  const logoutRoute = logoutHandlers(rt);
+  const logoutRoute = logoutHandlers(services);
   const table: RouteTable = [
-    ['GET', routes.login, loginHandler(rt)],
-    ['GET', routes.callback, callbackHandler(rt)],
+    ['GET', routes.login, loginHandler(services)],
+    ['GET', routes.callback, callbackHandler(services)],
     ['POST', routes.logout, logoutRoute.post],
     ['GET', routes.logout, logoutRoute.get],
   ];
-  if (config.backchannelLogout) table.push(['POST', routes.backchannelLogout, backchannelLogoutHandler(rt)]);
-  if (config.frontchannelLogout) table.push(['GET', routes.frontchannelLogout, frontchannelLogoutHandler(rt)]);
+  if (config.backchannelLogout) table.push(['POST', routes.backchannelLogout, backchannelLogoutHandler(services)]);
+  if (config.frontchannelLogout) table.push(['GET', routes.frontchannelLogout, frontchannelLogoutHandler(services)]);
   const routerFor = (path: string): Router => {
     const r = Router();
     for (const [method, p, handler] of table) if (p === path) r[method === 'GET' ? 'get' : 'post'](p, handler);
@@ -101,13 +101,13 @@ export function createOidcAuth(options: OidcAuthOptions = {}): OidcAuth {
     backchannelLogout: routerFor(routes.backchannelLogout),
     frontchannelLogout: routerFor(routes.frontchannelLogout),
     sessionRefresh: refresh,
-    requireAuth: (opts) => requireAuth(rt, opts),
-    bearerAuth: (opts) => bearerAuth(rt, opts),
-    claimEquals: (name, value) => claimEquals(rt, name, value),
-    claimIncludes: (name, ...values) => claimIncludes(rt, name, ...values),
-    claimCheck: (check) => claimCheck(rt, check),
+    requireAuth: (opts) => requireAuth(services, opts),
+    bearerAuth: (opts) => bearerAuth(services, opts),
+    claimEquals: (name, value) => claimEquals(services, name, value),
+    claimIncludes: (name, ...values) => claimIncludes(services, name, ...values),
+    claimCheck: (check) => claimCheck(services, check),
     router: routeDispatcher(table, refresh),
-    close: () => rt.close(),
+    close: () => closeServices(services),
   };
 }
 

@@ -21,13 +21,15 @@
  * to bearer tokens: access tokens rarely carry email. A custom verifyClaims hook still runs.
  */
 import type { Request, RequestHandler, Response } from 'express';
-import type { Runtime } from '../runtime.js';
+import type { Services } from '../session/services.js';
 import { OidcError, isOidcError, isTransientProviderError } from '../errors.js';
 import { looksLikeJwt, validateJwtAccessToken } from '../protocol/access-token.js';
 import { allowedAccessTokenAlgorithms } from '../protocol/jwt-verification.js';
 import { introspectAccessToken, userinfoAccessTokenClaims } from '../protocol/introspection.js';
-import { BearerCache, type BearerValidation } from '../store/bearer-cache.js';
-import { resolveUser } from '../users.js';
+import { isScopeToken, readBearerToken, tokenScopes } from '../protocol/bearer-token.js';
+import type { BearerValidation } from '../store/bearer-cache.js';
+import { sendBearerError, sendUnavailable, setBearerRealm } from './responses.js';
+import { resolveUser } from '../session/users.js';
 import { buildContext, setContext } from '../session/context.js';
 import type { AuthenticatedSession } from '../session/session-data.js';
 import type { OidcClaims, OidcUser } from '../types.js';
@@ -43,75 +45,9 @@ export interface BearerAuthOptions {
   realm?: string;
 }
 
-/** One cache per runtime, shared by every bearerAuth() of that createOidcAuth(). */
-const caches = new WeakMap<Runtime, BearerCache>();
-
-export function bearerCacheFor(rt: Runtime): BearerCache {
-  let cache = caches.get(rt);
-  if (!cache) {
-    const { bearer } = rt.config;
-    cache = new BearerCache({ maxEntries: bearer.cacheMaxEntries, ttlSeconds: bearer.cacheTtlSeconds, shared: rt.shared, logger: rt.config.logger });
-    caches.set(rt, cache);
-  }
-  return cache;
-}
-
-// RFC 6750 2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
-const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
-// RFC 6750 3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
-const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
-
-type Credentials = { kind: 'none' } | { kind: 'malformed'; reason: string } | { kind: 'token'; token: string };
-
-/** The bearer token of the Authorization header (RFC 6750 2.1; the scheme is case-insensitive, RFC 9110 11.1). */
-export function readBearerToken(header: string | undefined): Credentials {
-  if (header === undefined || header.trim() === '') return { kind: 'none' };
-  const value = header.trim();
-  const space = value.search(/\s/);
-  const scheme = space === -1 ? value : value.slice(0, space);
-  if (scheme.toLowerCase() !== 'bearer') return { kind: 'none' }; // another scheme: no bearer credentials
-  const token = space === -1 ? '' : value.slice(space).trim();
-  if (token === '') return { kind: 'malformed', reason: 'the Bearer authorization header has no token' };
-  if (!B64TOKEN.test(token)) return { kind: 'malformed', reason: 'the bearer token has characters RFC 6750 does not allow' };
-  return { kind: 'token', token };
-}
-
-/** Scopes granted to a token: `scope` (space separated, RFC 9068 2.2.3 / RFC 8693 4.2) or an `scp` array. */
-export function tokenScopes(claims: Record<string, unknown>): Set<string> {
-  const out = new Set<string>();
-  const add = (value: unknown): void => {
-    const list = typeof value === 'string' ? value.split(' ') : Array.isArray(value) ? value : [];
-    for (const s of list) if (typeof s === 'string' && s !== '') out.add(s);
-  };
-  add(claims.scope);
-  add(claims.scp);
-  return out;
-}
-
-/**
- * Text safe inside an auth-param quoted-string (RFC 6750 3: error_description and scope use only
- * %x20-21 / %x23-5B / %x5D-7E: no double quote, no backslash, ASCII only).
- */
-function safeText(value: string): string {
-  return value.replace(/"/g, "'").replace(/[^\x20\x21\x23-\x5B\x5D-\x7E]/g, ' ');
-}
-
-const quoted = (value: string): string => `"${safeText(value)}"`;
-
-/** RFC 6750 3: a `WWW-Authenticate: Bearer` challenge with the realm and optional attributes. */
-export function bearerChallenge(realm: string, params: Record<string, string> = {}): string {
-  return ['Bearer', [`realm=${quoted(realm)}`, ...Object.entries(params).map(([k, v]) => `${k}=${quoted(v)}`)].join(', ')].join(' ');
-}
-
-/** The request carries `Authorization: Bearer ...` (an API request, whatever the token is worth). */
-export function hasBearerScheme(authorization: string | undefined): boolean {
-  return /^bearer\s/i.test(authorization ?? '');
-}
-
 /** Validate a token, whatever its kind, against the provider. Not cached here. */
-async function validateToken(rt: Runtime, token: string, audience: string): Promise<BearerValidation> {
-  const { config } = rt;
-  const meta = await rt.discovery.get();
+async function validateToken({ config, provider }: BearerDeps, token: string, audience: string): Promise<BearerValidation> {
+  const meta = await provider.discovery.get();
   const issuer = meta.issuer ?? config.issuer;
 
   if (looksLikeJwt(token)) {
@@ -124,7 +60,7 @@ async function validateToken(rt: Runtime, token: string, audience: string): Prom
       audience,
       clockTolerance: config.clockToleranceSeconds,
       algorithms: allowedAccessTokenAlgorithms(meta.idTokenSigningAlgValues, config.signAlgo),
-      getKey: rt.keysFor(meta),
+      getKey: provider.keysFor(meta),
       acceptPlainJwtTyp: config.bearer.acceptJwtTyp,
     });
     return { source: 'jwt', claims, exp: claims.exp };
@@ -136,7 +72,7 @@ async function validateToken(rt: Runtime, token: string, audience: string): Prom
     if (!meta.introspectionEndpoint) {
       throw new OidcError('OIDC_CONFIG_INVALID', 'express-oidc-rp: bearerOpaqueTokens is "introspection" but the provider has no introspection endpoint (option introspectionEndpoint, env OIDC_OP_INTROSPECTION_ENDPOINT)', { statusCode: 500 });
     }
-    const claims = await introspectAccessToken(rt.http, meta.introspectionEndpoint, rt.creds, token, {
+    const claims = await introspectAccessToken(provider.http, meta.introspectionEndpoint, provider.creds, token, {
       issuer,
       audiences: [...new Set([audience, config.clientId])],
       clockTolerance: config.clockToleranceSeconds,
@@ -147,48 +83,32 @@ async function validateToken(rt: Runtime, token: string, audience: string): Prom
     if (!meta.userinfoEndpoint) {
       throw new OidcError('OIDC_CONFIG_INVALID', 'express-oidc-rp: opaque bearer tokens need an introspection or userinfo endpoint (option bearerOpaqueTokens, env OIDC_BEARER_OPAQUE_TOKENS)', { statusCode: 500 });
     }
-    const claims = await userinfoAccessTokenClaims(rt.http, meta.userinfoEndpoint, token, issuer);
+    const claims = await userinfoAccessTokenClaims(provider.http, meta.userinfoEndpoint, token, issuer);
     return { source: 'userinfo', claims, exp: undefined, userinfo: claims };
   }
   throw new OidcError('OIDC_ACCESS_TOKEN_INVALID', 'access token rejected: only JWT access tokens are accepted (bearerOpaqueTokens is "reject")');
 }
 
-export function bearerAuth(rt: Runtime, opts: BearerAuthOptions = {}): RequestHandler {
-  const { config } = rt;
+type BearerDeps = Pick<Services, 'config' | 'provider' | 'stores'>;
+
+export function bearerAuth(deps: BearerDeps, opts: BearerAuthOptions = {}): RequestHandler {
+  const { config } = deps;
   const audience = opts.audience ?? config.bearer.audience;
   const required = opts.scopes ?? [];
   for (const s of required) {
-    if (!SCOPE_TOKEN.test(s)) throw new OidcError('OIDC_CONFIG_INVALID', `express-oidc-rp: bearerAuth scope "${s}" is not a valid scope token (RFC 6749 3.3)`);
+    if (!isScopeToken(s)) throw new OidcError('OIDC_CONFIG_INVALID', `express-oidc-rp: bearerAuth scope "${s}" is not a valid scope token (RFC 6749 3.3)`);
   }
   const realm = opts.realm ?? config.issuer ?? config.baseUrl;
-  const cache = bearerCacheFor(rt);
+  const cache = deps.stores.bearerCache;
 
-  const challenge = (params: Record<string, string> = {}): string => bearerChallenge(realm, params);
-
-  const deny = (res: Response, status: 400 | 401 | 403, error: string | undefined, text: string, extra: Record<string, string> = {}): void => {
-    // The same description in the challenge and in the JSON body.
-    const description = safeText(text);
-    res.status(status).set('cache-control', 'no-store');
-    if (error === undefined) {
-      // RFC 6750 3.1: no credentials -> no error information in the challenge.
-      res.set('www-authenticate', challenge());
-      res.json({ error: 'unauthenticated', error_description: description });
-      return;
-    }
-    res.set('www-authenticate', challenge({ error, error_description: description, ...extra }));
-    res.json({ error, error_description: description, ...extra });
-  };
-
-  const unavailable = (res: Response): void => {
-    res.status(503).set('retry-after', '5').set('cache-control', 'no-store').json({
-      error: 'temporarily_unavailable',
-      error_description: 'The identity provider could not be reached to check the access token; try again shortly.',
-    });
-  };
+  const deny = (res: Response, status: 400 | 401 | 403, error: string | undefined, text: string, extra: Record<string, string> = {}): void =>
+    sendBearerError(res, realm, status, error, text, extra);
 
   const users = new WeakMap<BearerValidation, OidcUser>();
 
   const authenticate = async (req: Request, res: Response, next: (err?: unknown) => void): Promise<void> => {
+    // The guards behind this middleware challenge with the same realm.
+    setBearerRealm(req, realm);
     if (req.query && typeof req.query === 'object' && (req.query as Record<string, unknown>).access_token !== undefined) {
       return deny(res, 400, 'invalid_request', 'access tokens are not accepted in the query string; use the Authorization header');
     }
@@ -206,7 +126,7 @@ export function bearerAuth(rt: Runtime, opts: BearerAuthOptions = {}): RequestHa
 
     let result: BearerValidation;
     try {
-      const cached = cache.getOrValidate(token, audience, () => validateToken(rt, token, audience));
+      const cached = cache.getOrValidate(token, audience, () => validateToken(deps, token, audience));
       result = cached instanceof Promise ? await cached : cached;
     } catch (err) {
       if (isOidcError(err) && err.code === 'OIDC_ACCESS_TOKEN_INVALID') {
@@ -215,7 +135,7 @@ export function bearerAuth(rt: Runtime, opts: BearerAuthOptions = {}): RequestHa
       }
       if (isTransientProviderError(err)) {
         config.logger.warn('bearer token could not be checked: the provider is unavailable', { code: (err as OidcError).code, reason: (err as Error).message });
-        return unavailable(res);
+        return sendUnavailable(req, res, 'The identity provider could not be reached to check the access token', { json: true });
       }
       config.logger.error('bearer token could not be checked', { code: (err as OidcError)?.code, reason: (err as Error)?.message });
       if (isOidcError(err) && err.statusCode === undefined) err.statusCode = 500;

@@ -6,9 +6,10 @@
  *   which sends a signed-in user back to login in a loop.
  */
 import type { Request, RequestHandler, Response } from 'express';
-import type { Runtime } from '../runtime.js';
+import type { Services } from '../session/services.js';
 import { continueWithContext } from '../session/context.js';
-import { bearerChallenge, hasBearerScheme } from './bearer-auth.js';
+import { hasBearerScheme } from '../protocol/bearer-token.js';
+import { bearerRealm, loginPathOf, sendBearerError, sendForbidden, sendLoginRequired } from './responses.js';
 import type { OidcClaims } from '../types.js';
 
 export interface RequireAuthOptions {
@@ -31,45 +32,23 @@ interface Verdict {
   missingScopes?: string[];
 }
 
+type GuardDeps = Pick<Services, 'config'>;
+
 const hasBearer = (req: Request) => hasBearerScheme(req.get('authorization'));
-/** The WWW-Authenticate realm, as bearerAuth() uses it: the issuer, else the app's base URL. */
-const realmOf = (rt: Runtime) => rt.config.issuer ?? rt.config.baseUrl;
 
-function deny(rt: Runtime, req: Request, res: Response): void {
-  res.set('cache-control', 'no-store');
-  if (hasBearer(req)) {
-    // An API request whose token bearerAuth did not accept (or no bearerAuth in front).
-    res.status(401).set('www-authenticate', bearerChallenge(realmOf(rt), { error: 'invalid_token' })).json({ error: 'invalid_token' });
-    return;
-  }
-  const loginUrl = `${rt.loginPath}?next=${encodeURIComponent(req.originalUrl)}`;
-  if (rt.wantsJson(req)) {
-    res.status(401).json({ error: 'unauthenticated', error_description: 'Authentication required', login_url: loginUrl });
-    return;
-  }
-  res.redirect(302, loginUrl);
-}
-
-function forbid(rt: Runtime, req: Request, res: Response, verdict: Verdict): void {
-  res.status(403).set('cache-control', 'no-store');
-  if (verdict.missingScopes?.length) {
-    const scope = verdict.missingScopes.join(' ');
-    if (hasBearer(req)) {
-      res.set('www-authenticate', bearerChallenge(realmOf(rt), { error: 'insufficient_scope', scope }));
-    }
-    res.json({ error: 'insufficient_scope', error_description: `missing scope: ${scope}` });
-    return;
-  }
-  if (rt.wantsJson(req) || hasBearer(req)) res.json({ error: 'forbidden', error_description: 'Not allowed for this user' });
-  else res.type('text/plain').send('Forbidden');
+function deny(config: GuardDeps['config'], loginPath: string, req: Request, res: Response): void {
+  // An API request whose token bearerAuth did not accept (or no bearerAuth in front).
+  if (hasBearer(req)) return sendBearerError(res, bearerRealm(req, config), 401, 'invalid_token');
+  sendLoginRequired(req, res, loginPath, { error: 'unauthenticated', description: 'Authentication required' });
 }
 
 /** The shared shape of every guard: authenticate, then apply `check`. */
-export function guard(rt: Runtime, check: (req: Request) => Verdict): RequestHandler {
+export function guard({ config }: GuardDeps, check: (req: Request) => Verdict): RequestHandler {
+  const loginPath = loginPathOf(config);
   return (req, res, next) => {
-    continueWithContext(req, rt, (err) => {
+    continueWithContext(req, config, (err) => {
       if (err) return next(err);
-      if (!req.oidc.isAuthenticated()) return deny(rt, req, res);
+      if (!req.oidc.isAuthenticated()) return deny(config, loginPath, req, res);
       let verdict: Verdict;
       try {
         verdict = check(req);
@@ -77,18 +56,18 @@ export function guard(rt: Runtime, check: (req: Request) => Verdict): RequestHan
         return next(e);
       }
       if (verdict.allowed) next();
-      else forbid(rt, req, res, verdict);
+      else sendForbidden(req, res, bearerRealm(req, config), hasBearer(req), verdict.missingScopes);
     });
   };
 }
 
 const ALLOW: Verdict = { allowed: true };
 
-export function requireAuth(rt: Runtime, opts: RequireAuthOptions = {}): RequestHandler {
+export function requireAuth(deps: GuardDeps, opts: RequireAuthOptions = {}): RequestHandler {
   const scopes = opts.scopes ?? [];
   const claims = Object.entries(opts.claims ?? {});
-  if (scopes.length === 0 && claims.length === 0) return guard(rt, () => ALLOW);
-  return guard(rt, (req) => {
+  if (scopes.length === 0 && claims.length === 0) return guard(deps, () => ALLOW);
+  return guard(deps, (req) => {
     const granted = new Set(req.oidc.scopes);
     const missingScopes = scopes.filter((s) => !granted.has(s));
     if (missingScopes.length > 0) return { allowed: false, missingScopes };
@@ -98,16 +77,16 @@ export function requireAuth(rt: Runtime, opts: RequireAuthOptions = {}): Request
 }
 
 /** The claim must equal `value` (express-openid-connect's claimEquals). */
-export function claimEquals(rt: Runtime, name: string, value: unknown): RequestHandler {
-  return guard(rt, (req) => ({ allowed: (req.oidc.claims as OidcClaims)[name] === value }));
+export function claimEquals(deps: GuardDeps, name: string, value: unknown): RequestHandler {
+  return guard(deps, (req) => ({ allowed: (req.oidc.claims as OidcClaims)[name] === value }));
 }
 
 /**
  * The claim (an array, or a space-separated string such as `scope`) must include every value
  * (express-openid-connect's claimIncludes).
  */
-export function claimIncludes(rt: Runtime, name: string, ...values: unknown[]): RequestHandler {
-  return guard(rt, (req) => {
+export function claimIncludes(deps: GuardDeps, name: string, ...values: unknown[]): RequestHandler {
+  return guard(deps, (req) => {
     const claim = (req.oidc.claims as OidcClaims)[name];
     const have: unknown[] = typeof claim === 'string' ? claim.split(' ') : Array.isArray(claim) ? claim : [];
     return { allowed: claim !== undefined && values.every((v) => have.includes(v)) };
@@ -120,10 +99,10 @@ const isThenable = (v: unknown): boolean => typeof (v as { then?: unknown } | nu
  * An arbitrary predicate over the request and its claims (express-openid-connect's claimCheck,
  * same argument order and truthiness, so a migrated check keeps its meaning).
  */
-export function claimCheck(rt: Runtime, check: ClaimCheck): RequestHandler {
+export function claimCheck(deps: GuardDeps, check: ClaimCheck): RequestHandler {
   // Fail at start-up, not on the first request, when the guard is given something else.
   if (typeof check !== 'function') throw new TypeError('express-oidc-rp: claimCheck(check) needs a function (req, claims) => boolean');
-  return guard(rt, (req) => {
+  return guard(deps, (req) => {
     const result: unknown = check(req, req.oidc.claims as OidcClaims);
     if (isThenable(result)) {
       throw new TypeError('express-oidc-rp: a claimCheck predicate returned a Promise; it must return a boolean synchronously (do async lookups in a middleware before the guard)');

@@ -8,30 +8,28 @@
  * - No refresh token, past OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS: mozilla-django-oidc's SessionRefresh,
  *   a silent re-authentication (prompt=none) for GET page requests; 401 for JSON requests.
  *
- * Failures follow DESIGN.md: a dead credential ends the session (login redirect for pages, 401 for
- * JSON); a temporary failure changes nothing and answers 503, and the next request tries again.
+ * Failures follow docs/design.md "Failure semantics": a dead credential ends the session (login
+ * redirect for pages, 401 for JSON); a temporary failure changes nothing and answers 503, and the
+ * next request tries again.
  */
-import type { Request, RequestHandler, Response } from 'express';
-import type { Runtime } from '../runtime.js';
+import type { Request, RequestHandler } from 'express';
+import type { Services } from '../session/services.js';
 import { asyncHandler } from './async-handler.js';
-import { hasBearerScheme } from './bearer-auth.js';
+import { loginPathOf, sendLoginRequired, sendUnavailable, wantsJson } from './responses.js';
+import { hasBearerScheme } from '../protocol/bearer-token.js';
 import { continueWithContext, setContext } from '../session/context.js';
 import { destroySession, readOidcData, type AuthenticatedSession } from '../session/session-data.js';
 import { applyTokenSet, refreshDue } from '../session/refresh.js';
-import { beginAuthorization } from '../routes/login.js';
+import { beginAuthorization } from '../session/authorization.js';
 import { safeRedirectTarget } from '../redirect-target.js';
 import type { OidcError } from '../errors.js';
-import type { ROUTE_NAMES } from '../config.js';
-
-/** Header telling a JSON client where to send the user to sign in again. */
-export const LOGIN_URL_HEADER = 'oidc-login-url';
+import type { ResolvedConfig, ROUTE_NAMES } from '../config.js';
 
 /**
  * OIDC_EXEMPT_URLS plus the library's own routes, as a predicate on the request path. Entries were
  * checked by resolveConfig (src/config.ts): a string is a path or one of ROUTE_NAMES.
  */
-export function exemptMatcher(rt: Runtime): (path: string) => boolean {
-  const { config } = rt;
+export function exemptMatcher(config: Pick<ResolvedConfig, 'routes' | 'exemptUrls'>): (path: string) => boolean {
   const paths = new Set<string>(Object.values(config.routes));
   const patterns: RegExp[] = [];
   for (const entry of config.exemptUrls) {
@@ -48,88 +46,58 @@ function requestPath(req: Request): string {
   return q === -1 ? req.originalUrl : req.originalUrl.slice(0, q);
 }
 
-/** The login URL that brings the user back to this request's URL (GET only). */
-function loginUrlFor(req: Request, rt: Runtime): string {
-  return req.method === 'GET' ? `${rt.loginPath}?next=${encodeURIComponent(req.originalUrl)}` : rt.loginPath;
-}
+const UNAVAILABLE = 'The identity provider could not be reached';
 
-function respondSessionEnded(req: Request, res: Response, rt: Runtime): void {
-  const loginUrl = loginUrlFor(req, rt);
-  res.set('cache-control', 'no-store');
-  if (rt.wantsJson(req)) {
-    res.status(401).set(LOGIN_URL_HEADER, loginUrl).json({ error: 'session_ended', error_description: 'The session has ended; sign in again.', login_url: loginUrl });
-    return;
-  }
-  res.redirect(302, loginUrl);
-}
+export function sessionRefresh({ config, provider, refresher }: Pick<Services, 'config' | 'provider' | 'refresher'>): RequestHandler {
+  const isExempt = exemptMatcher(config);
+  const loginPath = loginPathOf(config);
 
-function respondUnavailable(req: Request, res: Response, rt: Runtime): void {
-  // Retry-After: the failure is temporary by definition (network, timeout, 5xx at the provider).
-  res.status(503).set('retry-after', '5').set('cache-control', 'no-store');
-  if (rt.wantsJson(req)) {
-    res.json({ error: 'temporarily_unavailable', error_description: 'The identity provider could not be reached; try again shortly.' });
-    return;
-  }
-  res.type('text/plain').send('The identity provider could not be reached. Please try again in a moment.');
-}
-
-async function notifyRefreshError(rt: Runtime, req: Request, error: OidcError, ended: boolean): Promise<void> {
-  rt.config.logger.warn(ended ? 'session ended: the refresh token was refused' : 'token refresh failed; tokens kept', { code: error.code, reason: error.message });
-  if (rt.config.hooks.onRefreshError) {
+  async function notifyRefreshError(req: Request, error: OidcError, ended: boolean): Promise<void> {
+    config.logger.warn(ended ? 'session ended: the refresh token was refused' : 'token refresh failed; tokens kept', { code: error.code, reason: error.message });
+    if (!config.hooks.onRefreshError) return;
     try {
-      await rt.config.hooks.onRefreshError(error, req, { ended });
+      await config.hooks.onRefreshError(error, req, { ended });
     } catch (err) {
-      rt.config.logger.error('onRefreshError hook threw', { reason: (err as Error)?.message });
+      config.logger.error('onRefreshError hook threw', { reason: (err as Error)?.message });
     }
   }
-}
-
-export function sessionRefresh(rt: Runtime): RequestHandler {
-  const { config } = rt;
-  const isExempt = exemptMatcher(rt);
 
   /** Everything that needs the provider or the store; never reached with a valid token. */
   const renew = asyncHandler(async (req, res, next) => {
     const auth = readOidcData(req)?.auth as AuthenticatedSession;
     if (auth.refreshToken !== undefined) {
-      const outcome = await rt.refresher.refresh(auth, req);
+      const outcome = await refresher.refresh(auth, req);
       switch (outcome.kind) {
         case 'current':
         case 'refreshed':
           // Mutating the session object makes express-session save this request's copy.
-          applyTokenSet(auth, outcome.set, rt);
-          return continueWithContext(req, rt, next);
+          applyTokenSet(auth, outcome.set, config);
+          return continueWithContext(req, config, next);
         case 'ended':
           await destroySession(req);
           setContext(req, undefined, undefined);
-          await notifyRefreshError(rt, req, outcome.error, true);
-          return respondSessionEnded(req, res, rt);
+          await notifyRefreshError(req, outcome.error, true);
+          return sendLoginRequired(req, res, loginPath, { error: 'session_ended', description: 'The session has ended; sign in again.' });
         case 'failed':
-          await notifyRefreshError(rt, req, outcome.error, false);
-          return respondUnavailable(req, res, rt);
+          await notifyRefreshError(req, outcome.error, false);
+          return sendUnavailable(req, res, UNAVAILABLE);
       }
     }
 
     // No refresh token, past renewAt: ask the provider whether the user's session there is still alive.
-    if (rt.wantsJson(req)) {
-      const loginUrl = loginUrlFor(req, rt);
-      res.status(401).set(LOGIN_URL_HEADER, loginUrl).set('cache-control', 'no-store').json({
-        error: 'reauthentication_required',
-        error_description: 'The session must be renewed with the identity provider.',
-        login_url: loginUrl,
-      });
-      return;
+    if (wantsJson(req)) {
+      return sendLoginRequired(req, res, loginPath, { error: 'reauthentication_required', description: 'The session must be renewed with the identity provider.' });
     }
     if (req.method === 'GET') {
-      const meta = await rt.discovery.get();
+      const meta = await provider.discovery.get();
       const back = safeRedirectTarget(req.originalUrl, { baseUrl: config.baseUrl, allowedHosts: [] });
-      const url = await beginAuthorization(req, rt, meta, { next: back, silent: true });
+      const url = await beginAuthorization(req, config, meta, { next: back, silent: true });
       res.set('cache-control', 'no-store');
       res.redirect(302, url);
       return;
     }
     // Other methods (a form POST) cannot survive a redirect round trip: let them through.
-    continueWithContext(req, rt, next);
+    continueWithContext(req, config, next);
   });
 
   return (req, res, next) => {
@@ -152,7 +120,7 @@ export function sessionRefresh(rt: Runtime): RequestHandler {
       (auth.refreshToken !== undefined
         ? !refreshDue(auth.accessTokenExpiresAt, auth.tokensObtainedAt, config.refreshLeewaySeconds, now)
         : now < auth.renewAt);
-    if (fresh) return continueWithContext(req, rt, next);
+    if (fresh) return continueWithContext(req, config, next);
     renew(req, res, next);
   };
 }

@@ -4,7 +4,7 @@
  * that provider session (sid) or user (sub) ends, on every instance, without the user's browser.
  */
 import type { Request, RequestHandler, Response } from 'express';
-import type { Runtime } from '../runtime.js';
+import type { Services } from '../session/services.js';
 import { asyncHandler } from '../middleware/async-handler.js';
 import { OidcError, isOidcError, isTransientProviderError } from '../errors.js';
 import { validateLogoutToken } from '../protocol/logout-token.js';
@@ -40,21 +40,20 @@ function answer(res: Response, status: number, body?: Record<string, string>): v
   else res.status(status).end();
 }
 
-export function backchannelLogoutHandler(rt: Runtime): RequestHandler {
-  const { config } = rt;
+export function backchannelLogoutHandler({ config, provider, stores }: Pick<Services, 'config' | 'provider' | 'stores'>): RequestHandler {
   return asyncHandler(async (req, res) => {
     try {
       const form = await readForm(req);
       const token = form.logout_token;
       if (typeof token !== 'string' || token === '') throw new OidcError('OIDC_LOGOUT_TOKEN_INVALID', 'no logout_token');
-      const meta = await rt.discovery.get();
+      const meta = await provider.discovery.get();
       const claims = await validateLogoutToken(token, {
         issuer: meta.issuer,
         clientId: config.clientId,
         clockTolerance: config.clockToleranceSeconds,
         maxAgeSeconds: config.logoutTokenMaxAgeSeconds,
         algorithms: allowedIdTokenAlgorithms(config.signAlgo, meta.idTokenSigningAlgValues, false),
-        getKey: rt.keysFor(meta),
+        getKey: provider.keysFor(meta),
       });
       // Section 2.6 step 7: a jti seen before is a replay. Remembered (shared by every instance)
       // for as long as the token could still be accepted: until its exp or iat + the maximum age,
@@ -63,16 +62,16 @@ export function backchannelLogoutHandler(rt: Runtime): RequestHandler {
       const maxAgeEnd = claims.iat + config.logoutTokenMaxAgeSeconds;
       const acceptableUntil = typeof claims.exp === 'number' ? Math.min(claims.exp, maxAgeEnd) : maxAgeEnd;
       const jtiKey = `bcl:jti:${claims.iss}|${claims.jti}`;
-      const fresh = await rt.shared.setIfAbsent(jtiKey, '1', (Math.max(0, acceptableUntil - now) + config.clockToleranceSeconds + 60) * 1000);
+      const fresh = await stores.shared.setIfAbsent(jtiKey, '1', (Math.max(0, acceptableUntil - now) + config.clockToleranceSeconds + 60) * 1000);
       if (!fresh) throw new OidcError('OIDC_LOGOUT_TOKEN_REPLAYED', 'logout token replayed (jti seen before)');
 
       let ended: number;
       try {
-        const sessions = await rt.index.find(claims.iss, { sid: claims.sid, sub: claims.sub });
-        ended = await endSessions(req, rt, sessions);
+        const sessions = await stores.index.find(claims.iss, { sid: claims.sid, sub: claims.sub });
+        ended = await endSessions(req, stores.tokens, sessions);
       } catch (err) {
         // The logout did not happen: forget the jti so the provider's retry is not a "replay".
-        await rt.shared.delete(jtiKey).catch(() => undefined);
+        await stores.shared.delete(jtiKey).catch(() => undefined);
         config.logger.error('back-channel logout could not end the sessions', { reason: (err as Error)?.message });
         return answer(res, 503, { error: 'temporarily_unavailable' });
       }

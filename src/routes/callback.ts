@@ -7,12 +7,12 @@
  */
 import type { Request, RequestHandler } from 'express';
 import { randomBytes } from 'node:crypto';
-import type { Runtime } from '../runtime.js';
+import type { Services } from '../session/services.js';
 import { asyncHandler } from '../middleware/async-handler.js';
 import { validateAuthorizationResponse, type PendingLogin } from '../protocol/authorization-response.js';
 import { exchangeAuthorizationCode, type TokenResponse } from '../protocol/token-endpoint.js';
 import { fetchUserinfo } from '../protocol/userinfo.js';
-import { resolveUser } from '../users.js';
+import { resolveUser } from '../session/users.js';
 import { isOidcError } from '../errors.js';
 import {
   destroySession,
@@ -36,9 +36,8 @@ interface LoginResult {
 }
 
 /** Everything between "the provider redirected back" and "we know the user". No session writes. */
-async function completeLogin(req: Request, rt: Runtime, pending: PendingLogin | undefined): Promise<LoginResult> {
-  const { config } = rt;
-  const meta = await rt.discovery.get();
+async function completeLogin(req: Request, { config, provider }: Pick<Services, 'config' | 'provider'>, pending: PendingLogin | undefined): Promise<LoginResult> {
+  const meta = await provider.discovery.get();
   const { code } = validateAuthorizationResponse(req.query as Record<string, unknown>, pending, {
     issuer: meta.issuer,
     redirectUri: config.redirectUri,
@@ -47,16 +46,16 @@ async function completeLogin(req: Request, rt: Runtime, pending: PendingLogin | 
   });
   const login = pending as PendingLogin; // validated above
 
-  const tokens: TokenResponse = await exchangeAuthorizationCode(rt.http, meta.tokenEndpoint, rt.creds, {
+  const tokens: TokenResponse = await exchangeAuthorizationCode(provider.http, meta.tokenEndpoint, provider.creds, {
     code,
     redirectUri: config.redirectUri,
     codeVerifier: login.codeVerifier,
   });
-  const idTokenClaims = await rt.validateIdToken(tokens.idToken as string, meta, login.nonce);
+  const idTokenClaims = await provider.validateIdToken(tokens.idToken as string, meta, login.nonce);
 
   let userinfo: Record<string, unknown> | undefined;
   if (config.fetchUserinfo && meta.userinfoEndpoint) {
-    userinfo = await fetchUserinfo(rt.http, meta.userinfoEndpoint, tokens.accessToken, idTokenClaims.sub);
+    userinfo = await fetchUserinfo(provider.http, meta.userinfoEndpoint, tokens.accessToken, idTokenClaims.sub);
   }
   // Userinfo carries the fresher profile; the identifying claims stay the ID token's. Claims that
   // only served validation (nonce, hashes) are dropped: they would be dead weight in every session.
@@ -105,19 +104,23 @@ async function completeLogin(req: Request, rt: Runtime, pending: PendingLogin | 
  * grant): revoking the old refresh token would end the new login as well. Best effort, bounded by
  * OIDC_TIMEOUT; failures are logged only.
  */
-async function endReplacedLogin(rt: Runtime, previous: AuthenticatedSession, current: AuthenticatedSession, sessionId: string | undefined): Promise<void> {
+async function endReplacedLogin(deps: CallbackDeps, previous: AuthenticatedSession, current: AuthenticatedSession, sessionId: string | undefined): Promise<void> {
+  const { config } = deps;
   const otherProviderSession =
     previous.iss !== current.iss || previous.sub !== current.sub || (previous.sid !== undefined && current.sid !== undefined && previous.sid !== current.sid);
-  const revoke = rt.config.revokeTokensOnLogout && otherProviderSession;
-  if (rt.config.revokeTokensOnLogout && !otherProviderSession) {
-    rt.config.logger.debug('re-login in the same provider session: the previous tokens are forgotten, not revoked', { sub: current.sub });
+  const revoke = config.revokeTokensOnLogout && otherProviderSession;
+  if (config.revokeTokensOnLogout && !otherProviderSession) {
+    config.logger.debug('re-login in the same provider session: the previous tokens are forgotten, not revoked', { sub: current.sub });
   }
-  await endLogin(rt, previous, { sessionId, meta: rt.discovery.peek(), revoke });
+  await endLogin(deps, previous, { sessionId, meta: deps.provider.discovery.peek(), revoke });
 }
 
 /** GET routes.callback: the authorization response. */
-export function callbackHandler(rt: Runtime): RequestHandler {
-  const { config } = rt;
+type CallbackDeps = Pick<Services, 'config' | 'provider' | 'stores'>;
+
+export function callbackHandler(deps: CallbackDeps): RequestHandler {
+  const { config } = deps;
+  const { tokens, index } = deps.stores;
   return asyncHandler(async (req, res) => {
       requireSession(req);
       // Single use: the state is consumed before anything else can fail.
@@ -132,7 +135,7 @@ export function callbackHandler(rt: Runtime): RequestHandler {
 
       let result: LoginResult;
       try {
-        result = await completeLogin(req, rt, pending);
+        result = await completeLogin(req, deps, pending);
       } catch (err) {
         const code = isOidcError(err) ? err.code : 'UNEXPECTED';
         config.logger.warn('login failed', { code, reason: err instanceof Error ? err.message : String(err) });
@@ -141,7 +144,7 @@ export function callbackHandler(rt: Runtime): RequestHandler {
           // A silent re-authentication (prompt=none) that failed, login_required included: the
           // provider no longer vouches for this user, so the local session ends too.
           const ended = readOidcData(req)?.auth;
-          if (ended) await rt.tokens.end(ended.loginId).catch(() => undefined);
+          if (ended) await tokens.end(ended.loginId).catch(() => undefined);
           await destroySession(req);
           setContext(req, undefined, undefined);
         } else if (pending) {
@@ -156,7 +159,7 @@ export function callbackHandler(rt: Runtime): RequestHandler {
       // The authoritative token set (session/refresh.ts), written before the session that points
       // to it: the refresh token to rotate, and the ID token for id_token_hint at logout even when
       // OIDC_STORE_ID_TOKEN keeps it out of the session.
-      await rt.tokens.create(
+      await tokens.create(
         result.auth.loginId,
         {
           version: result.auth.tokenVersion,
@@ -180,11 +183,11 @@ export function callbackHandler(rt: Runtime): RequestHandler {
       // Back/front-channel logout find this session by the provider's sid or the user's sub.
       const sessionId = (req as { sessionID?: string }).sessionID;
       if (sessionId) {
-        await rt.index.add(result.auth.iss, result.auth.sub, result.auth.sid, { sessionId, loginId: result.auth.loginId }, sessionMaxAgeMs(req));
+        await index.add(result.auth.iss, result.auth.sub, result.auth.sid, { sessionId, loginId: result.auth.loginId }, sessionMaxAgeMs(req));
       }
       setContext(req, result.auth, result.user);
       config.logger.info('login succeeded', { sub: result.auth.sub, iss: result.auth.iss });
-      if (replaced) await endReplacedLogin(rt, replaced, result.auth, replacedSessionId);
+      if (replaced) await endReplacedLogin(deps, replaced, result.auth, replacedSessionId);
       res.redirect(302, pending?.next ?? config.loginRedirectUrl);
   });
 }

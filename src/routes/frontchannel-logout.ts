@@ -5,16 +5,15 @@
  * the iframe's cookie; the iframe's own session, when its cookie does arrive, ends too.
  */
 import type { RequestHandler } from 'express';
-import type { Runtime } from '../runtime.js';
+import type { Services } from '../session/services.js';
 import { asyncHandler } from '../middleware/async-handler.js';
 import { endSessions } from '../session/end-sessions.js';
 import { readOidcData } from '../session/session-data.js';
 
-export function frontchannelLogoutHandler(rt: Runtime): RequestHandler {
-  const { config } = rt;
+export function frontchannelLogoutHandler({ config, provider, stores }: Pick<Services, 'config' | 'provider' | 'stores'>): RequestHandler {
   return asyncHandler(async (req, res) => {
     res.set('cache-control', 'no-store').set('pragma', 'no-cache');
-    const meta = await rt.discovery.get();
+    const meta = await provider.discovery.get();
     const iss = typeof req.query.iss === 'string' ? req.query.iss : undefined;
     const sid = typeof req.query.sid === 'string' ? req.query.sid : undefined;
     // Section 2: iss and sid come together; an iss that is not our provider's is ignored entirely.
@@ -23,12 +22,12 @@ export function frontchannelLogoutHandler(rt: Runtime): RequestHandler {
       res.status(400).type('text/plain').send('invalid front-channel logout request');
       return;
     }
-    const sessions = sid && iss ? await rt.index.find(iss, { sid }) : [];
+    const sessions = sid && iss ? await stores.index.find(iss, { sid }) : [];
     const own = readOidcData(req)?.auth;
     if (own && !sessions.some((s) => s.loginId === own.loginId) && (!sid || own.sid === sid)) {
       sessions.push({ sessionId: (req as { sessionID?: string }).sessionID ?? '', loginId: own.loginId });
     }
-    const ended = await endSessions(req, rt, sessions);
+    const ended = await endSessions(req, stores.tokens, sessions);
     config.logger.info('front-channel logout', { iss, sid, ended });
     res.status(200).type('text/html').send('<!doctype html><title>Logged out</title>');
   });

@@ -6,7 +6,8 @@
  * mozilla-django-oidc 0.3.0).
  */
 import type { Request, RequestHandler, Response } from 'express';
-import type { Runtime } from '../runtime.js';
+import type { Services } from '../session/services.js';
+import { absoluteUrl, wantsJson } from '../middleware/responses.js';
 import { asyncHandler } from '../middleware/async-handler.js';
 import { readOidcData, regenerateSession, requireSession, saveSession, writeOidcData, type AuthenticatedSession } from '../session/session-data.js';
 import { setContext } from '../session/context.js';
@@ -15,15 +16,14 @@ import { crossSiteReason } from '../middleware/cross-site.js';
 import { buildEndSessionUrl } from '../protocol/end-session.js';
 import type { ProviderMetadata } from '../protocol/discovery.js';
 
-async function logoutTarget(rt: Runtime, req: Request, meta: ProviderMetadata | undefined, auth: AuthenticatedSession | undefined): Promise<string> {
-  const { config } = rt;
+async function logoutTarget(config: Services['config'], req: Request, meta: ProviderMetadata | undefined, auth: AuthenticatedSession | undefined): Promise<string> {
   const endSessionUrl =
     config.providerLogout && meta?.endSessionEndpoint && auth
       ? buildEndSessionUrl({
           endSessionEndpoint: meta.endSessionEndpoint,
           clientId: config.clientId,
           idTokenHint: auth.idToken,
-          postLogoutRedirectUri: rt.absoluteUrl(config.logoutRedirectUrl),
+          postLogoutRedirectUri: absoluteUrl(config.baseUrl, config.logoutRedirectUrl),
         })
       : undefined;
   const fromHook = config.hooks.getLogoutUrl
@@ -33,8 +33,8 @@ async function logoutTarget(rt: Runtime, req: Request, meta: ProviderMetadata | 
 }
 
 /** routes.logout: POST (and GET when ALLOW_LOGOUT_GET_METHOD), and what GET answers otherwise. */
-export function logoutHandlers(rt: Runtime): { post: RequestHandler; get: RequestHandler } {
-  const { config } = rt;
+export function logoutHandlers(deps: Pick<Services, 'config' | 'provider' | 'stores'>): { post: RequestHandler; get: RequestHandler } {
+  const { config, provider } = deps;
   const appOrigin = new URL(config.baseUrl).origin;
   const handler = asyncHandler(async (req: Request, res: Response) => {
     // Logout CSRF: a cross-site form POST (cookies ride along for two minutes after login under
@@ -44,7 +44,7 @@ export function logoutHandlers(rt: Runtime): { post: RequestHandler; get: Reques
     if (crossSite) {
       config.logger.warn('cross-site logout refused', { reason: crossSite });
       res.status(403).set('cache-control', 'no-store');
-      if (rt.wantsJson(req)) res.json({ error: 'cross_site_request', error_description: 'Logout must come from this site.' });
+      if (wantsJson(req)) res.json({ error: 'cross_site_request', error_description: 'Logout must come from this site.' });
       else res.type('text/plain').send('Logout must come from this site.');
       return;
     }
@@ -53,12 +53,12 @@ export function logoutHandlers(rt: Runtime): { post: RequestHandler; get: Reques
     if (!auth) {
       // Nothing to end: touch no session, so an anonymous request stores nothing.
       res.set('cache-control', 'no-store');
-      res.redirect(req.method === 'POST' ? 303 : 302, await logoutTarget(rt, req, undefined, undefined));
+      res.redirect(req.method === 'POST' ? 303 : 302, await logoutTarget(config, req, undefined, undefined));
       return;
     }
     const sessionId = (req as { sessionID?: string }).sessionID;
     // Never let a provider outage block logout: use metadata we have, or try once, bounded by the timeout.
-    const meta = rt.discovery.peek() ?? (await rt.discovery.get().catch(() => undefined));
+    const meta = provider.discovery.peek() ?? (await provider.discovery.get().catch(() => undefined));
 
     // Not just destroy: a request of this session still in flight would write its copy back under
     // the same id when it ends, logging the user in again. A fresh session id, saved (the marker
@@ -67,8 +67,8 @@ export function logoutHandlers(rt: Runtime): { post: RequestHandler; get: Reques
     writeOidcData(req, { loggedOutAt: Math.floor(Date.now() / 1000) });
     await saveSession(req);
     setContext(req, undefined, undefined);
-    const ended = await endLogin(rt, auth, { sessionId, meta, revoke: config.revokeTokensOnLogout });
-    const target = await logoutTarget(rt, req, meta, ended);
+    const ended = await endLogin(deps, auth, { sessionId, meta, revoke: config.revokeTokensOnLogout });
+    const target = await logoutTarget(config, req, meta, ended);
     res.set('cache-control', 'no-store');
     // 303: the browser follows a POST with a GET.
     res.redirect(req.method === 'POST' ? 303 : 302, target);

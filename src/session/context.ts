@@ -2,8 +2,8 @@
  * `req.oidc` and `req.user` for a request, built from the session once per request.
  */
 import type { Request } from 'express';
-import type { Runtime } from '../runtime.js';
-import type { OidcContext, OidcUser } from '../types.js';
+import { parseScopes } from '../protocol/bearer-token.js';
+import type { OidcContext, OidcHooks, OidcLogger, OidcUser } from '../types.js';
 import { readOidcData, type AuthenticatedSession } from './session-data.js';
 
 const ATTACHED = Symbol.for('express-oidc-rp.context');
@@ -24,21 +24,25 @@ export function buildContext(auth: AuthenticatedSession | undefined, user: OidcU
   };
 }
 
-/** Session scope, else the claims' `scope` (RFC 8693 4.2, RFC 9068 2.2.3) or `scp` (Okta, Entra). */
+/** The token response's scope, else the claims' `scope` and `scp` (protocol/bearer-token.ts parseScopes). */
 function grantedScopes(auth: AuthenticatedSession): string[] {
-  const source = auth.scope ?? auth.claims.scope ?? auth.claims.scp;
-  if (typeof source === 'string') return source.split(' ').filter(Boolean);
-  return Array.isArray(source) ? source.filter((s): s is string => typeof s === 'string') : [];
+  return auth.scope !== undefined ? parseScopes(auth.scope) : parseScopes(auth.claims.scope, auth.claims.scp);
+}
+
+/** What building a context reads from the configuration (ResolvedConfig has it). */
+export interface ContextSettings {
+  hooks: Pick<OidcHooks, 'deserializeUser'>;
+  logger: OidcLogger;
 }
 
 /**
  * Set req.oidc / req.user from the session; idempotent within a request. Synchronous unless a
  * deserializeUser hook has to run: the hot path of every request allocates no promise.
  */
-export function attachContext(req: Request, rt: Runtime): OidcContext | Promise<OidcContext> {
+export function attachContext(req: Request, config: ContextSettings): OidcContext | Promise<OidcContext> {
   if ((req as Attachable)[ATTACHED]) return req.oidc;
   const auth = readOidcData(req)?.auth;
-  const { deserializeUser } = rt.config.hooks;
+  const { deserializeUser } = config.hooks;
   if (!auth || !deserializeUser) {
     setContext(req, auth, (auth?.user ?? undefined) as OidcUser | undefined);
     return req.oidc;
@@ -46,7 +50,7 @@ export function attachContext(req: Request, rt: Runtime): OidcContext | Promise<
   return Promise.resolve(deserializeUser(auth.user, req)).then((user) => {
     if (user === undefined || user === null) {
       // The app no longer knows this user (deleted, disabled): the session is not authenticated.
-      rt.config.logger.info('deserializeUser returned no user; treating the session as logged out', { sub: auth.sub });
+      config.logger.info('deserializeUser returned no user; treating the session as logged out', { sub: auth.sub });
     }
     setContext(req, auth, user ?? undefined);
     return req.oidc;
@@ -54,10 +58,10 @@ export function attachContext(req: Request, rt: Runtime): OidcContext | Promise<
 }
 
 /** attachContext, then next() (or next(err)), without a promise when none is needed. */
-export function continueWithContext(req: Request, rt: Runtime, next: (err?: unknown) => void): void {
+export function continueWithContext(req: Request, config: ContextSettings, next: (err?: unknown) => void): void {
   let ctx: OidcContext | Promise<OidcContext>;
   try {
-    ctx = attachContext(req, rt);
+    ctx = attachContext(req, config);
   } catch (err) {
     next(err);
     return;

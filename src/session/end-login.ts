@@ -8,13 +8,13 @@
  * of presenting a revoked refresh token), the login's session-index entries are removed, and its
  * tokens are revoked at the provider (RFC 7009) when asked.
  */
-import type { Runtime } from '../runtime.js';
+import type { Services } from './services.js';
 import type { ProviderMetadata } from '../protocol/discovery.js';
 import { revokeToken, type RevocableTokenType } from '../protocol/revocation.js';
 import type { AuthenticatedSession } from './session-data.js';
 
 /** Revoke the login's tokens, in parallel, each bounded by OIDC_TIMEOUT; failures are logged only. */
-async function revokeLoginTokens(rt: Runtime, meta: ProviderMetadata, auth: AuthenticatedSession): Promise<void> {
+async function revokeLoginTokens({ config, provider }: Deps, meta: ProviderMetadata, auth: AuthenticatedSession): Promise<void> {
   const endpoint = meta.revocationEndpoint;
   if (!endpoint) return;
   const tokens: Array<[string | undefined, RevocableTokenType]> = [
@@ -23,12 +23,14 @@ async function revokeLoginTokens(rt: Runtime, meta: ProviderMetadata, auth: Auth
     [auth.accessToken, 'access_token'],
   ];
   const results = await Promise.allSettled(
-    tokens.filter(([t]) => t !== undefined).map(([token, hint]) => revokeToken(rt.http, endpoint, rt.creds, token as string, hint)),
+    tokens.filter(([t]) => t !== undefined).map(([token, hint]) => revokeToken(provider.http, endpoint, provider.creds, token as string, hint)),
   );
   for (const r of results) {
-    if (r.status === 'rejected') rt.config.logger.warn('token revocation failed; the login is ended here anyway', { reason: String((r.reason as Error)?.message ?? r.reason) });
+    if (r.status === 'rejected') config.logger.warn('token revocation failed; the login is ended here anyway', { reason: String((r.reason as Error)?.message ?? r.reason) });
   }
 }
+
+type Deps = Pick<Services, 'config' | 'provider' | 'stores'>;
 
 export interface EndLoginOptions {
   /** express-session's id of the session the login was indexed under. */
@@ -43,22 +45,23 @@ export interface EndLoginOptions {
  * End `auth` for every instance. Returns the login with its authoritative tokens (the ID token for
  * id_token_hint). Store failures are logged, never thrown: ending a login must not fail half-way.
  */
-export async function endLogin(rt: Runtime, auth: AuthenticatedSession, opts: EndLoginOptions): Promise<AuthenticatedSession> {
-  const { logger } = rt.config;
+export async function endLogin(deps: Deps, auth: AuthenticatedSession, opts: EndLoginOptions): Promise<AuthenticatedSession> {
+  const { logger } = deps.config;
+  const { tokens, index } = deps.stores;
   let ended = auth;
-  const stored = await rt.tokens.read(auth.loginId).catch(() => undefined);
+  const stored = await tokens.read(auth.loginId).catch(() => undefined);
   if (stored && !stored.set.ended) {
     const { refreshToken, accessToken, idToken } = stored.set;
     ended = { ...auth, refreshToken: refreshToken ?? auth.refreshToken, accessToken: accessToken ?? auth.accessToken, idToken: idToken ?? auth.idToken };
   }
   if (opts.sessionId) {
-    await rt.index.remove(auth.iss, auth.sub, auth.sid, { sessionId: opts.sessionId, loginId: auth.loginId }).catch((err: unknown) => {
+    await index.remove(auth.iss, auth.sub, auth.sid, { sessionId: opts.sessionId, loginId: auth.loginId }).catch((err: unknown) => {
       logger.warn('could not remove the ended login from the session index', { reason: (err as Error)?.message });
     });
   }
-  await rt.tokens.end(auth.loginId).catch((err: unknown) => {
+  await tokens.end(auth.loginId).catch((err: unknown) => {
     logger.warn('could not mark the login ended', { reason: (err as Error)?.message });
   });
-  if (opts.revoke && opts.meta) await revokeLoginTokens(rt, opts.meta, ended);
+  if (opts.revoke && opts.meta) await revokeLoginTokens(deps, opts.meta, ended);
   return ended;
 }

@@ -4,7 +4,7 @@
  * tombstone, so a copy written back by a request still in flight cannot refresh its way back in.
  */
 import type { Request } from 'express';
-import type { Runtime } from '../runtime.js';
+import type { TokenStore } from '../store/token-store.js';
 import { OidcError } from '../errors.js';
 import { destroySession } from './session-data.js';
 import { setContext } from './context.js';
@@ -14,14 +14,14 @@ interface SessionStoreLike {
   destroy(sid: string, cb: (err?: unknown) => void): void;
 }
 
-export async function endSessions(req: Request, rt: Runtime, sessions: IndexedSession[]): Promise<number> {
+export async function endSessions(req: Request, tokens: TokenStore, sessions: IndexedSession[]): Promise<number> {
   const store = (req as { sessionStore?: SessionStoreLike }).sessionStore;
   if (!store || typeof store.destroy !== 'function') {
     throw new OidcError('OIDC_SESSION_MISSING', 'express-oidc-rp needs express-session (its store) to end sessions at logout', { statusCode: 500 });
   }
   let ended = 0;
   for (const s of sessions) {
-    await rt.tokens.end(s.loginId);
+    await tokens.end(s.loginId);
     if ((req as { sessionID?: string }).sessionID === s.sessionId && (req as { session?: unknown }).session) {
       // The current request's own session: destroy through express-session so it is not re-saved.
       await destroySession(req);

@@ -12,14 +12,38 @@
  * and replaces from the store, never a stale refresh token that would be presented again.
  */
 import type { Request } from 'express';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { OidcError, isOidcError, isTransientProviderError } from '../errors.js';
 import { refreshTokenGrant } from '../protocol/token-endpoint.js';
 import { authTimeDeviation } from '../protocol/id-token.js';
-import type { Runtime } from '../runtime.js';
+import type { Provider } from '../protocol/provider.js';
 import type { InProcessSingleFlight, SharedLock } from '../store/lock.js';
-import { sleep } from '../store/lock.js';
 import type { StoredTokenSet, TokenSet, TokenStore } from '../store/token-store.js';
+import type { OidcHooks, OidcLogger } from '../types.js';
 import { sessionMaxAgeMs, type AuthenticatedSession } from './session-data.js';
+
+/** What the OIDC_STORE_* flags let a session copy hold. */
+export interface TokenStorageSettings {
+  storeAccessToken: boolean;
+  storeRefreshToken: boolean;
+  storeIdToken: boolean;
+}
+
+/** The configuration the refresher reads (ResolvedConfig has all of it). */
+export interface RefreshSettings extends TokenStorageSettings {
+  refreshLeewaySeconds: number;
+  strictRefreshAuthTime: boolean;
+  hooks: Pick<OidcHooks, 'onTokensRefreshed'>;
+  logger: OidcLogger;
+}
+
+export interface RefresherDeps {
+  settings: RefreshSettings;
+  provider: Provider;
+  tokens: TokenStore;
+  lock: SharedLock;
+  flights: InProcessSingleFlight;
+}
 
 export type RefreshOutcome =
   /** No grant was needed: the set is fresh (perhaps refreshed by another request or instance). */
@@ -55,9 +79,8 @@ export function tokenSetFromSession(auth: AuthenticatedSession): TokenSet {
 }
 
 /** Copy a token set into the session, per the OIDC_STORE_* flags. Returns false if nothing changed. */
-export function applyTokenSet(auth: AuthenticatedSession, set: TokenSet, rt: Runtime): boolean {
+export function applyTokenSet(auth: AuthenticatedSession, set: TokenSet, config: TokenStorageSettings): boolean {
   if (auth.tokenVersion === set.version && auth.accessTokenExpiresAt === set.accessTokenExpiresAt) return false;
-  const { config } = rt;
   auth.tokenVersion = set.version;
   auth.tokensObtainedAt = set.obtainedAt;
   auth.accessTokenExpiresAt = set.accessTokenExpiresAt;
@@ -71,15 +94,18 @@ export class TokenRefresher {
   /** Issuers already warned about re-stamping auth_time: one warning per provider and process. */
   private readonly authTimeWarned = new Set<string>();
 
-  constructor(
-    private readonly rt: Runtime,
-    private readonly tokens: TokenStore,
-    private readonly lock: SharedLock,
-    private readonly flights: InProcessSingleFlight,
-  ) {}
+  private readonly settings: RefreshSettings;
+  private readonly provider: Provider;
+  private readonly tokens: TokenStore;
+  private readonly lock: SharedLock;
+  private readonly flights: InProcessSingleFlight;
+
+  constructor(deps: RefresherDeps) {
+    ({ settings: this.settings, provider: this.provider, tokens: this.tokens, lock: this.lock, flights: this.flights } = deps);
+  }
 
   private due(set: TokenSet): boolean {
-    return refreshDue(set.accessTokenExpiresAt, set.obtainedAt, this.rt.config.refreshLeewaySeconds, Math.floor(Date.now() / 1000));
+    return refreshDue(set.accessTokenExpiresAt, set.obtainedAt, this.settings.refreshLeewaySeconds, Math.floor(Date.now() / 1000));
   }
 
   /** Bring the login's tokens up to date; see the module comment for the protocol. */
@@ -130,7 +156,7 @@ export class TokenRefresher {
   private noteAuthTimeDeviation(deviation: 'changed' | 'missing' | undefined, issuer: string): void {
     if (deviation === undefined || this.authTimeWarned.has(issuer)) return;
     this.authTimeWarned.add(issuer);
-    this.rt.config.logger.warn(
+    this.settings.logger.warn(
       `the provider ${deviation === 'changed' ? 're-stamps' : 'drops'} "auth_time" in refreshed ID tokens (OIDC Core 12.2 says it must stay the original authentication time); keeping the login's auth_time. Set OIDC_STRICT_REFRESH_AUTH_TIME=true to end such sessions instead`,
       { iss: issuer, deviation },
     );
@@ -144,14 +170,13 @@ export class TokenRefresher {
 
   /** The refresh_token grant itself, under the lock. */
   private async grant(auth: AuthenticatedSession, req: Request, current: TokenSet, latest: StoredTokenSet | undefined): Promise<RefreshOutcome> {
-    const { rt } = this;
-    const { config } = rt;
+    const { provider, settings: config } = this;
     if (!current.refreshToken) return { kind: 'ended', error: new OidcError('OIDC_SESSION_ENDED', 'no refresh token') };
     let meta;
     let res;
     try {
-      meta = await rt.discovery.get();
-      res = await refreshTokenGrant(rt.http, meta.tokenEndpoint, rt.creds, current.refreshToken);
+      meta = await provider.discovery.get();
+      res = await refreshTokenGrant(provider.http, meta.tokenEndpoint, provider.creds, current.refreshToken);
     } catch (err) {
       return this.classify(auth, err);
     }
@@ -161,7 +186,7 @@ export class TokenRefresher {
       try {
         // OIDC Core 12.2: same iss and sub, aud contains us; no nonce was sent so none is checked.
         const previous = { iss: auth.iss, sub: auth.sub, auth_time: numberOrUndefined(auth.claims.auth_time), strictAuthTime: config.strictRefreshAuthTime };
-        const claims = await rt.validateIdToken(res.idToken, meta, undefined, previous);
+        const claims = await provider.validateIdToken(res.idToken, meta, undefined, previous);
         this.noteAuthTimeDeviation(authTimeDeviation(claims, previous), auth.iss);
         idToken = res.idToken;
       } catch (err) {
@@ -214,7 +239,7 @@ export class TokenRefresher {
     if (isTransientProviderError(err)) return this.failed(err, 'refresh failed');
     const error = isOidcError(err) ? err : new OidcError('OIDC_SESSION_ENDED', String((err as Error)?.message ?? err), { cause: err });
     await this.tokens.end(auth.loginId).catch((e: unknown) => {
-      this.rt.config.logger.error('could not mark the login ended in the token store', { reason: (e as Error)?.message });
+      this.settings.logger.error('could not mark the login ended in the token store', { reason: (e as Error)?.message });
     });
     return { kind: 'ended', error };
   }

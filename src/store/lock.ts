@@ -55,5 +55,3 @@ export class SharedLock {
     return this.opts;
   }
 }
-
-export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

@@ -13,9 +13,9 @@ import { createClient } from 'redis';
 import { base64url } from 'jose';
 import { startFakeOp, type FakeOp } from '../support/fake-op.js';
 import { startRedisServer, type RedisServer } from '../support/redis-server.js';
-import { createRuntime, type Runtime } from '../../src/runtime.js';
+import { closeServices, createServices, type Services } from '../../src/session/services.js';
 import { resolveConfig } from '../../src/config.js';
-import { bearerAuth, bearerCacheFor, type BearerAuthOptions } from '../../src/middleware/bearer-auth.js';
+import { bearerAuth, type BearerAuthOptions } from '../../src/middleware/bearer-auth.js';
 import { requireAuth } from '../../src/middleware/require-auth.js';
 import type { OidcAuthOptions, OidcLogger } from '../../src/types.js';
 
@@ -31,12 +31,12 @@ afterAll(async () => {
   await op.close();
 });
 
-const runtimes: Runtime[] = [];
+const runtimes: Services[] = [];
 const extraOps: FakeOp[] = [];
 afterEach(async () => {
   vi.useRealTimers();
   op.reset();
-  await Promise.all(runtimes.splice(0).map((rt) => rt.close()));
+  await Promise.all(runtimes.splice(0).map((rt) => closeServices(rt)));
   await Promise.all(extraOps.splice(0).map((o) => o.close()));
 });
 
@@ -48,8 +48,8 @@ const logger: OidcLogger = {
   error: (message, meta) => logs.push({ level: 'error', message, ...(meta ? { meta } : {}) }),
 };
 
-function makeRt(options: OidcAuthOptions = {}, provider: FakeOp = op): Runtime {
-  const rt = createRuntime(
+function makeRt(options: OidcAuthOptions = {}, provider: FakeOp = op): Services {
+  const rt = createServices(
     resolveConfig({
       issuer: provider.issuer,
       clientId: provider.clientId,
@@ -65,7 +65,7 @@ function makeRt(options: OidcAuthOptions = {}, provider: FakeOp = op): Runtime {
 }
 
 /** An API app: no session middleware, one protected route echoing req.user / req.oidc. */
-function apiFor(rt: Runtime, opts?: BearerAuthOptions): express.Express {
+function apiFor(rt: Services, opts?: BearerAuthOptions): express.Express {
   const app = express();
   app.get('/api', bearerAuth(rt, opts), (req, res) => {
     res.json({
@@ -455,7 +455,7 @@ describe('provider unavailable', () => {
     const rt = makeRt(options, op2);
     const opaque = await opaqueToken(op2);
     const jwt = await jwtAt({}, {}, op2);
-    await rt.discovery.get(); // discovery known, then the provider goes away
+    await rt.provider.discovery.get(); // discovery known, then the provider goes away
     await op2.close();
     return { rt, opaque, jwt, op2 };
   }
@@ -563,7 +563,7 @@ describe('validation cache', () => {
 
   it('is bounded: with 2 entries, 3 alternating tokens are introspected every time', async () => {
     const tokens = [await opaqueToken(), await opaqueToken(), await opaqueToken()];
-    const run = async (rt: Runtime): Promise<number> => {
+    const run = async (rt: Services): Promise<number> => {
       const app = apiFor(rt);
       const before = op.count('/introspect');
       for (let round = 0; round < 3; round++) for (const t of tokens) expect((await get(app, t)).status).toBe(200);
@@ -571,7 +571,7 @@ describe('validation cache', () => {
     };
     const small = makeRt({ bearerCacheMaxEntries: 2 });
     expect(await run(small)).toBe(9);
-    expect(bearerCacheFor(small).size).toBe(2);
+    expect(small.stores.bearerCache.size).toBe(2);
     expect(await run(makeRt())).toBe(3);
     expect(await run(makeRt({ bearerCacheMaxEntries: 0 }))).toBe(9);
   });

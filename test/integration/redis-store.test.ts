@@ -16,7 +16,8 @@ import { startRedisServer, type RedisServer } from '../support/redis-server.js';
 import { MemorySharedStore, type SharedStore } from '../../src/store/shared-store.js';
 import { RedisSharedStore } from '../../src/store/redis-store.js';
 import { TokenStore, type TokenSet } from '../../src/store/token-store.js';
-import { SharedLock, sleep } from '../../src/store/lock.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { SharedLock } from '../../src/store/lock.js';
 import { createOidcAuth } from '../../src/index.js';
 
 let server: RedisServer | undefined;

@@ -16,7 +16,7 @@ import {
 } from '../../src/protocol/access-token.js';
 import { allowedAccessTokenAlgorithms } from '../../src/protocol/jwt-verification.js';
 import { checkIntrospectionResponse, type IntrospectionExpectations } from '../../src/protocol/introspection.js';
-import { readBearerToken, tokenScopes } from '../../src/middleware/bearer-auth.js';
+import { readBearerToken, tokenScopes } from '../../src/protocol/bearer-token.js';
 import { hashToken } from '../../src/store/bearer-cache.js';
 import type { OidcError } from '../../src/errors.js';
 import type { KeyResolver } from '../../src/keys/jwks.js';

@@ -4,7 +4,7 @@
  */
 import { describe, it, expect } from 'vitest';
 import type { Request } from 'express';
-import { defaultUserFromClaims, defaultVerifyClaims, resolveUser, type UserResolution } from '../../src/users.js';
+import { defaultUserFromClaims, defaultVerifyClaims, resolveUser, type UserResolution } from '../../src/session/users.js';
 import type { OidcClaims, OidcHooks, OidcUser, UserHookContext } from '../../src/types.js';
 import { codeOfAsync as codeOf } from '../support/error-code.js';
 

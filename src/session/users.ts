@@ -3,9 +3,9 @@
  * `OIDCAuthenticationBackend.get_or_create_user` does: verify claims, look users up, then
  * none -> create (if allowed), one -> update, several -> refuse.
  */
-import { OidcError } from './errors.js';
-import type { OidcClaims, OidcHooks, OidcUser, UserHookContext } from './types.js';
-import type { OidcLogger } from './types.js';
+import { OidcError } from '../errors.js';
+import type { OidcClaims, OidcHooks, OidcUser, UserHookContext } from '../types.js';
+import type { OidcLogger } from '../types.js';
 
 export interface UserResolution {
   hooks: OidcHooks;

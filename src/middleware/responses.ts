@@ -1,0 +1,121 @@
+/**
+ * Every answer the library gives instead of the app's handler, in one place: the login URL, the
+ * 401 / 403 / 503 bodies and headers, and the Bearer realm. sessionRefresh, the guards,
+ * bearerAuth and the logout route all answer through here, so a JSON client sees one shape:
+ * `{ error, error_description?, login_url? }`, with `Cache-Control: no-store` (answers about
+ * one user's authentication must not be cached, RFC 6749 5.1 / RFC 6750 3).
+ */
+import type { Request, Response } from 'express';
+import { bearerChallenge, challengeText } from '../protocol/bearer-token.js';
+
+/** Header telling a JSON client where to send the user to sign in again. */
+export const LOGIN_URL_HEADER = 'oidc-login-url';
+
+/** The realm bearerAuth() used on this request, for the guards behind it. */
+const REALM = Symbol.for('express-oidc-rp.realm');
+type WithRealm = Request & { [REALM]?: string };
+
+/** The app's login path as the browser sees it: the base URL's path prefix + routes.login. */
+export function loginPathOf(config: { baseUrl: string; routes: { login: string } }): string {
+  const prefix = new URL(config.baseUrl).pathname.replace(/\/+$/, '');
+  return prefix + config.routes.login;
+}
+
+/** An absolute URL for an app-relative target (post_logout_redirect_uri needs one). */
+export function absoluteUrl(baseUrl: string, target: string): string {
+  return new URL(target, `${new URL(baseUrl).origin}/`).toString();
+}
+
+/** XHR/fetch callers cannot follow a redirect to the provider's login page: they get JSON. */
+export function wantsJson(req: Request): boolean {
+  if (String(req.get('x-requested-with') ?? '').toLowerCase() === 'xmlhttprequest') return true;
+  const accept = req.get('accept');
+  if (!accept) return false;
+  return req.accepts(['html', 'json']) === 'json';
+}
+
+/**
+ * The login URL that brings the user back to this request's URL. Only a GET (or HEAD) can be
+ * resumed by sending the browser back to its URL; other methods get the plain login path.
+ */
+export function loginUrlFor(loginPath: string, req: Request): string {
+  return req.method === 'GET' || req.method === 'HEAD' ? `${loginPath}?next=${encodeURIComponent(req.originalUrl)}` : loginPath;
+}
+
+export interface LoginRequired {
+  /** `unauthenticated`, `session_ended`, `reauthentication_required`. */
+  error: string;
+  description: string;
+  /** Page requests: redirect to login (default), or 401 like JSON requests. */
+  redirectPages?: boolean;
+}
+
+/** The user must sign in (again): 401 JSON with the login URL for API callers, a 302 to it for pages. */
+export function sendLoginRequired(req: Request, res: Response, loginPath: string, why: LoginRequired): void {
+  const loginUrl = loginUrlFor(loginPath, req);
+  res.set('cache-control', 'no-store');
+  if (why.redirectPages === false || wantsJson(req)) {
+    res.status(401).set(LOGIN_URL_HEADER, loginUrl).json({ error: why.error, error_description: why.description, login_url: loginUrl });
+    return;
+  }
+  res.redirect(302, loginUrl);
+}
+
+/** 503 with Retry-After: the provider (or the store) is down, which says nothing about the user's credentials. */
+export function sendUnavailable(req: Request, res: Response, what: string, opts: { json?: boolean } = {}): void {
+  res.status(503).set('retry-after', '5').set('cache-control', 'no-store');
+  if (opts.json || wantsJson(req)) {
+    res.json({ error: 'temporarily_unavailable', error_description: `${what}; try again shortly.` });
+    return;
+  }
+  res.type('text/plain').send(`${what}. Please try again in a moment.`);
+}
+
+/** Remember the realm bearerAuth() answered with, so the guards behind it challenge with the same. */
+export function setBearerRealm(req: Request, realm: string): void {
+  (req as WithRealm)[REALM] = realm;
+}
+
+/** The realm of this request's challenges: bearerAuth()'s, else the issuer, else the app's base URL. */
+export function bearerRealm(req: Request, config: { issuer: string | undefined; baseUrl: string }): string {
+  return (req as WithRealm)[REALM] ?? config.issuer ?? config.baseUrl;
+}
+
+/**
+ * An RFC 6750 3 answer: `WWW-Authenticate: Bearer realm=..., error=...` and the same in a JSON
+ * body. Without `error` (no credentials at all, RFC 6750 3.1) the challenge has no error attributes.
+ */
+export function sendBearerError(
+  res: Response,
+  realm: string,
+  status: 400 | 401 | 403,
+  error: string | undefined,
+  description?: string,
+  extra: Record<string, string> = {},
+): void {
+  res.status(status).set('cache-control', 'no-store');
+  const text = description === undefined ? undefined : challengeText(description);
+  if (error === undefined) {
+    res.set('www-authenticate', bearerChallenge(realm));
+    res.json({ error: 'unauthenticated', ...(text === undefined ? {} : { error_description: text }) });
+    return;
+  }
+  const params = { error, ...(text === undefined ? {} : { error_description: text }), ...extra };
+  res.set('www-authenticate', bearerChallenge(realm, params));
+  res.json(params);
+}
+
+/** A signed-in user who is not allowed: 403 (never a 401, which would loop back to login). */
+export function sendForbidden(req: Request, res: Response, realm: string, bearer: boolean, missingScopes?: string[]): void {
+  if (missingScopes?.length) {
+    const scope = missingScopes.join(' ');
+    res.status(403).set('cache-control', 'no-store');
+    // RFC 6750 3.1: the challenge names the scope the request lacks.
+    if (bearer) res.set('www-authenticate', bearerChallenge(realm, { error: 'insufficient_scope', scope }));
+    res.json({ error: 'insufficient_scope', error_description: `missing scope: ${scope}` });
+    return;
+  }
+  res.status(403).set('cache-control', 'no-store');
+  if (wantsJson(req) || bearer) res.json({ error: 'forbidden', error_description: 'Not allowed for this user' });
+  else res.type('text/plain').send('Forbidden');
+}

@@ -1,0 +1,30 @@
+/**
+ * The services one createOidcAuth() builds, in dependency order: the provider (HTTP, discovery,
+ * keys, ID token validation), the stores (shared store, token sets, session index, bearer cache,
+ * lock), then the refresher on top of both. Handlers take the part they use
+ * (`Pick<Services, ...>`), so nothing is patched in after construction.
+ */
+import type { ResolvedConfig } from '../config.js';
+import { createProvider, type Provider } from '../protocol/provider.js';
+import { createStores, type Stores } from '../store/stores.js';
+import { TokenRefresher } from './refresh.js';
+
+export interface Services {
+  config: ResolvedConfig;
+  provider: Provider;
+  stores: Stores;
+  refresher: TokenRefresher;
+}
+
+export function createServices(config: ResolvedConfig): Services {
+  const provider = createProvider(config);
+  const stores = createStores(config);
+  const refresher = new TokenRefresher({ settings: config, provider, tokens: stores.tokens, lock: stores.lock, flights: stores.flights });
+  return { config, provider, stores, refresher };
+}
+
+/** Release what the services hold open (the provider's connection pool, the memory store's sweeper). */
+export async function closeServices(services: Pick<Services, 'provider' | 'stores'>): Promise<void> {
+  await services.provider.close();
+  services.stores.close();
+}

@@ -1,0 +1,61 @@
+/**
+ * Everything this library keeps outside express-session, built once per createOidcAuth(): the
+ * shared store (Redis when a client is given, so every instance sees the same state; this
+ * process's memory otherwise) and the structures on top of it. docs/design.md lists every key.
+ */
+import { MemorySharedStore, type SharedStore } from './shared-store.js';
+import { RedisSharedStore, type RedisClientLike } from './redis-store.js';
+import { TokenStore } from './token-store.js';
+import { SessionIndex } from './session-index.js';
+import { BearerCache } from './bearer-cache.js';
+import { InProcessSingleFlight, SharedLock } from './lock.js';
+import type { OidcLogger } from '../types.js';
+
+export interface StoreSettings {
+  redis: RedisClientLike | undefined;
+  redisPrefix: string;
+  tokenStoreTtlSeconds: number;
+  bearer: { cacheMaxEntries: number; cacheTtlSeconds: number };
+  /** OIDC_TIMEOUT in ms: bounds how long the refresh lock is held (see createStores). */
+  timeoutMs: number;
+  logger: OidcLogger;
+}
+
+export interface Stores {
+  shared: SharedStore;
+  /** The authoritative token set of each login (session/refresh.ts). */
+  tokens: TokenStore;
+  /** sid / sub -> sessions, for logout from the provider side. */
+  index: SessionIndex;
+  /** Bearer token validation results, shared by every bearerAuth() of one createOidcAuth(). */
+  bearerCache: BearerCache;
+  /** The cross-instance refresh lock, and the in-process single flight in front of it. */
+  lock: SharedLock;
+  flights: InProcessSingleFlight;
+  close(): void;
+}
+
+export function createStores(settings: StoreSettings): Stores {
+  const shared: SharedStore = settings.redis ? new RedisSharedStore(settings.redis, settings.redisPrefix) : new MemorySharedStore();
+  const ttlMs = settings.tokenStoreTtlSeconds * 1000;
+  // The lock outlives one refresh with margin: up to three provider calls in a row, each bounded
+  // by the HTTP timeout (discovery if not cached, the grant, a JWKS fetch for the new ID token).
+  // A waiter waits a little longer, so a holder that died is replaced, not waited for forever.
+  const lockTtlMs = settings.timeoutMs * 3 + 2000;
+  return {
+    shared,
+    tokens: new TokenStore(shared, ttlMs),
+    index: new SessionIndex(shared, ttlMs),
+    bearerCache: new BearerCache({
+      maxEntries: settings.bearer.cacheMaxEntries,
+      ttlSeconds: settings.bearer.cacheTtlSeconds,
+      shared,
+      logger: settings.logger,
+    }),
+    lock: new SharedLock(shared, { ttlMs: lockTtlMs, maxWaitMs: lockTtlMs + 1000, pollMs: 25 }),
+    flights: new InProcessSingleFlight(),
+    close() {
+      if (shared instanceof MemorySharedStore) shared.close();
+    },
+  };
+}
