@@ -246,6 +246,8 @@ class FakeOpServer implements FakeOp {
 
   // Published signing keys, by algorithm. RS256 always exists; others are created on first use.
   private keys = new Map<AsymAlg, Promise<SigningKey>>();
+  /** Keys generated at start for the other algorithms, not yet published (see start()). */
+  private readonly pregenerated = new Map<AsymAlg, Promise<SigningKey>>();
   // Unpublished keys used for idTokenSignWithForeignKey (they borrow the real kid at signing time).
   private foreignKeys = new Map<AsymAlg, Promise<SigningKey>>();
   private readonly foreignHmacSecret = randomToken(48);
@@ -276,7 +278,11 @@ class FakeOpServer implements FakeOp {
 
   async start(): Promise<void> {
     this.keys.set('RS256', generateSigningKey('RS256'));
-    await this.keys.get('RS256');
+    // The other algorithms' keys are generated now too, and published when first used (key()): an
+    // RSA key generated on a loaded 2-core machine can take seconds, and inside a token request
+    // that would become the RP's OIDC_TIMEOUT instead of a signature.
+    for (const alg of ['PS256', 'ES256', 'EdDSA'] as const) this.pregenerated.set(alg, generateSigningKey(alg));
+    await Promise.all([this.keys.get('RS256'), ...this.pregenerated.values()]);
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
       this.server.listen(0, '127.0.0.1', () => {
@@ -361,7 +367,8 @@ class FakeOpServer implements FakeOp {
   private key(alg: AsymAlg): Promise<SigningKey> {
     let k = this.keys.get(alg);
     if (!k) {
-      k = generateSigningKey(alg);
+      k = this.pregenerated.get(alg) ?? generateSigningKey(alg);
+      this.pregenerated.delete(alg);
       this.keys.set(alg, k);
     }
     return k;
