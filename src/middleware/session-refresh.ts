@@ -8,8 +8,9 @@
  * - No refresh token, past OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS: mozilla-django-oidc's SessionRefresh,
  *   a silent re-authentication (prompt=none) for GET page requests; 401 for JSON requests.
  *
- * Failures follow DESIGN.md: a dead credential ends the session (login redirect for pages, 401 for
- * JSON); a temporary failure changes nothing and answers 503, and the next request tries again.
+ * Failures follow docs/design.md "Failure semantics": a dead credential ends the session (login
+ * redirect for pages, 401 for JSON); a temporary failure changes nothing and answers 503, and the
+ * next request tries again.
  */
 import type { Request, RequestHandler, Response } from 'express';
 import type { Runtime } from '../runtime.js';
