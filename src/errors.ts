@@ -97,7 +97,7 @@ export function isOidcError(err: unknown): err is OidcError {
 }
 
 /**
- * Provider failures come in two kinds (DESIGN.md "Failure semantics"): the attempt failed but
+ * Provider failures come in two kinds (docs/design.md "Failure semantics"): the attempt failed but
  * the stored credential may still be good (network, timeout, 5xx), or the credential is dead.
  * Decided here once so refresh and logout agree.
  */

@@ -2,9 +2,9 @@
  * Where a browser may be sent after login (`next`): local paths of this app, or absolute URLs on
  * hosts listed in OIDC_REDIRECT_ALLOWED_HOSTS. Everything else is dropped, never "fixed up".
  *
- * The attacks this stops (PEERS.md section 3): protocol-relative `//evil.com` and `///evil.com`
- * (express-openid-connect GHSA-7p99-3798-f85c), `/\evil.com` (browsers treat `\` as `/`),
- * percent-encoded variants a proxy might decode once, control characters browsers strip
+ * The attacks this stops (docs/design.md "Redirect targets"): protocol-relative `//evil.com` and
+ * `///evil.com` (express-openid-connect GHSA-7p99-3798-f85c), `/\evil.com` (browsers treat `\` as
+ * `/`), percent-encoded variants a proxy might decode once, control characters browsers strip
  * (`/\t/evil.com`), and `javascript:`/`data:` schemes.
  */
 

@@ -1,9 +1,26 @@
 /**
  * The published shape: `npm run build` output imported by package name through package.json
- * "exports", as an app would (npm test builds before running vitest).
+ * "exports", as an app would (npm test builds before running vitest), and the file list
+ * `npm pack` would publish.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+let packed: string[] | undefined;
+
+/** The files `npm pack` would put in the tarball (lifecycle scripts not run); asked once. */
+function packedFiles(): string[] {
+  if (packed) return packed;
+  const r = spawnSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, encoding: 'utf8' });
+  expect(r.status, `npm pack failed: ${r.stderr}`).toBe(0);
+  const [pack] = JSON.parse(r.stdout) as Array<{ files: Array<{ path: string }> }>;
+  packed = pack!.files.map((f) => f.path).sort();
+  return packed;
+}
 
 describe('package', () => {
   it('is importable by name with its public API', async () => {
@@ -43,5 +60,28 @@ describe('package', () => {
     const { createOidcAuth } = (await import('express-oidc-rp')) as unknown as typeof import('../src/index.js');
     expect(() => createOidcAuth({ env: {} })).toThrow(/clientId.*OIDC_RP_CLIENT_ID/);
     expect(() => createOidcAuth({ env: { OIDC_RP_CLIENT_ID: 'a', OIDC_RP_CLIENT_SECRET: 'b' } })).toThrow(/baseUrl.*OIDC_RP_BASE_URL/);
+  });
+
+  it('packs dist, README, LICENSE and CHANGELOG, and no sources or tests', () => {
+    const files = packedFiles();
+    for (const f of ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'dist/index.js', 'dist/index.d.ts']) expect(files).toContain(f);
+    expect(files.filter((f) => !/^(dist\/|package\.json$|README\.md$|LICENSE$|CHANGELOG\.md$)/.test(f))).toEqual([]);
+  });
+
+  it('ships source maps that carry their sources (src/ is not published)', () => {
+    const files = packedFiles();
+    const maps = files.filter((f) => f.endsWith('.map'));
+    // Declaration maps would point at ../src and cannot carry sources: none are shipped.
+    expect(maps.filter((f) => f.endsWith('.d.ts.map'))).toEqual([]);
+    for (const js of files.filter((f) => f.endsWith('.js'))) expect(maps).toContain(`${js}.map`);
+    for (const file of maps) {
+      const mapUrl = new URL(`../${file}`, import.meta.url);
+      const map = JSON.parse(readFileSync(mapUrl, 'utf8')) as { sources: string[]; sourcesContent?: Array<string | null> };
+      expect(map.sourcesContent, `${file} has no sourcesContent`).toHaveLength(map.sources.length);
+      map.sources.forEach((source, i) => {
+        // The embedded text is the source the file was built from.
+        expect(map.sourcesContent![i], `${file}: ${source}`).toBe(readFileSync(new URL(source, mapUrl), 'utf8'));
+      });
+    }
   });
 });

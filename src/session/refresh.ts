@@ -234,7 +234,7 @@ export class TokenRefresher {
     return { kind: 'refreshed', set: next };
   }
 
-  /** DESIGN.md "Failure semantics": transient -> nothing changes; otherwise the credential is dead. */
+  /** docs/design.md "Failure semantics": transient -> nothing changes; otherwise the credential is dead. */
   private async classify(auth: AuthenticatedSession, err: unknown): Promise<RefreshOutcome> {
     if (isTransientProviderError(err)) return this.failed(err, 'refresh failed');
     const error = isOidcError(err) ? err : new OidcError('OIDC_SESSION_ENDED', String((err as Error)?.message ?? err), { cause: err });

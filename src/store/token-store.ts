@@ -1,5 +1,5 @@
 /**
- * The authoritative token set of a login, kept outside the session (DESIGN.md "tokens under
+ * The authoritative token set of a login, kept outside the session (docs/design.md "Tokens under
  * concurrency"): express-session writes each request's whole copy of the session back when the
  * request ends, so a request that loaded the session before a refresh would write the old refresh
  * token back over the rotated one. The session keeps only a read-only copy; refresh reads and
