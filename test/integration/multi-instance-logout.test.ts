@@ -14,7 +14,11 @@ import { startRpProcess, type RpProcess } from '../support/rp-process.js';
 import { sessionIdOf } from '../support/cookies.js';
 import { loginWithCookies, meWithCookie } from '../support/login.js';
 
-/** This test runs under the express5 or the express4 vitest project; the children follow suit. */
+/**
+ * The children run the Express this file resolves. vitest.config.ts runs this file in the express5
+ * project only (the scenario does not depend on the Express major); under the express4 alias the
+ * children would follow suit.
+ */
 const EXPRESS_MODULE = typeof (express as unknown as { query?: unknown }).query === 'function' ? 'express4' : 'express';
 const BCL = '/oidc/backchannel-logout';
 

@@ -29,7 +29,11 @@ const OIDC_TIMEOUT_SECONDS = 1;
 const LOCK_TTL_MS = OIDC_TIMEOUT_SECONDS * 3000 + 2000;
 const MAX_WAIT_MS = LOCK_TTL_MS + 1000;
 
-/** This test runs under the express5 or the express4 vitest project; the children follow suit. */
+/**
+ * The children run the Express this file resolves. vitest.config.ts runs this file in the express5
+ * project only (the scenario does not depend on the Express major); under the express4 alias the
+ * children would follow suit.
+ */
 const EXPRESS_MODULE = typeof (express as unknown as { query?: unknown }).query === 'function' ? 'express4' : 'express';
 
 type Redis = ReturnType<typeof createClient>;
