@@ -9,6 +9,7 @@ import { startDevProvider, type DevProvider } from '../examples/dev-provider.js'
 import { launchChromium } from './support/chromium.js';
 import { CookieJar, completeProviderLogin, completeProviderLogout } from './support/provider-login.js';
 import { startRedisServer } from './support/redis-server.js';
+import { jwtPayload } from './support/jwt.js';
 
 const CLIENT_ID = 'test-client';
 const CLIENT_SECRET = 'test-secret-test-secret-test-secret';
@@ -26,12 +27,6 @@ interface TokenResponse {
 
 function b64url(buf: Buffer): string {
   return buf.toString('base64url');
-}
-
-function decodeJwtPayload(jwt: string): Record<string, unknown> {
-  const part = jwt.split('.')[1];
-  if (!part) throw new Error('not a JWT');
-  return JSON.parse(Buffer.from(part, 'base64url').toString('utf8')) as Record<string, unknown>;
 }
 
 describe('dev provider', () => {
@@ -141,7 +136,7 @@ describe('dev provider', () => {
     expect(first.body.refresh_token).toBeTruthy();
     expect(first.body.scope?.split(' ')).toEqual(expect.arrayContaining(['openid', 'email', 'profile', 'offline_access']));
 
-    const claims = decodeJwtPayload(first.body.id_token!);
+    const claims = jwtPayload(first.body.id_token!);
     expect(claims).toMatchObject({ iss: op.issuer, aud: CLIENT_ID, sub: 'alice', nonce: auth.nonce, email: 'alice@example.com', email_verified: true, name: 'Alice Example' });
 
     const userinfo = await fetch(String(discovery.userinfo_endpoint), { headers: { authorization: `Bearer ${first.body.access_token}` } });
@@ -172,7 +167,7 @@ describe('dev provider', () => {
     expect(second.searchParams.get('code')).toBeTruthy();
     const tokens = await token({ grant_type: 'authorization_code', code: second.searchParams.get('code')!, redirect_uri: redirectUri, code_verifier: silent.verifier });
     expect(tokens.status).toBe(200);
-    expect(decodeJwtPayload(tokens.body.id_token!).sub).toBe('bob');
+    expect(jwtPayload(tokens.body.id_token!).sub).toBe('bob');
 
     // Without the jar there is no session: prompt=none must come back with login_required.
     const fresh = new URL(await completeProviderLogin(authorizationUrl({ prompt: 'none' }).url));
@@ -186,8 +181,8 @@ describe('dev provider', () => {
 
     // Back-channel logout reached the RP on 127.0.0.1 (oidc-provider's SSRF guard is lifted).
     expect(logoutTokens).toHaveLength(1);
-    const logoutClaims = decodeJwtPayload(logoutTokens[0]!);
-    expect(logoutClaims).toMatchObject({ iss: op.issuer, aud: CLIENT_ID, sub: 'bob', sid: decodeJwtPayload(tokens.body.id_token!).sid });
+    const logoutClaims = jwtPayload(logoutTokens[0]!);
+    expect(logoutClaims).toMatchObject({ iss: op.issuer, aud: CLIENT_ID, sub: 'bob', sid: jwtPayload(tokens.body.id_token!).sid });
     expect(logoutClaims.events).toHaveProperty(['http://schemas.openid.net/event/backchannel-logout']);
 
     const again = new URL(await completeProviderLogin(authorizationUrl({ prompt: 'none' }).url, { jar }));
@@ -201,7 +196,7 @@ describe('dev provider', () => {
     expect(code, callback.href).toBeTruthy();
     const tokens = await token({ grant_type: 'authorization_code', code: code!, redirect_uri: redirectUri, code_verifier: auth.verifier });
     expect(tokens.status).toBe(200);
-    expect(decodeJwtPayload(tokens.body.id_token!).sub).toBe('carol');
+    expect(jwtPayload(tokens.body.id_token!).sub).toBe('carol');
     expect(tokens.body.refresh_token).toBeTruthy();
   });
 

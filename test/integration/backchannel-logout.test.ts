@@ -13,14 +13,16 @@ import type { AddressInfo } from 'node:net';
 import express from 'express';
 import session, { type Store } from 'express-session';
 import request from 'supertest';
-import { SignJWT, base64url, decodeProtectedHeader, generateKeyPair } from 'jose';
+import { SignJWT, decodeProtectedHeader, generateKeyPair } from 'jose';
 import { startFakeOp, type FakeOp } from '../support/fake-op.js';
-import { captureLogger, startRpApp, type RpApp } from '../support/rp-app.js';
+import { startRpApp, type RpApp } from '../support/rp-app.js';
+import { captureLogger } from '../support/logger.js';
+import { sessionCookie, sessionIdOf } from '../support/cookies.js';
+import { b64json, jwtPayload, nowSeconds } from '../support/jwt.js';
+import { loginThrough, type Agent } from '../support/login.js';
 import { createOidcAuth } from '../../src/index.js';
 import type { OidcAuthOptions } from '../../src/types.js';
 import { startTcpForwarder } from '../support/tcp-forwarder.js';
-
-type Agent = ReturnType<typeof request.agent>;
 
 const BCL = '/oidc/backchannel-logout';
 const FCL = '/oidc/frontchannel-logout';
@@ -91,17 +93,6 @@ async function startBareApp(mount: (app: express.Express) => void): Promise<{ ur
   return { url };
 }
 
-function sessionCookie(res: request.Response): string | undefined {
-  const raw = res.headers['set-cookie'] as unknown as string[] | undefined;
-  return raw?.find((v) => v.startsWith('connect.sid='))?.split(';')[0];
-}
-
-/** express-session cookie value "s:<id>.<sig>" -> id. */
-function sessionIdOf(cookie: string): string {
-  const value = decodeURIComponent(cookie.slice('connect.sid='.length));
-  return value.slice(2, value.lastIndexOf('.'));
-}
-
 type StoredSession = Record<string, unknown> & { oidc?: { auth?: { loginId: string; sid?: string; sub: string } } };
 
 function storeGet(store: Store, id: string): Promise<StoredSession | undefined> {
@@ -126,11 +117,7 @@ interface Login {
 /** A full login with a fresh browser (agent); the fake OP's authorize step is one redirect. */
 async function login(rp: RpApp): Promise<Login> {
   const agent = request.agent(rp.url);
-  const start = await agent.get('/oidc/authenticate');
-  expect(start.status, start.text).toBe(302);
-  const atOp = await fetch(start.headers.location as string, { redirect: 'manual' });
-  const callback = new URL(atOp.headers.get('location') as string);
-  const done = await agent.get(callback.pathname + callback.search);
+  const done = await loginThrough(agent);
   expect(done.status, JSON.stringify(rp.logs)).toBe(302);
   const cookie = sessionCookie(done);
   expect(cookie).toBeDefined();
@@ -180,8 +167,6 @@ function lastRefusalCode(rp: RpApp): unknown {
   return rp.logs.filter((l) => l.message === 'back-channel logout refused').at(-1)?.meta?.code;
 }
 
-const nowSeconds = () => Math.floor(Date.now() / 1000);
-const b64json = (v: unknown) => base64url.encode(JSON.stringify(v));
 
 function expectNoStore(res: request.Response): void {
   expect(res.headers['cache-control']).toBe('no-store');
@@ -426,7 +411,7 @@ describe('back-channel logout: every rejection is 400 invalid_request and ends n
     expect(lastRefusalCode(rp())).toBe('OIDC_LOGOUT_TOKEN_REPLAYED');
 
     // A differently shaped token with the same jti (aimed at the victim) is a replay as well.
-    const jti = (JSON.parse(Buffer.from(token.split('.')[1] as string, 'base64url').toString('utf8')) as { jti: string }).jti;
+    const jti = jwtPayload(token).jti as string;
     const reuse = await postLogoutToken(rp(), await op.makeLogoutToken({ sid: victim.sid, jti }));
     expectInvalidRequest(reuse);
     expect(lastRefusalCode(rp())).toBe('OIDC_LOGOUT_TOKEN_REPLAYED');

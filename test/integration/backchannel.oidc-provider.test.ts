@@ -6,11 +6,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import request from 'supertest';
-import { startDevProvider, type DevProvider } from '../../examples/dev-provider.js';
+import type { DevProvider } from '../../examples/dev-provider.js';
 import { CookieJar, completeProviderLogin, completeProviderLogout } from '../support/provider-login.js';
-import { reservePort, startRpApp, type RpApp } from '../support/rp-app.js';
-
-type Agent = ReturnType<typeof request.agent>;
+import type { RpApp } from '../support/rp-app.js';
+import { startDevProviderWithRp } from '../support/oidc-provider.js';
+import { jwtPayload } from '../support/jwt.js';
+import { loginThrough, type Agent } from '../support/login.js';
 
 const CLIENT = { client_id: 'rp-bcl', client_secret: 'rp-bcl-secret-0123456789abcdef0123456789abcdef' };
 const JSON_ACCEPT = 'application/json';
@@ -28,34 +29,21 @@ let rp: RpApp;
 const events: BackchannelEvent[] = [];
 
 beforeAll(async () => {
-  const reserved = await reservePort();
-  op = await startDevProvider({
-    clients: [
-      {
-        ...CLIENT,
-        redirect_uris: [`${reserved.url}/oidc/callback`],
-        post_logout_redirect_uris: [`${reserved.url}/bye`],
-        backchannel_logout_uri: `${reserved.url}/oidc/backchannel-logout`,
-        backchannel_logout_session_required: true,
-      },
-    ],
-  });
+  ({ op, rp } = await startDevProviderWithRp({
+    client: CLIENT,
+    clientMetadata: (rpUrl) => ({
+      post_logout_redirect_uris: [`${rpUrl}/bye`],
+      backchannel_logout_uri: `${rpUrl}/oidc/backchannel-logout`,
+      backchannel_logout_session_required: true,
+    }),
+    // req.oidc.idToken, so the test can read the sid and use it as id_token_hint.
+    oidc: { storeIdToken: true },
+  }));
   op.provider.on('backchannel.success', (_ctx, client, accountId, sid) => {
     events.push({ ok: true, clientId: client.clientId, accountId, sid });
   });
   op.provider.on('backchannel.error', (_ctx, err, client, accountId, sid) => {
     events.push({ ok: false, clientId: client.clientId, accountId, sid, error: err.message });
-  });
-  rp = await startRpApp({
-    reserved,
-    oidc: {
-      issuer: op.issuer,
-      clientId: CLIENT.client_id,
-      clientSecret: CLIENT.client_secret,
-      scopes: ['openid', 'email', 'profile', 'offline_access'],
-      // req.oidc.idToken, so the test can read the sid and use it as id_token_hint.
-      storeIdToken: true,
-    },
   });
 });
 
@@ -63,10 +51,6 @@ afterAll(async () => {
   await rp?.close();
   await op?.close();
 });
-
-function jwtPayload(jwt: string): Record<string, unknown> {
-  return JSON.parse(Buffer.from(jwt.split('.')[1] ?? '', 'base64url').toString('utf8')) as Record<string, unknown>;
-}
 
 interface Browser {
   agent: Agent;
@@ -79,10 +63,7 @@ interface Browser {
 async function loginBrowser(loginName: string): Promise<Browser> {
   const agent = request.agent(rp.url);
   const jar = new CookieJar();
-  const start = await agent.get('/oidc/authenticate');
-  expect(start.status, start.text).toBe(302);
-  const callback = new URL(await completeProviderLogin(start.headers.location as string, { login: loginName, jar }));
-  const done = await agent.get(callback.pathname + callback.search);
+  const done = await loginThrough(agent, (url) => completeProviderLogin(url, { login: loginName, jar }));
   expect(done.status, JSON.stringify(rp.logs.slice(-3))).toBe(302);
   const me = await agent.get('/me').set('accept', JSON_ACCEPT);
   expect(me.status, me.text).toBe(200);

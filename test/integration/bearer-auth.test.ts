@@ -10,14 +10,15 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import express from 'express';
 import request from 'supertest';
 import { createClient } from 'redis';
-import { base64url } from 'jose';
 import { startFakeOp, type FakeOp } from '../support/fake-op.js';
 import { startRedisServer, type RedisServer } from '../support/redis-server.js';
 import { closeServices, createServices, type Services } from '../../src/session/services.js';
 import { resolveConfig } from '../../src/config.js';
 import { bearerAuth, type BearerAuthOptions } from '../../src/middleware/bearer-auth.js';
 import { requireAuth } from '../../src/middleware/require-auth.js';
-import type { OidcAuthOptions, OidcLogger } from '../../src/types.js';
+import type { OidcAuthOptions } from '../../src/types.js';
+import { captureLogger, type CapturedLog } from '../support/logger.js';
+import { b64json, nowSeconds } from '../support/jwt.js';
 
 // ---------------------------------------------------------------------------
 // helpers
@@ -40,13 +41,8 @@ afterEach(async () => {
   await Promise.all(extraOps.splice(0).map((o) => o.close()));
 });
 
-const logs: Array<{ level: string; message: string; meta?: Record<string, unknown> }> = [];
-const logger: OidcLogger = {
-  debug: (message, meta) => logs.push({ level: 'debug', message, ...(meta ? { meta } : {}) }),
-  info: (message, meta) => logs.push({ level: 'info', message, ...(meta ? { meta } : {}) }),
-  warn: (message, meta) => logs.push({ level: 'warn', message, ...(meta ? { meta } : {}) }),
-  error: (message, meta) => logs.push({ level: 'error', message, ...(meta ? { meta } : {}) }),
-};
+const logs: CapturedLog[] = [];
+const logger = captureLogger(logs);
 
 function makeRt(options: OidcAuthOptions = {}, provider: FakeOp = op): Services {
   const rt = createServices(
@@ -88,16 +84,14 @@ const get = (app: express.Express, token?: string, path = '/api') => {
   return token === undefined ? r : r.set('authorization', `Bearer ${token}`);
 };
 
-const nowS = () => Math.floor(Date.now() / 1000);
-
 function atClaims(overrides: Record<string, unknown> = {}, provider: FakeOp = op): Record<string, unknown> {
   return {
     iss: provider.issuer,
     sub: 'user-1',
     aud: provider.clientId,
     client_id: provider.clientId,
-    iat: nowS(),
-    exp: nowS() + 300,
+    iat: nowSeconds(),
+    exp: nowSeconds() + 300,
     jti: randomBytes(8).toString('hex'),
     scope: 'openid read',
     ...overrides,
@@ -107,8 +101,6 @@ function atClaims(overrides: Record<string, unknown> = {}, provider: FakeOp = op
 /** A JWT access token signed by the fake OP's published RS256 key (typ at+jwt unless overridden). */
 const jwtAt = (overrides: Record<string, unknown> = {}, header: Record<string, unknown> = {}, provider: FakeOp = op) =>
   provider.signIdToken(atClaims(overrides, provider), { typ: 'at+jwt', ...header });
-
-const b64json = (v: unknown) => base64url.encode(JSON.stringify(v));
 
 /** An opaque access token, the way a client gets one: /authorize then /token at the fake OP. */
 async function opaqueToken(provider: FakeOp = op, scope = 'openid email read'): Promise<string> {
@@ -201,15 +193,15 @@ describe('JWT access tokens', () => {
   });
 
   it('an ID token is not an access token, even with bearerAcceptJwtTyp (no client_id)', async () => {
-    const idToken = await op.signIdToken({ iss: op.issuer, sub: 'user-1', aud: op.clientId, iat: nowS(), exp: nowS() + 300, azp: op.clientId });
+    const idToken = await op.signIdToken({ iss: op.issuer, sub: 'user-1', aud: op.clientId, iat: nowSeconds(), exp: nowSeconds() + 300, azp: op.clientId });
     expectInvalidToken(await get(apiFor(makeRt({ bearerAcceptJwtTyp: true })), idToken), 'client_id');
   });
 
   const rejections: Array<[string, () => Promise<string>, string]> = [
     ['wrong iss', () => jwtAt({ iss: 'https://evil.example.com' }), "'iss'"],
     ['wrong aud', () => jwtAt({ aud: 'another-api' }), "'aud'"],
-    ['expired', () => jwtAt({ exp: nowS() - 3600, iat: nowS() - 7200 }), 'exp'],
-    ['iat in the future', () => jwtAt({ iat: nowS() + 3600, exp: nowS() + 7200 }), "'iat'"],
+    ['expired', () => jwtAt({ exp: nowSeconds() - 3600, iat: nowSeconds() - 7200 }), 'exp'],
+    ['iat in the future', () => jwtAt({ iat: nowSeconds() + 3600, exp: nowSeconds() + 7200 }), "'iat'"],
     ['missing sub', () => jwtAt({ sub: undefined }), "'sub'"],
     ['missing client_id', () => jwtAt({ client_id: undefined }), "'client_id'"],
     [
@@ -526,7 +518,7 @@ describe('validation cache', () => {
   it('respects the JWT exp: past it, the cached token is 401', async () => {
     const rt = makeRt({ clockToleranceSeconds: 0 });
     const app = apiFor(rt);
-    const token = await jwtAt({ exp: nowS() + 30 });
+    const token = await jwtAt({ exp: nowSeconds() + 30 });
     expect((await get(app, token)).status).toBe(200);
     expect((await get(app, token)).status).toBe(200);
     vi.useFakeTimers({ toFake: ['Date'], shouldAdvanceTime: true });

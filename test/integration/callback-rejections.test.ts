@@ -15,13 +15,11 @@ import { startFakeOp, type FakeOp, type FakeOpBehaviour } from '../support/fake-
 import { startRpApp, type RpApp } from '../support/rp-app.js';
 import type { OidcAuthOptions, OidcClaims, OidcHooks, OidcUser } from '../../src/types.js';
 import { fakeOpFixture, type FakeOpFixture } from '../support/fake-op-fixture.js';
-
-type Agent = ReturnType<typeof request.agent>;
+import { nowSeconds } from '../support/jwt.js';
+import { atFakeOp, pathOf, startLogin, type Agent } from '../support/login.js';
 
 const WELCOME = '/welcome';
 const FAILED = '/login-failed';
-
-const nowSec = (): number => Math.floor(Date.now() / 1000);
 
 // ---------------------------------------------------------------------------
 // helpers
@@ -50,25 +48,9 @@ async function newRp(op: FakeOp, extra: OidcAuthOptions = {}): Promise<RpApp> {
   return rp;
 }
 
-/** The "browser at the provider": follow the authorization URL once and return the redirect. */
-async function authorize(authorizeUrl: string): Promise<string> {
-  const res = await fetch(authorizeUrl, { redirect: 'manual' });
-  const location = res.headers.get('location');
-  if (res.status !== 302 || !location) throw new Error(`authorize answered ${res.status}: ${await res.text()}`);
-  return location;
-}
-
-/** GET /oidc/authenticate with `agent`, returning the authorization URL. */
-async function startLogin(rp: RpApp, agent: Agent, path = '/oidc/authenticate'): Promise<string> {
-  const start = await agent.get(path);
-  expect(start.status, start.text).toBe(302);
-  return start.headers.location as string;
-}
-
 /** The callback URL (path + query on the RP) the provider sends the browser to. */
-async function callbackFor(rp: RpApp, agent: Agent): Promise<string> {
-  const cb = new URL(await authorize(await startLogin(rp, agent)));
-  return cb.pathname + cb.search;
+async function callbackFor(agent: Agent): Promise<string> {
+  return pathOf(await atFakeOp((await startLogin(agent)).headers.location as string));
 }
 
 interface Attempt {
@@ -82,7 +64,7 @@ interface Attempt {
 /** A whole login with a fresh browser (agent): login route, provider, callback. */
 async function attempt(rp: RpApp, agent: Agent = request.agent(rp.url)): Promise<Attempt> {
   const logFrom = rp.logs.length;
-  const callback = await callbackFor(rp, agent);
+  const callback = await callbackFor(agent);
   const t0 = Date.now();
   const res = await agent.get(callback);
   return { agent, res, logFrom, elapsedMs: Date.now() - t0 };
@@ -138,9 +120,9 @@ describe('ID token validation', () => {
     ['aud array without the client', () => ({ idTokenClaims: { aud: ['a', 'b'], azp: 'a' } }), 'OIDC_ID_TOKEN_INVALID'],
     ['several audiences without azp', (op) => ({ idTokenClaims: { aud: [op.clientId, 'another-client'] } }), 'OIDC_ID_TOKEN_INVALID'],
     ['azp of another client', (op) => ({ idTokenClaims: { aud: [op.clientId, 'another-client'], azp: 'another-client' } }), 'OIDC_ID_TOKEN_INVALID'],
-    ['expired exp', () => ({ idTokenClaims: { exp: nowSec() - 3600, iat: nowSec() - 4000 } }), 'OIDC_ID_TOKEN_EXPIRED'],
-    ['exp just beyond the 60 s tolerance', () => ({ idTokenClaims: { exp: nowSec() - 90 } }), 'OIDC_ID_TOKEN_EXPIRED'],
-    ['iat in the future beyond the 60 s tolerance', () => ({ idTokenClaims: { iat: nowSec() + 120 } }), 'OIDC_ID_TOKEN_INVALID'],
+    ['expired exp', () => ({ idTokenClaims: { exp: nowSeconds() - 3600, iat: nowSeconds() - 4000 } }), 'OIDC_ID_TOKEN_EXPIRED'],
+    ['exp just beyond the 60 s tolerance', () => ({ idTokenClaims: { exp: nowSeconds() - 90 } }), 'OIDC_ID_TOKEN_EXPIRED'],
+    ['iat in the future beyond the 60 s tolerance', () => ({ idTokenClaims: { iat: nowSeconds() + 120 } }), 'OIDC_ID_TOKEN_INVALID'],
     ['missing sub', () => ({ idTokenClaims: { sub: undefined } }), 'OIDC_ID_TOKEN_INVALID'],
     ['wrong nonce', () => ({ idTokenClaims: { nonce: 'not-the-nonce-we-sent' } }), 'OIDC_ID_TOKEN_NONCE'],
     ['nonce missing', () => ({ idTokenClaims: { nonce: undefined } }), 'OIDC_ID_TOKEN_NONCE'],
@@ -173,7 +155,7 @@ describe('ID token validation', () => {
   });
 
   it('accepts iat 30 s in the future (within the 60 s clock tolerance)', async () => {
-    f.op().set({ idTokenClaims: { iat: nowSec() + 30 } });
+    f.op().set({ idTokenClaims: { iat: nowSeconds() + 30 } });
     await expectLoggedIn(f.rp(), await attempt(f.rp()));
   });
 
@@ -257,7 +239,7 @@ describe('JWKS refetch on unknown kid', () => {
     const flood = await Promise.all(
       [1, 2, 3, 4, 5].map(async (i) => {
         const agent = request.agent(rp.url);
-        const callback = await callbackFor(rp, agent);
+        const callback = await callbackFor(agent);
         op.set({ idTokenHeader: { kid: `unknown-kid-${i}` } });
         const res = await agent.get(callback);
         return { agent, res };
@@ -296,7 +278,7 @@ describe('state', () => {
   it('rejects a callback without state', async () => {
     const rp = f.rp();
     const agent = request.agent(rp.url);
-    const callback = new URL(`http://x${await callbackFor(rp, agent)}`);
+    const callback = new URL(`http://x${await callbackFor(agent)}`);
     callback.searchParams.delete('state');
     const logFrom = rp.logs.length;
     const grants = f.op().grants('authorization_code');
@@ -308,7 +290,7 @@ describe('state', () => {
   it('rejects a state that was never issued', async () => {
     const rp = f.rp();
     const agent = request.agent(rp.url);
-    const callback = new URL(`http://x${await callbackFor(rp, agent)}`);
+    const callback = new URL(`http://x${await callbackFor(agent)}`);
     callback.searchParams.set('state', 'forged-state-value');
     const logFrom = rp.logs.length;
     const res = await agent.get(callback.pathname + callback.search);
@@ -327,7 +309,7 @@ describe('state', () => {
     const rp = f.rp();
     const op = f.op();
     const agent = request.agent(rp.url);
-    const callback = await callbackFor(rp, agent);
+    const callback = await callbackFor(agent);
     op.set({ idTokenClaims: { nonce: 'wrong' } });
     let logFrom = rp.logs.length;
     const first = await agent.get(callback);
@@ -345,8 +327,8 @@ describe('state', () => {
     const rp = f.rp();
     const agentA = request.agent(rp.url);
     const agentB = request.agent(rp.url);
-    await startLogin(rp, agentB); // B has a session with its own state
-    const callbackOfA = await callbackFor(rp, agentA);
+    await startLogin(agentB); // B has a session with its own state
+    const callbackOfA = await callbackFor(agentA);
 
     const logFrom = rp.logs.length;
     const res = await agentB.get(callbackOfA);
@@ -360,7 +342,7 @@ describe('state', () => {
     const op = f.op();
     const rp = await newRp(op, { stateTtlSeconds: 1 });
     const agent = request.agent(rp.url);
-    const callback = await callbackFor(rp, agent);
+    const callback = await callbackFor(agent);
     await new Promise((r) => setTimeout(r, 1200));
     const grants = op.grants('authorization_code');
     const res = await agent.get(callback);
@@ -416,7 +398,7 @@ describe('authorization response: error and RFC 9207 iss', () => {
   it('a response without code is OIDC_CODE_MISSING', async () => {
     const rp = f.rp();
     const agent = request.agent(rp.url);
-    const callback = new URL(`http://x${await callbackFor(rp, agent)}`);
+    const callback = new URL(`http://x${await callbackFor(agent)}`);
     callback.searchParams.delete('code');
     const res = await agent.get(callback.pathname + callback.search);
     await expectRejected(rp, { agent, res, logFrom: 0, elapsedMs: 0 }, 'OIDC_CODE_MISSING');
@@ -679,7 +661,7 @@ describe('failed login on an already authenticated session', () => {
 
     op.set(behaviour(op));
     const logFrom = rp.logs.length;
-    const callback = await callbackFor(rp, first.agent);
+    const callback = await callbackFor(first.agent);
     const res = await first.agent.get(callback);
     expect(res.status).toBe(302);
     expect(res.headers.location).toBe(FAILED);

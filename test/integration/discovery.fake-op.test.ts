@@ -9,6 +9,7 @@ import request from 'supertest';
 import { startFakeOp, type FakeOp, type FakeOpBehaviour } from '../support/fake-op.js';
 import { startRpApp, type RpApp } from '../support/rp-app.js';
 import type { OidcAuthOptions } from '../../src/types.js';
+import { loginThrough, type Agent } from '../support/login.js';
 
 const WELCOME = '/welcome';
 const FAILED = '/login-failed';
@@ -44,13 +45,9 @@ function explicitEndpoints(op: FakeOp): OidcAuthOptions {
 }
 
 /** A login in a fresh browser: the RP's login route, one hop at the provider, the callback. */
-async function login(rp: RpApp): Promise<{ agent: ReturnType<typeof request.agent>; callback: request.Response }> {
+async function login(rp: RpApp): Promise<{ agent: Agent; callback: request.Response }> {
   const agent = request.agent(rp.url);
-  const start = await agent.get('/oidc/authenticate');
-  expect(start.status, start.text).toBe(302);
-  const atProvider = await fetch(start.headers.location as string, { redirect: 'manual' });
-  const back = new URL(atProvider.headers.get('location') ?? '');
-  return { agent, callback: await agent.get(back.pathname + back.search) };
+  return { agent, callback: await loginThrough(agent) };
 }
 
 async function loginOk(rp: RpApp): Promise<void> {

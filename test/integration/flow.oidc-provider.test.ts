@@ -5,9 +5,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import request from 'supertest';
-import { startDevProvider, type DevProvider } from '../../examples/dev-provider.js';
+import type { DevProvider } from '../../examples/dev-provider.js';
 import { CookieJar, completeProviderLogin, completeProviderLogout } from '../support/provider-login.js';
-import { loginThrough, reservePort, startRpApp, type RpApp } from '../support/rp-app.js';
+import type { RpApp } from '../support/rp-app.js';
+import { startDevProviderWithRp } from '../support/oidc-provider.js';
+import { sessionCookie } from '../support/cookies.js';
+import { jwtPayload } from '../support/jwt.js';
+import { loginThrough, pathOf } from '../support/login.js';
 
 const CLIENT = { client_id: 'rp-test', client_secret: 'rp-test-secret-0123456789abcdef0123456789' };
 
@@ -17,32 +21,15 @@ describe('authorization code flow against oidc-provider', () => {
   const events: Array<{ name: string; token?: string }> = [];
 
   beforeAll(async () => {
-    const reserved = await reservePort();
-    op = await startDevProvider({
-      clients: [
-        {
-          ...CLIENT,
-          redirect_uris: [`${reserved.url}/oidc/callback`],
-          post_logout_redirect_uris: [`${reserved.url}/bye`],
-        },
-      ],
-    });
+    ({ op, rp } = await startDevProviderWithRp({
+      client: CLIENT,
+      clientMetadata: (rpUrl) => ({ post_logout_redirect_uris: [`${rpUrl}/bye`] }),
+      oidc: { loginRedirectUrl: '/welcome', loginRedirectUrlFailure: '/login-failed', logoutRedirectUrl: '/bye' },
+    }));
     // oidc-provider emits `<kind>.destroyed` for each revoked token: proof the RFC 7009 calls happened.
     for (const kind of ['access_token', 'refresh_token']) {
       op.provider.on(`${kind}.destroyed`, (() => events.push({ name: `revoked:${kind}` })) as (...args: never[]) => void);
     }
-    rp = await startRpApp({
-      reserved,
-      oidc: {
-        issuer: op.issuer,
-        clientId: CLIENT.client_id,
-        clientSecret: CLIENT.client_secret,
-        scopes: ['openid', 'email', 'profile', 'offline_access'],
-        loginRedirectUrl: '/welcome',
-        loginRedirectUrlFailure: '/login-failed',
-        logoutRedirectUrl: '/bye',
-      },
-    });
   });
 
   afterAll(async () => {
@@ -55,7 +42,7 @@ describe('authorization code flow against oidc-provider', () => {
     const before = await rp.agent.get('/me').set('accept', 'application/json');
     expect(before.status).toBe(401);
 
-    const cb = await loginThrough(rp, (url) => completeProviderLogin(url, { login: 'alice', jar }), '/oidc/authenticate?next=/me');
+    const cb = await loginThrough(rp.agent, (url) => completeProviderLogin(url, { login: 'alice', jar }), '/oidc/authenticate?next=/me');
     expect(cb.status).toBe(302);
     expect(cb.headers.location).toBe('/me');
 
@@ -80,7 +67,7 @@ describe('authorization code flow against oidc-provider', () => {
     expect(endSession.origin).toBe(op.issuer);
     // The ID token is kept server-side for id_token_hint; the provider accepts it (below).
     const hint = endSession.searchParams.get('id_token_hint') as string;
-    expect(JSON.parse(Buffer.from(hint.split('.')[1] as string, 'base64url').toString('utf8'))).toMatchObject({ sub: 'alice', aud: CLIENT.client_id });
+    expect(jwtPayload(hint)).toMatchObject({ sub: 'alice', aud: CLIENT.client_id });
     expect(endSession.searchParams.get('post_logout_redirect_uri')).toBe(`${rp.url}/bye`);
     expect(endSession.searchParams.get('client_id')).toBe(CLIENT.client_id);
 
@@ -102,16 +89,16 @@ describe('authorization code flow against oidc-provider', () => {
   it('regenerates the session id at login (no fixation)', async () => {
     const agent = request.agent(rp.url);
     const start = await agent.get('/oidc/authenticate');
-    const preLoginCookie = String(start.headers['set-cookie']).match(/connect\.sid=([^;]+)/)?.[1];
+    const preLoginCookie = sessionCookie(start);
     expect(preLoginCookie).toBeDefined();
     const cbUrl = new URL(await completeProviderLogin(start.headers.location as string, { login: 'bob' }));
-    const cb = await agent.get(cbUrl.pathname + cbUrl.search);
-    const postLoginCookie = String(cb.headers['set-cookie']).match(/connect\.sid=([^;]+)/)?.[1];
+    const cb = await agent.get(pathOf(cbUrl));
+    const postLoginCookie = sessionCookie(cb);
     expect(postLoginCookie).toBeDefined();
     expect(postLoginCookie).not.toBe(preLoginCookie);
 
     // The pre-login session id is not authenticated.
-    const fixed = await request(rp.url).get('/me').set('accept', 'application/json').set('cookie', `connect.sid=${preLoginCookie}`);
+    const fixed = await request(rp.url).get('/me').set('accept', 'application/json').set('cookie', preLoginCookie as string);
     expect(fixed.status).toBe(401);
     const me = await agent.get('/me').set('accept', 'application/json');
     expect(me.body.claims.sub).toBe('bob');
@@ -125,9 +112,9 @@ describe('authorization code flow against oidc-provider', () => {
     const cb2 = new URL(await completeProviderLogin(tab2.headers.location as string, { jar }));
     const cb1 = new URL(await completeProviderLogin(tab1.headers.location as string, { jar }));
 
-    const done2 = await agent.get(cb2.pathname + cb2.search);
+    const done2 = await agent.get(pathOf(cb2));
     expect(done2.headers.location).toBe('/tab2');
-    const done1 = await agent.get(cb1.pathname + cb1.search);
+    const done1 = await agent.get(pathOf(cb1));
     expect(done1.headers.location).toBe('/tab1');
     expect((await agent.get('/me').set('accept', 'application/json')).status).toBe(200);
   });
@@ -136,15 +123,15 @@ describe('authorization code flow against oidc-provider', () => {
     const agent = request.agent(rp.url);
     const start = await agent.get('/oidc/authenticate');
     const cbUrl = new URL(await completeProviderLogin(start.headers.location as string));
-    expect((await agent.get(cbUrl.pathname + cbUrl.search)).headers.location).toBe('/welcome');
+    expect((await agent.get(pathOf(cbUrl))).headers.location).toBe('/welcome');
     // Back button: same callback again. The session stays signed in; no second code exchange.
-    const again = await agent.get(cbUrl.pathname + cbUrl.search);
+    const again = await agent.get(pathOf(cbUrl));
     expect(again.status).toBe(302);
     expect((await agent.get('/me').set('accept', 'application/json')).status).toBe(200);
 
     // The same callback in another browser (code theft) gets nothing.
     const thief = request.agent(rp.url);
-    const stolen = await thief.get(cbUrl.pathname + cbUrl.search);
+    const stolen = await thief.get(pathOf(cbUrl));
     expect(stolen.headers.location).toBe('/login-failed');
     expect((await thief.get('/me').set('accept', 'application/json')).status).toBe(401);
   });
@@ -158,7 +145,7 @@ describe('authorization code flow against oidc-provider', () => {
     const res = await fetch(authorize, { redirect: 'manual' });
     const cbUrl = new URL(res.headers.get('location') as string);
     expect(cbUrl.searchParams.get('error')).toBe('login_required');
-    const cb = await agent.get(cbUrl.pathname + cbUrl.search);
+    const cb = await agent.get(pathOf(cbUrl));
     expect(cb.headers.location).toBe('/login-failed');
     expect((await agent.get('/me').set('accept', 'application/json')).status).toBe(401);
     expect(rp.logs.some((l) => l.level === 'warn' && l.meta?.code === 'OIDC_AUTHORIZATION_ERROR')).toBe(true);

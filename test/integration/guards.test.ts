@@ -11,9 +11,9 @@ import session from 'express-session';
 import request from 'supertest';
 import { createOidcAuth, type OidcAuth } from '../../src/index.js';
 import { startFakeOp, type FakeOp } from '../support/fake-op.js';
-import { captureLogger, reservePort, type ReservedPort } from '../support/rp-app.js';
-
-type Agent = ReturnType<typeof request.agent>;
+import { reservePort, type ReservedPort } from '../support/rp-app.js';
+import { captureLogger, type CapturedLog } from '../support/logger.js';
+import { loginThrough, type Agent } from '../support/login.js';
 
 const HTML = 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8';
 const JSON_ACCEPT = 'application/json';
@@ -22,7 +22,7 @@ let op: FakeOp;
 let reserved: ReservedPort;
 let oidc: OidcAuth;
 let url: string;
-const logs: Array<{ level: string; message: string; meta?: Record<string, unknown> }> = [];
+const logs: CapturedLog[] = [];
 
 /** Route -> guard. Every route answers 200 {ok, sub} when the guard lets the request through. */
 function guardedRoutes(o: OidcAuth): Record<string, express.RequestHandler> {
@@ -88,11 +88,7 @@ async function login(idTokenClaims?: Record<string, unknown>): Promise<Agent> {
   if (idTokenClaims) op.set({ idTokenClaims });
   try {
     const agent = request.agent(url);
-    const start = await agent.get('/oidc/authenticate');
-    expect(start.status, start.text).toBe(302);
-    const atOp = await fetch(start.headers.location as string, { redirect: 'manual' });
-    const callback = new URL(atOp.headers.get('location') as string);
-    const done = await agent.get(callback.pathname + callback.search);
+    const done = await loginThrough(agent);
     expect(done.status, JSON.stringify(logs.slice(-3))).toBe(302);
     expect((await agent.get('/any').set('accept', JSON_ACCEPT)).status).toBe(200);
     return agent;

@@ -10,8 +10,9 @@ import { startFakeOp, type FakeOp, type FakeOpOptions } from '../support/fake-op
 import { startRpApp, type RpApp } from '../support/rp-app.js';
 import type { LogoutUrlContext, OidcAuthOptions } from '../../src/types.js';
 import { fakeOpFixture, type FakeOpFixture } from '../support/fake-op-fixture.js';
-
-type Agent = ReturnType<typeof request.agent>;
+import { sessionCookie, sessionIdOf } from '../support/cookies.js';
+import { jwtPayload } from '../support/jwt.js';
+import { atFakeOp, expectLoggedOut, loginThrough, pathOf, startLogin, type Agent } from '../support/login.js';
 
 const WELCOME = '/welcome';
 const FAILED = '/login-failed';
@@ -51,58 +52,13 @@ async function newOp(opts: FakeOpOptions = {}): Promise<FakeOp> {
   return op;
 }
 
-/** The browser at the provider: one hop, returning the redirect back to the RP. */
-async function authorize(authorizeUrl: string): Promise<string> {
-  const res = await fetch(authorizeUrl, { redirect: 'manual' });
-  const location = res.headers.get('location');
-  if (res.status !== 302 || !location) throw new Error(`authorize answered ${res.status}: ${await res.text()}`);
-  return location;
-}
-
-async function startLogin(agent: Agent, path = '/oidc/authenticate'): Promise<request.Response> {
-  const start = await agent.get(path);
-  expect(start.status, start.text).toBe(302);
-  return start;
-}
-
-/** Callback path + query for an authorization URL. */
-async function callbackPath(authorizeUrl: string): Promise<string> {
-  const cb = new URL(await authorize(authorizeUrl));
-  return cb.pathname + cb.search;
-}
-
-/** Full login with `agent`; returns the callback response. */
-async function login(rp: RpApp, agent: Agent = request.agent(rp.url), path = '/oidc/authenticate'): Promise<request.Response> {
-  const start = await startLogin(agent, path);
-  return agent.get(await callbackPath(start.headers.location as string));
-}
-
 async function loginOk(rp: RpApp, agent: Agent = request.agent(rp.url)): Promise<{ agent: Agent; me: request.Response }> {
-  const res = await login(rp, agent);
+  const res = await loginThrough(agent);
   expect(res.status).toBe(302);
   expect(res.headers.location, JSON.stringify(rp.logs)).toBe(WELCOME);
   const me = await agent.get('/me').set('accept', 'application/json');
   expect(me.status).toBe(200);
   return { agent, me };
-}
-
-async function expectLoggedOut(agent: Agent): Promise<void> {
-  const me = await agent.get('/me').set('accept', 'application/json');
-  expect(me.status).toBe(401);
-  const who = await agent.get('/whoami');
-  expect(who.body).toEqual({ authenticated: false, user: null });
-}
-
-function sessionCookie(res: request.Response): string | undefined {
-  const raw = res.headers['set-cookie'] as unknown as string[] | undefined;
-  const c = raw?.find((v) => v.startsWith('connect.sid='));
-  return c?.split(';')[0];
-}
-
-/** express-session cookie value "s:<id>.<sig>" -> id. */
-function sessionIdOf(cookie: string): string {
-  const value = decodeURIComponent(cookie.slice('connect.sid='.length));
-  return value.slice(2, value.lastIndexOf('.'));
 }
 
 function sharedFixture(opOptions: FakeOpOptions = {}, rpOptions: (op: FakeOp) => OidcAuthOptions = () => ({})): FakeOpFixture {
@@ -137,7 +93,7 @@ describe('authorization request', () => {
     expect(q.get('code_challenge_method')).toBe('S256');
 
     // Completing the flow: the verifier sent to /token is the preimage of the challenge.
-    const res = await agent.get(await callbackPath(url.toString()));
+    const res = await agent.get(pathOf(await atFakeOp(url.toString())));
     expect(res.headers.location).toBe(WELCOME);
     expect(op.lastAuthorizeParams()?.state).toBe(q.get('state'));
     const token = op.requests.filter((r) => r.path === '/token').at(-1);
@@ -162,7 +118,7 @@ describe('authorization request', () => {
     const q = new URL(start.headers.location as string).searchParams;
     expect(q.get('audience')).toBe('api');
     expect(q.get('response_type')).toBe('code');
-    expect((await agent.get(await callbackPath(start.headers.location as string))).headers.location).toBe(WELCOME);
+    expect((await agent.get(pathOf(await atFakeOp(start.headers.location as string)))).headers.location).toBe(WELCOME);
   });
 
   it('usePkce: false sends no code_challenge nor code_verifier, and login still works', async () => {
@@ -174,7 +130,7 @@ describe('authorization request', () => {
     expect(q.has('code_challenge')).toBe(false);
     expect(q.has('code_challenge_method')).toBe(false);
     expect(q.get('nonce')).toBeTruthy();
-    const res = await agent.get(await callbackPath(start.headers.location as string));
+    const res = await agent.get(pathOf(await atFakeOp(start.headers.location as string)));
     expect(res.headers.location, JSON.stringify(rp.logs)).toBe(WELCOME);
     expect(op.requests.filter((r) => r.path === '/token').at(-1)?.body.code_verifier).toBeUndefined();
     expect((await agent.get('/me').set('accept', 'application/json')).status).toBe(200);
@@ -187,7 +143,7 @@ describe('authorization request', () => {
     const q = new URL(start.headers.location as string).searchParams;
     expect(q.has('nonce')).toBe(false);
     expect(q.get('code_challenge')).toBeTruthy();
-    const res = await agent.get(await callbackPath(start.headers.location as string));
+    const res = await agent.get(pathOf(await atFakeOp(start.headers.location as string)));
     expect(res.headers.location, JSON.stringify(rp.logs)).toBe(WELCOME);
     const me = await agent.get('/me').set('accept', 'application/json');
     expect(me.status).toBe(200);
@@ -231,7 +187,7 @@ describe('client authentication', () => {
   it('a wrong secret is refused by the provider and the login fails', async () => {
     const op = f.op();
     const rp = await newRp(op, { clientSecret: 'p:ss%w0rd' });
-    const res = await login(rp);
+    const res = await loginThrough(request.agent(rp.url));
     expect(res.headers.location).toBe(FAILED);
     expect(rp.logs.find((l) => l.message === 'login failed')?.meta?.code).toBe('OIDC_OP_ERROR');
   });
@@ -250,7 +206,7 @@ describe('session at login', () => {
     const start = await startLogin(agent);
     const before = sessionCookie(start);
     expect(before).toBeDefined();
-    const cb = await agent.get(await callbackPath(start.headers.location as string));
+    const cb = await agent.get(pathOf(await atFakeOp(start.headers.location as string)));
     expect(cb.headers.location).toBe(WELCOME);
     const after = sessionCookie(cb);
     expect(after).toBeDefined();
@@ -271,8 +227,8 @@ describe('session at login', () => {
     const agent = request.agent(rp.url);
     const tab1 = await startLogin(agent, `/oidc/authenticate?next=${encodeURIComponent('/tab-one')}`);
     const tab2 = await startLogin(agent, `/oidc/authenticate?next=${encodeURIComponent('/tab-two')}`);
-    const cb1 = await callbackPath(tab1.headers.location as string);
-    const cb2 = await callbackPath(tab2.headers.location as string);
+    const cb1 = pathOf(await atFakeOp(tab1.headers.location as string));
+    const cb2 = pathOf(await atFakeOp(tab2.headers.location as string));
     expect(new URL(cb1, rp.url).searchParams.get('state')).not.toBe(new URL(cb2, rp.url).searchParams.get('state'));
 
     const second = await agent.get(cb2);
@@ -290,7 +246,7 @@ describe('session at login', () => {
     const starts = [];
     for (let i = 0; i < 3; i++) starts.push(await startLogin(agent));
     const callbacks = [];
-    for (const s of starts) callbacks.push(await callbackPath(s.headers.location as string));
+    for (const s of starts) callbacks.push(pathOf(await atFakeOp(s.headers.location as string)));
 
     const oldest = await agent.get(callbacks[0] as string);
     expect(oldest.headers.location).toBe(FAILED);
@@ -311,7 +267,7 @@ describe('next', () => {
   const f = sharedFixture();
 
   async function finalRedirect(rp: RpApp, next: string): Promise<string> {
-    const res = await login(rp, request.agent(rp.url), `/oidc/authenticate?next=${encodeURIComponent(next)}`);
+    const res = await loginThrough(request.agent(rp.url), atFakeOp, `/oidc/authenticate?next=${encodeURIComponent(next)}`);
     expect(res.status).toBe(302);
     return res.headers.location as string;
   }
@@ -373,7 +329,7 @@ describe('next', () => {
 /** sub, aud and iss of an ID token (signature checked elsewhere; here: is it the login's token). */
 function idTokenSubject(jwt: string | null | undefined): { sub: unknown; aud: unknown; iss: unknown } | undefined {
   if (!jwt) return undefined;
-  const payload = JSON.parse(Buffer.from(jwt.split('.')[1] as string, 'base64url').toString('utf8')) as Record<string, unknown>;
+  const payload = jwtPayload(jwt);
   return { sub: payload.sub, aud: payload.aud, iss: payload.iss };
 }
 
@@ -558,7 +514,7 @@ describe('wiring', () => {
     const rp = f.rp();
     const agent = request.agent(rp.url);
     const guard = await agent.get('/me?a=1').set('accept', 'text/html');
-    const res = await login(rp, agent, guard.headers.location as string);
+    const res = await loginThrough(agent, atFakeOp, guard.headers.location as string);
     expect(res.headers.location).toBe('/me?a=1');
     expect((await agent.get('/me?a=1').set('accept', 'application/json')).status).toBe(200);
   });
@@ -618,7 +574,7 @@ describe('explicit endpoints without discovery', () => {
 
     // The pinned key really is used: a token signed by another key with the same kid is refused.
     op.set({ idTokenSignWithForeignKey: true });
-    const res = await login(rp);
+    const res = await loginThrough(request.agent(rp.url));
     expect(res.headers.location).toBe(FAILED);
     expect(rp.logs.find((l) => l.message === 'login failed')?.meta?.code).toBe('OIDC_ID_TOKEN_SIGNATURE');
   });

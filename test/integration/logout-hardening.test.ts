@@ -14,8 +14,7 @@ import { startFakeOp, type FakeOp } from '../support/fake-op.js';
 import { startRpApp, type RpApp } from '../support/rp-app.js';
 import { startRedisServer, type RedisServer } from '../support/redis-server.js';
 import type { OidcAuthOptions } from '../../src/types.js';
-
-type Agent = ReturnType<typeof request.agent>;
+import { loginThrough, type Agent } from '../support/login.js';
 
 let op: FakeOp;
 let redisServer: RedisServer;
@@ -48,11 +47,7 @@ async function newRp(extra: OidcAuthOptions = {}, store?: session.Store): Promis
 }
 
 async function login(rp: RpApp, agent: Agent = request.agent(rp.url)): Promise<{ agent: Agent; me: { accessToken: string; refreshToken: string; claims: { sub: string; sid?: string } } }> {
-  const start = await agent.get('/oidc/authenticate');
-  expect(start.status).toBe(302);
-  const atOp = await fetch(start.headers.location as string, { redirect: 'manual' });
-  const cb = new URL(atOp.headers.get('location') as string);
-  const done = await agent.get(cb.pathname + cb.search);
+  const done = await loginThrough(agent);
   expect(done.status).toBe(302);
   expect(done.headers.location, JSON.stringify(rp.logs)).toBe('/welcome');
   const me = await agent.get('/me').set('accept', 'application/json');

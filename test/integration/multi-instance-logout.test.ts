@@ -11,8 +11,14 @@ import { createClient } from 'redis';
 import { startRedisServer, type RedisServer } from '../support/redis-server.js';
 import { startFakeOp, type FakeOp } from '../support/fake-op.js';
 import { startRpProcess, type RpProcess } from '../support/rp-process.js';
+import { sessionIdOf } from '../support/cookies.js';
+import { loginWithCookies, meWithCookie } from '../support/login.js';
 
-/** This test runs under the express5 or the express4 vitest project; the children follow suit. */
+/**
+ * The children run the Express this file resolves. vitest.config.ts runs this file in the express5
+ * project only (the scenario does not depend on the Express major); under the express4 alias the
+ * children would follow suit.
+ */
 const EXPRESS_MODULE = typeof (express as unknown as { query?: unknown }).query === 'function' ? 'express4' : 'express';
 const BCL = '/oidc/backchannel-logout';
 
@@ -50,19 +56,6 @@ afterEach(() => {
   op?.reset();
 });
 
-function sessionCookie(res: request.Response): string | undefined {
-  const raw = res.headers['set-cookie'] as unknown as string[] | undefined;
-  return raw?.find((v) => v.startsWith('connect.sid='))?.split(';')[0];
-}
-
-/** express-session cookie value "s:<id>.<sig>" -> id. */
-function sessionIdOf(cookie: string): string {
-  const value = decodeURIComponent(cookie.slice('connect.sid='.length));
-  return value.slice(2, value.lastIndexOf('.'));
-}
-
-const getMe = (p: RpProcess, cookie: string) => request(p.url).get('/me').set('cookie', cookie).set('accept', 'application/json');
-
 interface Login {
   cookie: string;
   sessionId: string;
@@ -73,14 +66,7 @@ interface Login {
 
 /** Log in through A (the provider step is one redirect hop at the fake OP). */
 async function loginThroughA(): Promise<Login> {
-  const start = await request(a!.url).get('/oidc/authenticate');
-  expect(start.status, start.text).toBe(302);
-  const pre = sessionCookie(start);
-  const atOp = await fetch(start.headers.location as string, { redirect: 'manual' });
-  const callback = new URL(atOp.headers.get('location') as string);
-  const done = await request(a!.url).get(callback.pathname + callback.search).set('cookie', pre as string);
-  expect(done.status, done.text).toBe(302);
-  const cookie = sessionCookie(done) as string;
+  const cookie = await loginWithCookies(a!.url);
   const sessionId = sessionIdOf(cookie);
   const sess = JSON.parse((await redis!.get(`sess:${sessionId}`)) as string) as { oidc: { auth: { loginId: string; sid: string; sub: string } } };
   const { loginId, sid, sub } = sess.oidc.auth;
@@ -88,7 +74,7 @@ async function loginThroughA(): Promise<Login> {
 }
 
 async function expectSignedOutOn(p: RpProcess, l: Login): Promise<void> {
-  const res = await getMe(p, l.cookie);
+  const res = await meWithCookie(p, l.cookie);
   expect([401, 302], `${p.url}: ${res.status} ${res.text}`).toContain(res.status);
   if (res.status === 401) expect(res.body.error).toMatch(/^(unauthenticated|session_ended)$/);
 }
@@ -98,7 +84,7 @@ describe('back-channel logout on two instances sharing Redis', () => {
     const l = await loginThroughA();
     const other = await loginThroughA(); // same user, another provider session: must survive
     expect(other.sid).not.toBe(l.sid);
-    for (const p of [a!, b!]) for (const x of [l, other]) expect((await getMe(p, x.cookie)).status).toBe(200);
+    for (const p of [a!, b!]) for (const x of [l, other]) expect((await meWithCookie(p, x.cookie)).status).toBe(200);
     // The index is in Redis, under the library's prefix.
     expect(await redis!.sMembers(`oidc:idx:sid:${op!.issuer}|${l.sid}`)).toEqual([`${l.sessionId} ${l.loginId}`]);
 
@@ -114,13 +100,13 @@ describe('back-channel logout on two instances sharing Redis', () => {
     expect(JSON.parse((await redis!.get(`oidc:tokens:${l.loginId}`)) as string)).toMatchObject({ ended: true });
     await expectSignedOutOn(a!, l);
     await expectSignedOutOn(b!, l);
-    for (const p of [a!, b!]) expect((await getMe(p, other.cookie)).status).toBe(200);
+    for (const p of [a!, b!]) expect((await meWithCookie(p, other.cookie)).status).toBe(200);
   });
 
   it('a sub logout sent to A ends every session of the user, also those B served; the replay sent to B is refused (shared replay ids)', async () => {
     const l1 = await loginThroughA();
     const l2 = await loginThroughA();
-    expect((await getMe(b!, l2.cookie)).status).toBe(200);
+    expect((await meWithCookie(b!, l2.cookie)).status).toBe(200);
     const token = await op!.makeLogoutToken({ sub: l1.sub });
 
     const res = await request(a!.url).post(BCL).type('form').send({ logout_token: token });

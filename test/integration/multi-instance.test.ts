@@ -21,13 +21,19 @@ import { createClient } from 'redis';
 import { startRedisServer, type RedisServer } from '../support/redis-server.js';
 import { startFakeOp, type FakeOp } from '../support/fake-op.js';
 import { startRpProcess, type RpProcess } from '../support/rp-process.js';
+import { sessionIdOf } from '../support/cookies.js';
+import { loginWithCookies, meWithCookie } from '../support/login.js';
 
 /** The library's `timeout` in the children: lock TTL = 3 * timeout + 2 s = 5 s, waiters wait up to 6 s. */
 const OIDC_TIMEOUT_SECONDS = 1;
 const LOCK_TTL_MS = OIDC_TIMEOUT_SECONDS * 3000 + 2000;
 const MAX_WAIT_MS = LOCK_TTL_MS + 1000;
 
-/** This test runs under the express5 or the express4 vitest project; the children follow suit. */
+/**
+ * The children run the Express this file resolves. vitest.config.ts runs this file in the express5
+ * project only (the scenario does not depend on the Express major); under the express4 alias the
+ * children would follow suit.
+ */
 const EXPRESS_MODULE = typeof (express as unknown as { query?: unknown }).query === 'function' ? 'express4' : 'express';
 
 type Redis = ReturnType<typeof createClient>;
@@ -86,17 +92,6 @@ async function setup(clientKind: 'node-redis' | 'ioredis'): Promise<Setup> {
   return { op, a, b };
 }
 
-function sessionCookie(res: request.Response): string | undefined {
-  const raw = res.headers['set-cookie'] as unknown as string[] | undefined;
-  return raw?.find((v) => v.startsWith('connect.sid='))?.split(';')[0];
-}
-
-/** express-session cookie value "s:<id>.<sig>" -> id. */
-function sessionIdOf(cookie: string): string {
-  const value = decodeURIComponent(cookie.slice('connect.sid='.length));
-  return value.slice(2, value.lastIndexOf('.'));
-}
-
 interface Login {
   cookie: string;
   sid: string;
@@ -106,24 +101,13 @@ interface Login {
 
 /** Log in through A (the provider step is one redirect hop at the fake OP). */
 async function login({ a }: Setup): Promise<Login> {
-  const start = await request(a.url).get('/oidc/authenticate');
-  expect(start.status, start.text).toBe(302);
-  const pre = sessionCookie(start);
-  expect(pre).toBeDefined();
-  const atOp = await fetch(start.headers.location as string, { redirect: 'manual' });
-  const callback = new URL(atOp.headers.get('location')!);
-  expect(callback.origin).toBe(a.url);
-  const done = await request(a.url).get(callback.pathname + callback.search).set('cookie', pre!);
-  expect(done.status, done.text).toBe(302);
-  const cookie = sessionCookie(done) ?? pre!; // regenerated at login
-  const me = await getMe(a, cookie);
+  const cookie = await loginWithCookies(a.url);
+  const me = await meWithCookie(a, cookie);
   expect(me.status, me.text).toBe(200);
   const sid = sessionIdOf(cookie);
   const sess = JSON.parse((await redis!.get(`sess:${sid}`))!) as { oidc: { auth: { loginId: string } } };
   return { cookie, sid, loginId: sess.oidc.auth.loginId, me: me.body as MeBody };
 }
-
-const getMe = (p: RpProcess, cookie: string) => request(p.url).get('/me').set('cookie', cookie).set('accept', 'application/json');
 
 /** Rewrite a JSON value in Redis, keeping its TTL. */
 async function patchJson(key: string, patch: (v: Record<string, any>) => void): Promise<void> {
@@ -148,7 +132,7 @@ async function tokenSet(loginId: string): Promise<Record<string, any> | undefine
 
 /** n concurrent GET /me, interleaved A, B, A, B... */
 async function burst(s: Setup, cookie: string, n: number): Promise<request.Response[]> {
-  return Promise.all(Array.from({ length: n }, (_, i) => getMe(i % 2 === 0 ? s.a : s.b, cookie)));
+  return Promise.all(Array.from({ length: n }, (_, i) => meWithCookie(i % 2 === 0 ? s.a : s.b, cookie)));
 }
 
 function expectOneFreshTokenSet(responses: request.Response[], s: Setup, previous: MeBody): MeBody {
@@ -231,7 +215,7 @@ describe('two processes, failures of the lock holder', () => {
     // As if a process took the lock and died without releasing it.
     await redis!.set(`oidc:lock:${li.loginId}`, 'dead-process', { expiration: { type: 'PX', value: 2500 } });
     const t0 = Date.now();
-    const res = await getMe(s.b, li.cookie);
+    const res = await meWithCookie(s.b, li.cookie);
     const elapsed = Date.now() - t0;
     console.log(`[multi-instance] dead holder: /me on B answered ${res.status} after ${elapsed} ms, refresh grants ${s.op.grants('refresh_token')}`);
     expect(res.status, res.text).toBe(200);
@@ -254,7 +238,7 @@ describe('two processes, failures of the lock holder', () => {
     await expireTokens(li);
 
     const sentAt = Date.now();
-    const onA = getMe(s.a, li.cookie).then(
+    const onA = meWithCookie(s.a, li.cookie).then(
       (r) => ({ response: r }),
       (e: Error) => ({ error: e }),
     );
@@ -276,7 +260,7 @@ describe('two processes, failures of the lock holder', () => {
     expect(remaining).toBeLessThanOrEqual(LOCK_TTL_MS);
 
     const t0 = Date.now();
-    const res = await getMe(s.b, li.cookie);
+    const res = await meWithCookie(s.b, li.cookie);
     const elapsed = Date.now() - t0;
     console.log(
       `[multi-instance] killed holder: lock had ${remaining} ms left; /me on B answered ${res.status} after ${elapsed} ms, refresh grants ${s.op.grants('refresh_token')}`,
@@ -300,7 +284,7 @@ describe('two processes, failures of the lock holder', () => {
     expect(await tokenSet(li.loginId)).toMatchObject({ ended: true });
     expect(await redis!.exists(`sess:${li.sid}`)).toBe(0);
     expect(await redis!.exists(`oidc:lock:${li.loginId}`)).toBe(0);
-    const again = await getMe(s.b, li.cookie);
+    const again = await meWithCookie(s.b, li.cookie);
     expect(again.status).toBe(401);
     expect(s.op.grants('refresh_token')).toBe(2);
   }, 30_000);

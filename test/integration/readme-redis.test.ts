@@ -23,6 +23,8 @@ import { startFakeOp, type FakeOp } from '../support/fake-op.js';
 import { startRedisServer, type RedisServer } from '../support/redis-server.js';
 import { reservePort, type ReservedPort } from '../support/rp-app.js';
 import { readmeSnippet, runSnippet } from '../support/readme-snippet.js';
+import { atFakeOp, pathOf, startLogin, type Agent } from '../support/login.js';
+import { sessionCookie, sessionIdOf } from '../support/cookies.js';
 
 const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 
@@ -45,7 +47,7 @@ interface App {
   redisServer: RedisServer;
   reserved: ReservedPort;
   app: express.Express;
-  agent: ReturnType<typeof request.agent>;
+  agent: Agent;
 }
 
 /**
@@ -84,13 +86,11 @@ function finishApp(app: express.Express, oidc: OidcAuth | undefined): void {
 }
 
 /** The browser at the fake OP: one hop, back to the RP's callback. */
-async function login(agent: App['agent']): Promise<request.Response> {
-  const start = await agent.get('/oidc/authenticate');
-  expect(start.status, start.text).toBe(302);
-  const atOp = await fetch(start.headers.location as string, { redirect: 'manual' });
-  const callback = new URL(atOp.headers.get('location') ?? '');
+async function login(agent: Agent): Promise<request.Response> {
+  const start = await startLogin(agent);
+  const callback = new URL(await atFakeOp(start.headers.location as string));
   expect(callback.searchParams.get('code')).toBeTruthy();
-  return agent.get(callback.pathname + callback.search);
+  return agent.get(pathOf(callback));
 }
 
 /** Keys on the set-up's redis-server, read with a client of the test's own. */
@@ -151,11 +151,9 @@ describe.each([
     expect(me.body.accessToken).toEqual(expect.any(String));
 
     // The session is in Redis under connect-redis's prefix, the token set under the library's.
-    const cookie = ((cb.headers['set-cookie'] as unknown as string[] | undefined) ?? []).find((c) => c.startsWith('connect.sid='));
-    expect(cookie, 'the callback sets the session cookie').toBeDefined();
-    const pair = cookie!.split(';')[0]!;
-    const value = decodeURIComponent(pair.slice('connect.sid='.length));
-    const sid = value.slice(2, value.lastIndexOf('.'));
+    const pair = sessionCookie(cb);
+    expect(pair, 'the callback sets the session cookie').toBeDefined();
+    const sid = sessionIdOf(pair!);
     expect(await keysOn(a.redisServer, 'sess:*')).toEqual([`sess:${sid}`]);
     expect(await keysOn(a.redisServer, 'oidc:tokens:*')).toHaveLength(1);
 
@@ -166,7 +164,7 @@ describe.each([
     const oidcB = second.oidc as OidcAuth;
     cleanups.push(() => oidcB.close());
     finishApp(b.app, oidcB);
-    const meOnB = await request(b.reserved.url).get('/me').set('accept', 'application/json').set('cookie', pair);
+    const meOnB = await request(b.reserved.url).get('/me').set('accept', 'application/json').set('cookie', pair!);
     expect(meOnB.status, meOnB.text).toBe(200);
     expect(meOnB.body.sub).toBe('readme-user');
   });

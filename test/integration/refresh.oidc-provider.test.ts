@@ -13,12 +13,12 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import request from 'supertest';
-import { startDevProvider, type DevProvider } from '../../examples/dev-provider.js';
+import type { DevProvider } from '../../examples/dev-provider.js';
 import { CookieJar, completeProviderLogin } from '../support/provider-login.js';
-import { reservePort, startRpApp, type RpApp } from '../support/rp-app.js';
+import type { RpApp } from '../support/rp-app.js';
 import type { StoredTokens } from '../../src/types.js';
-
-type Agent = ReturnType<typeof request.agent>;
+import { startDevProviderWithRp } from '../support/oidc-provider.js';
+import { loginThrough, type Agent } from '../support/login.js';
 
 const CLIENT = { client_id: 'rp-refresh', client_secret: 'rp-refresh-secret-0123456789abcdef0123456789' };
 const basicAuth = `Basic ${Buffer.from(`${encodeURIComponent(CLIENT.client_id)}:${encodeURIComponent(CLIENT.client_secret)}`).toString('base64')}`;
@@ -41,23 +41,11 @@ describe('session refresh against oidc-provider (4 s access tokens, rotation)', 
   const refreshErrors: Array<{ code: string; oauthError: string | undefined; ended: boolean }> = [];
 
   beforeAll(async () => {
-    const reserved = await reservePort();
-    op = await startDevProvider({
-      clients: [{ ...CLIENT, redirect_uris: [`${reserved.url}/oidc/callback`] }],
+    ({ op, rp } = await startDevProviderWithRp({
+      client: CLIENT,
       // 4 s: long enough that the login's own /me (on a loaded CI machine) is never already due.
-      accessTokenTtl: 4,
-      rotateRefreshToken: true,
-    });
-    op.provider.on('grant.success', ((ctx: { oidc: { params: { grant_type?: string } } }) => {
-      grants.push(String(ctx.oidc.params.grant_type));
-    }) as (...args: never[]) => void);
-    rp = await startRpApp({
-      reserved,
+      provider: { accessTokenTtl: 4, rotateRefreshToken: true },
       oidc: {
-        issuer: op.issuer,
-        clientId: CLIENT.client_id,
-        clientSecret: CLIENT.client_secret,
-        scopes: ['openid', 'email', 'profile', 'offline_access'],
         loginRedirectUrl: '/welcome',
         loginRedirectUrlFailure: '/login-failed',
         hooks: {
@@ -69,7 +57,10 @@ describe('session refresh against oidc-provider (4 s access tokens, rotation)', 
           },
         },
       },
-    });
+    }));
+    op.provider.on('grant.success', ((ctx: { oidc: { params: { grant_type?: string } } }) => {
+      grants.push(String(ctx.oidc.params.grant_type));
+    }) as (...args: never[]) => void);
   });
 
   afterAll(async () => {
@@ -85,10 +76,7 @@ describe('session refresh against oidc-provider (4 s access tokens, rotation)', 
   });
 
   async function login(agent: Agent): Promise<Me> {
-    const start = await agent.get('/oidc/authenticate');
-    expect(start.status, start.text).toBe(302);
-    const cbUrl = new URL(await completeProviderLogin(start.headers.location as string, { login: 'alice', jar: new CookieJar() }));
-    const cb = await agent.get(cbUrl.pathname + cbUrl.search);
+    const cb = await loginThrough(agent, (url) => completeProviderLogin(url, { login: 'alice', jar: new CookieJar() }));
     expect(cb.status, JSON.stringify(rp.logs.slice(-3))).toBe(302);
     expect(cb.headers.location).toBe('/welcome');
     const me = await agent.get('/me').set('accept', 'application/json');

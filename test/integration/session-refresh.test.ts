@@ -15,10 +15,11 @@ import request from 'supertest';
 import { createOidcAuth } from '../../src/index.js';
 import type { OidcAuthOptions, StoredTokens } from '../../src/types.js';
 import { startFakeOp, type FakeOp, type FakeOpRequestLog } from '../support/fake-op.js';
-import { captureLogger, reservePort } from '../support/rp-app.js';
+import { reservePort } from '../support/rp-app.js';
+import { captureLogger, type CapturedLog } from '../support/logger.js';
+import { jwtPayload } from '../support/jwt.js';
+import { atFakeOp, expectAnonymous, loginThrough, pathOf, type Agent } from '../support/login.js';
 import { startTcpForwarder } from '../support/tcp-forwarder.js';
-
-type Agent = ReturnType<typeof request.agent>;
 
 const WELCOME = '/welcome';
 const FAILED = '/login-failed';
@@ -50,7 +51,7 @@ interface TestRp {
   store: session.MemoryStore;
   /** Calls of the session store's `set` (express-session writing a session back). */
   writes: { count: number };
-  logs: Array<{ level: string; message: string; meta?: Record<string, unknown> }>;
+  logs: CapturedLog[];
   refreshed: StoredTokens[];
   refreshErrors: Array<{ code: string; oauthError: string | undefined; ended: boolean; path: string }>;
   /** The next GET /slow waits on this gate (after its session was loaded) instead of 1.5 s. */
@@ -208,24 +209,8 @@ async function startRp(op: FakeOp, opts: RpOptions = {}): Promise<TestRp> {
 // helpers
 // ---------------------------------------------------------------------------
 
-/** The browser at the fake OP: it answers the authorization request with a redirect at once. */
-async function atProvider(authorizeUrl: string): Promise<string> {
-  const res = await fetch(authorizeUrl, { redirect: 'manual' });
-  const location = res.headers.get('location');
-  if (res.status !== 302 || !location) throw new Error(`authorize answered ${res.status}: ${await res.text()}`);
-  return location;
-}
-
-/** Follow a provider redirect back to the RP's callback with `agent`. */
-async function callback(agent: Agent, callbackUrl: string): Promise<request.Response> {
-  const cb = new URL(callbackUrl);
-  return agent.get(cb.pathname + cb.search);
-}
-
 async function login(rp: TestRp, agent: Agent = rp.agent): Promise<void> {
-  const start = await agent.get('/oidc/authenticate');
-  expect(start.status, start.text).toBe(302);
-  const cb = await callback(agent, await atProvider(start.headers.location as string));
+  const cb = await loginThrough(agent);
   expect(cb.status, JSON.stringify(rp.logs)).toBe(302);
   expect(cb.headers.location).toBe(WELCOME);
 }
@@ -258,17 +243,6 @@ function clockAt(epochSeconds: number): void {
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-function jwtPayload(jwt: string): Record<string, unknown> {
-  return JSON.parse(Buffer.from(jwt.split('.')[1] ?? '', 'base64url').toString('utf8')) as Record<string, unknown>;
-}
-
-async function expectLoggedOut(agent: Agent): Promise<void> {
-  const who = await agent.get('/whoami');
-  expect(who.status).toBe(200);
-  expect(who.body).toEqual({ authenticated: false, user: null });
-}
-
 
 // ---------------------------------------------------------------------------
 
@@ -535,7 +509,7 @@ describe('dead credentials end the session', () => {
     expect(refreshGrants(op)).toHaveLength(1);
 
     op.reset();
-    await expectLoggedOut(rp.agent);
+    await expectAnonymous(rp.agent);
     expect(await rp.storedAuths()).toEqual([]);
     // No further grant: the tombstone/destroyed session is not revived when the provider recovers.
     const after = await meJson(rp.agent);
@@ -560,7 +534,7 @@ describe('dead credentials end the session', () => {
     expect(res.body.login_url).toBe(res.headers['oidc-login-url']);
 
     op.reset();
-    await expectLoggedOut(rp.agent);
+    await expectAnonymous(rp.agent);
     expect(rp.refreshErrors).toEqual([{ code: 'OIDC_OP_ERROR', oauthError: 'invalid_grant', ended: true, path: '/me' }]);
   });
 
@@ -579,7 +553,7 @@ describe('dead credentials end the session', () => {
     expect(wave.some((r) => r.body.error === 'session_ended')).toBe(true);
     expect(refreshGrants(op)).toHaveLength(1);
     op.reset();
-    await expectLoggedOut(rp.agent);
+    await expectAnonymous(rp.agent);
     expect(refreshGrants(op)).toHaveLength(1);
   });
 
@@ -611,7 +585,7 @@ describe('dead credentials end the session', () => {
     // The RP presented its current token; the provider refused it because the family is dead.
     const grants = refreshGrants(op);
     expect(grants.at(-1)!.body.refresh_token).toBe(second.refreshToken);
-    await expectLoggedOut(rp.agent);
+    await expectAnonymous(rp.agent);
     expect(rp.refreshErrors).toEqual([{ code: 'OIDC_OP_ERROR', oauthError: 'invalid_grant', ended: true, path: '/me' }]);
   });
 });
@@ -634,7 +608,7 @@ describe('a Bearer header never makes a session more trusted', () => {
     expect(res.body.error).toBe('session_ended');
     expect(refreshGrants(op)).toHaveLength(1);
     op.reset();
-    await expectLoggedOut(rp.agent);
+    await expectAnonymous(rp.agent);
     const again = await withJunkBearer(rp.agent);
     expect(again.status).toBe(401);
   });
@@ -776,7 +750,7 @@ describe('temporary failures change nothing', () => {
     expect(rp.refreshErrors.at(-1)).toEqual(expect.objectContaining({ oauthError: 'invalid_grant', ended: true }));
     // ...because the provider had rotated it (its reuse detection), not for any other reason.
     expect(rp.logs.some((l) => l.message.startsWith('session ended') && /already used/.test(String(l.meta?.reason)))).toBe(true);
-    await expectLoggedOut(rp.agent);
+    await expectAnonymous(rp.agent);
   });
 });
 
@@ -795,7 +769,7 @@ describe('refreshed ID token (OIDC Core 12.2)', () => {
     expect(rp.refreshErrors).toEqual([expect.objectContaining({ code: 'OIDC_ID_TOKEN_INVALID', ended: true })]);
     expect(rp.refreshed).toEqual([]);
     op.reset();
-    await expectLoggedOut(rp.agent);
+    await expectAnonymous(rp.agent);
   });
 
   // Azure AD B2C, AWS Cognito (with rotation), django-oidc-provider and Rauthy re-stamp auth_time
@@ -851,7 +825,7 @@ describe('refreshed ID token (OIDC Core 12.2)', () => {
     expect(res.body.error).toBe('session_ended');
     expect(rp.refreshErrors).toEqual([expect.objectContaining({ code: 'OIDC_ID_TOKEN_INVALID', ended: true })]);
     op.reset();
-    await expectLoggedOut(rp.agent);
+    await expectAnonymous(rp.agent);
   });
 
   it('a re-stamped auth_time does not excuse another sub: the session ends', async () => {
@@ -863,7 +837,7 @@ describe('refreshed ID token (OIDC Core 12.2)', () => {
     expect((await meJson(rp.agent)).status).toBe(401);
     expect(rp.refreshErrors).toEqual([expect.objectContaining({ code: 'OIDC_ID_TOKEN_INVALID', ended: true })]);
     op.reset();
-    await expectLoggedOut(rp.agent);
+    await expectAnonymous(rp.agent);
   });
 
   it('a signature by a foreign key ends the session', async () => {
@@ -878,7 +852,7 @@ describe('refreshed ID token (OIDC Core 12.2)', () => {
     expect(res.headers.location).toBe(`/oidc/authenticate?next=${encodeURIComponent('/me')}`);
     expect(rp.refreshErrors).toEqual([expect.objectContaining({ code: 'OIDC_ID_TOKEN_SIGNATURE', ended: true })]);
     op.reset();
-    await expectLoggedOut(rp.agent);
+    await expectAnonymous(rp.agent);
   });
 
   it('a valid new ID token replaces req.oidc.idToken', async () => {
@@ -1007,7 +981,7 @@ describe('sessions without a refresh token (mozilla-django-oidc SessionRefresh)'
     expect(authorize.searchParams.get('state')).toEqual(expect.any(String));
     expect(authorize.searchParams.get('state')).not.toBe(loginState);
 
-    const cb = await callback(rp.agent, await atProvider(authorize.href));
+    const cb = await rp.agent.get(pathOf(await atFakeOp(authorize.href)));
     expect(cb.status, JSON.stringify(rp.logs)).toBe(302);
     expect(cb.headers.location).toBe('/me?x=1');
 
@@ -1046,12 +1020,12 @@ describe('sessions without a refresh token (mozilla-django-oidc SessionRefresh)'
     op.set({ authorizeError: { error: 'login_required' } });
     const res = await rp.agent.get('/me').set('accept', HTML_ACCEPT);
     expect(res.status).toBe(302);
-    const providerAnswer = await atProvider(res.headers.location as string);
+    const providerAnswer = await atFakeOp(res.headers.location as string);
     expect(new URL(providerAnswer).searchParams.get('error')).toBe('login_required');
-    const cb = await callback(rp.agent, providerAnswer);
+    const cb = await rp.agent.get(pathOf(providerAnswer));
     expect(cb.status).toBe(302);
     expect(cb.headers.location).toBe(FAILED);
-    await expectLoggedOut(rp.agent);
+    await expectAnonymous(rp.agent);
     expect(await rp.storedAuths()).toEqual([]);
   });
 });
@@ -1071,7 +1045,7 @@ describe('logout after a refresh', () => {
     expect(op.revokedTokens).toContain(second.accessToken);
     expect(op.revokedTokens).not.toContain(first.refreshToken);
     expect(op.revokedTokens).not.toContain(first.accessToken);
-    await expectLoggedOut(rp.agent);
+    await expectAnonymous(rp.agent);
   });
 
   it('is not undone by a request of the session still in flight that writes its copy back', async () => {
@@ -1085,7 +1059,7 @@ describe('logout after a refresh', () => {
     expect(logout.status).toBe(303);
     gate.release();
     expect((await slow).status).toBe(200); // it wrote the logged-in copy back under the old id
-    await expectLoggedOut(rp.agent);
+    await expectAnonymous(rp.agent);
   });
 
   it('also when the session copy is stale (it still holds the login refresh token)', async () => {

@@ -15,8 +15,9 @@ import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { KeyObject, constants, createHash, createHmac, randomBytes, sign as cryptoSign } from 'node:crypto';
-import { base64url, exportJWK, generateKeyPair } from 'jose';
+import { exportJWK, generateKeyPair } from 'jose';
 import type { JWK } from 'jose';
+import { b64json, nowSeconds } from './jwt.js';
 
 // ---------------------------------------------------------------------------
 // Public API
@@ -172,9 +173,7 @@ const CODE_TTL_SECONDS = 600;
 const BACKCHANNEL_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 const WELL_KNOWN = '/.well-known/openid-configuration';
 
-const nowSeconds = (): number => Math.floor(Date.now() / 1000);
 const randomToken = (bytes = 32): string => randomBytes(bytes).toString('base64url');
-const b64json = (value: unknown): string => base64url.encode(JSON.stringify(value));
 
 /** Shallow merge where an explicit `undefined` value deletes the key (lets tests remove claims/fields). */
 function mergeDeleting(target: Record<string, unknown>, patch: Record<string, unknown> | undefined): Record<string, unknown> {

@@ -9,14 +9,15 @@ import express from 'express';
 import session, { type Store } from 'express-session';
 import request from 'supertest';
 import { createOidcAuth, type OidcAuth } from '../../src/index.js';
-import type { OidcAuthOptions, OidcLogger } from '../../src/types.js';
+import type { OidcAuthOptions } from '../../src/types.js';
+import { captureLogger, type CapturedLog } from './logger.js';
 
 export interface RpApp {
   url: string;
   oidc: OidcAuth;
   agent: ReturnType<typeof request.agent>;
   /** Messages the library logged, for asserting that failures say why. */
-  logs: Array<{ level: string; message: string; meta?: Record<string, unknown> }>;
+  logs: CapturedLog[];
   store: Store;
   close(): Promise<void>;
 }
@@ -41,13 +42,6 @@ export interface RpAppOptions {
   store?: Store;
   /** Mount express-session (default true). */
   withSession?: boolean;
-}
-
-export function captureLogger(logs: RpApp['logs']): OidcLogger {
-  const push = (level: string) => (message: string, meta?: Record<string, unknown>) => {
-    logs.push({ level, message, ...(meta ? { meta } : {}) });
-  };
-  return { debug: push('debug'), info: push('info'), warn: push('warn'), error: push('error') };
 }
 
 export async function startRpApp(opts: RpAppOptions): Promise<RpApp> {
@@ -88,13 +82,4 @@ export async function startRpApp(opts: RpAppOptions): Promise<RpApp> {
       await new Promise<void>((resolve) => reserved.server.close(() => resolve()));
     },
   };
-}
-
-/** Follow the RP's login redirect through a provider-side function that returns the callback URL. */
-export async function loginThrough(rp: RpApp, provider: (authorizeUrl: string) => Promise<string>, path = '/oidc/authenticate'): Promise<request.Response> {
-  const start = await rp.agent.get(path);
-  if (start.status !== 302) throw new Error(`login route answered ${start.status}: ${start.text}`);
-  const callbackUrl = await provider(start.headers.location as string);
-  const cb = new URL(callbackUrl);
-  return rp.agent.get(cb.pathname + cb.search);
 }

@@ -18,8 +18,8 @@ import { allowedAccessTokenAlgorithms } from '../../src/protocol/jwt-verificatio
 import { checkIntrospectionResponse, type IntrospectionExpectations } from '../../src/protocol/introspection.js';
 import { readBearerToken, tokenScopes } from '../../src/protocol/bearer-token.js';
 import { hashToken } from '../../src/store/bearer-cache.js';
-import type { OidcError } from '../../src/errors.js';
 import type { KeyResolver } from '../../src/keys/jwks.js';
+import { errorOf, errorOfAsync } from '../support/error-code.js';
 
 const ISS = 'https://op.example.com';
 const API = 'https://api.example.com';
@@ -32,24 +32,6 @@ function claims(overrides: Record<string, unknown> = {}): JWTPayload {
   const c: Record<string, unknown> = { iss: ISS, sub: 'user-1', aud: API, client_id: 'client-1', exp: NOW + 300, iat: NOW, jti: 'j-1', ...overrides };
   for (const k of Object.keys(c)) if (c[k] === undefined) delete c[k];
   return c as JWTPayload;
-}
-
-function errorOf(fn: () => unknown): OidcError | undefined {
-  try {
-    fn();
-  } catch (err) {
-    return err as OidcError;
-  }
-  return undefined;
-}
-
-async function asyncErrorOf(p: Promise<unknown>): Promise<OidcError | undefined> {
-  try {
-    await p;
-  } catch (err) {
-    return err as OidcError;
-  }
-  return undefined;
 }
 
 describe('checkAccessTokenClaims (RFC 9068 2.2, 4)', () => {
@@ -166,18 +148,18 @@ describe('validateJwtAccessToken (jose-signed tokens)', () => {
 
   it('typ JWT is rejected unless acceptPlainJwtTyp', async () => {
     const token = await sign(claims(), { typ: 'JWT' });
-    expect((await asyncErrorOf(validateJwtAccessToken(token, opts())))?.code).toBe('OIDC_ACCESS_TOKEN_INVALID');
+    expect((await errorOfAsync(validateJwtAccessToken(token, opts())))?.code).toBe('OIDC_ACCESS_TOKEN_INVALID');
     await expect(validateJwtAccessToken(token, opts({ acceptPlainJwtTyp: true }))).resolves.toMatchObject({ sub: 'user-1' });
   });
 
   it('a signature by another key is rejected', async () => {
     const token = await sign(claims(), { typ: 'at+jwt' }, other.privateKey);
-    expect((await asyncErrorOf(validateJwtAccessToken(token, opts())))?.code).toBe('OIDC_ACCESS_TOKEN_INVALID');
+    expect((await errorOfAsync(validateJwtAccessToken(token, opts())))?.code).toBe('OIDC_ACCESS_TOKEN_INVALID');
   });
 
   it('alg none is rejected even if listed', async () => {
     const token = `${base64url.encode(JSON.stringify({ alg: 'none', typ: 'at+jwt' }))}.${base64url.encode(JSON.stringify(claims()))}.`;
-    const err = await asyncErrorOf(validateJwtAccessToken(token, opts({ algorithms: ['RS256', 'none'] })));
+    const err = await errorOfAsync(validateJwtAccessToken(token, opts({ algorithms: ['RS256', 'none'] })));
     expect(err?.code).toBe('OIDC_ACCESS_TOKEN_INVALID');
     expect(err?.message).toContain('"none" is not allowed');
   });
@@ -186,20 +168,20 @@ describe('validateJwtAccessToken (jose-signed tokens)', () => {
     const input = `${base64url.encode(JSON.stringify({ alg: 'HS256', typ: 'at+jwt' }))}.${base64url.encode(JSON.stringify(claims()))}`;
     const token = `${input}.${createHmac('sha256', 'client-secret').update(input).digest('base64url')}`;
     const secretResolver: KeyResolver = async () => new TextEncoder().encode('client-secret');
-    const err = await asyncErrorOf(validateJwtAccessToken(token, opts({ algorithms: ['RS256', 'HS256'], getKey: secretResolver })));
+    const err = await errorOfAsync(validateJwtAccessToken(token, opts({ algorithms: ['RS256', 'HS256'], getKey: secretResolver })));
     expect(err?.code).toBe('OIDC_ACCESS_TOKEN_INVALID');
     expect(err?.message).toContain('"HS256" is not allowed');
   });
 
   it('an encrypted (5-part) token and garbage are rejected', async () => {
-    expect((await asyncErrorOf(validateJwtAccessToken('a.b.c.d.e', opts())))?.message).toContain('encrypted');
-    expect((await asyncErrorOf(validateJwtAccessToken('nope', opts())))?.code).toBe('OIDC_ACCESS_TOKEN_INVALID');
-    expect((await asyncErrorOf(validateJwtAccessToken('a.b.c', opts())))?.code).toBe('OIDC_ACCESS_TOKEN_INVALID');
+    expect((await errorOfAsync(validateJwtAccessToken('a.b.c.d.e', opts())))?.message).toContain('encrypted');
+    expect((await errorOfAsync(validateJwtAccessToken('nope', opts())))?.code).toBe('OIDC_ACCESS_TOKEN_INVALID');
+    expect((await errorOfAsync(validateJwtAccessToken('a.b.c', opts())))?.code).toBe('OIDC_ACCESS_TOKEN_INVALID');
   });
 
   it('an expired token is rejected (by jose or by the claim check, same code)', async () => {
     const token = await sign(claims({ exp: NOW - 3600, iat: NOW - 7200 }));
-    expect((await asyncErrorOf(validateJwtAccessToken(token, opts())))?.code).toBe('OIDC_ACCESS_TOKEN_INVALID');
+    expect((await errorOfAsync(validateJwtAccessToken(token, opts())))?.code).toBe('OIDC_ACCESS_TOKEN_INVALID');
   });
 
   it('a JWKS that cannot be fetched is a provider error, not an invalid token', async () => {
@@ -208,7 +190,7 @@ describe('validateJwtAccessToken (jose-signed tokens)', () => {
     const down: KeyResolver = async () => {
       throw new E('OIDC_HTTP_NETWORK', 'connection refused');
     };
-    expect((await asyncErrorOf(validateJwtAccessToken(token, opts({ getKey: down }))))?.code).toBe('OIDC_HTTP_NETWORK');
+    expect((await errorOfAsync(validateJwtAccessToken(token, opts({ getKey: down }))))?.code).toBe('OIDC_HTTP_NETWORK');
   });
 });
 

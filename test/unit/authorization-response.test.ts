@@ -8,7 +8,7 @@ import {
   type AuthorizationResponseExpectations,
   type PendingLogin,
 } from '../../src/protocol/authorization-response.js';
-import type { OidcError } from '../../src/errors.js';
+import { codeOf, errorOf } from '../support/error-code.js';
 
 const ISS = 'https://op.example.com';
 const REDIRECT = 'https://app.example.com/oidc/callback';
@@ -17,16 +17,6 @@ const TTL = 600_000;
 
 const exp: AuthorizationResponseExpectations = { issuer: ISS, redirectUri: REDIRECT, issRequired: false, stateTtlMs: TTL, now: NOW };
 const pending: PendingLogin = { issuer: ISS, redirectUri: REDIRECT, createdAt: NOW - 1000, nonce: 'n', codeVerifier: 'v' };
-
-function errorOf(fn: () => unknown): OidcError | undefined {
-  try {
-    fn();
-  } catch (err) {
-    return err as OidcError;
-  }
-  return undefined;
-}
-const codeOf = (fn: () => unknown) => errorOf(fn)?.code;
 
 describe('validateAuthorizationResponse: state (RFC 6749 10.12)', () => {
   it.each([
