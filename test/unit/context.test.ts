@@ -6,7 +6,7 @@
 import { describe, expect, it, vi, type Mock } from 'vitest';
 import type { Request } from 'express';
 import { attachContext, buildContext, continueWithContext, setContext } from '../../src/session/context.js';
-import type { Runtime } from '../../src/runtime.js';
+import type { ContextSettings } from '../../src/session/context.js';
 import type { AuthenticatedSession } from '../../src/session/session-data.js';
 import type { OidcContext, OidcHooks, OidcUser } from '../../src/types.js';
 import { captureLogger, type CapturedLog } from '../support/logger.js';
@@ -40,14 +40,14 @@ function fakeReq(a?: AuthenticatedSession): Request {
 }
 
 interface FakeRuntime {
-  rt: Runtime;
+  rt: ContextSettings;
   logs: CapturedLog[];
 }
 
-/** attachContext reads only config.hooks and config.logger. */
+/** attachContext reads only the hooks and the logger of the configuration. */
 function fakeRuntime(hooks: OidcHooks = {}): FakeRuntime {
   const logs: CapturedLog[] = [];
-  return { rt: { config: { hooks, logger: captureLogger(logs) } } as unknown as Runtime, logs };
+  return { rt: { hooks, logger: captureLogger(logs) }, logs };
 }
 
 function expectAnonymousContext(ctx: OidcContext): void {
@@ -76,7 +76,8 @@ describe('buildContext', () => {
     ['the session scope, space separated (extra spaces ignored)', { scope: ' openid  email ' }, ['openid', 'email']],
     ['the session scope before the claims', { scope: 'openid', claims: { iss: 'i', sub: 's', scope: 'admin', scp: ['x'] } }, ['openid']],
     ['else the claims\' scope string (RFC 9068)', { scope: undefined, claims: { iss: 'i', sub: 's', scope: 'read write' } }, ['read', 'write']],
-    ['else the claims\' scope before scp', { scope: undefined, claims: { iss: 'i', sub: 's', scope: 'read', scp: ['x'] } }, ['read']],
+    // One reading of scopes everywhere (protocol/bearer-token.ts parseScopes): scope and scp merged, as for bearer tokens.
+    ['else the claims\' scope and scp, merged', { scope: undefined, claims: { iss: 'i', sub: 's', scope: 'read', scp: ['x', 'read'] } }, ['read', 'x']],
     ['else scp as an array (Entra, Okta), non-strings dropped', { scope: undefined, claims: { iss: 'i', sub: 's', scp: ['read', 42, 'write'] } }, ['read', 'write']],
     ['else scp as a string', { scope: undefined, claims: { iss: 'i', sub: 's', scp: 'read write' } }, ['read', 'write']],
     ['none anywhere: no scopes', { scope: undefined, claims: { iss: 'i', sub: 's' } }, []],

@@ -4,8 +4,7 @@
  * TokenRefresher itself is covered by the integration tests (session-refresh, multi-instance).
  */
 import { describe, expect, it } from 'vitest';
-import { applyTokenSet, refreshDue, tokenSetFromSession } from '../../src/session/refresh.js';
-import type { Runtime } from '../../src/runtime.js';
+import { applyTokenSet, refreshDue, tokenSetFromSession, type TokenStorageSettings } from '../../src/session/refresh.js';
 import type { AuthenticatedSession } from '../../src/session/session-data.js';
 import type { TokenSet } from '../../src/store/token-store.js';
 
@@ -92,9 +91,9 @@ const refreshedSet: TokenSet = {
   idToken: 'id-2',
 };
 
-/** applyTokenSet reads only the OIDC_STORE_* flags of the runtime's config. */
-function runtimeStoring(flags: { access: boolean; refresh: boolean; id: boolean }): Runtime {
-  return { config: { storeAccessToken: flags.access, storeRefreshToken: flags.refresh, storeIdToken: flags.id } } as unknown as Runtime;
+/** applyTokenSet reads only the OIDC_STORE_* flags. */
+function runtimeStoring(flags: { access: boolean; refresh: boolean; id: boolean }): TokenStorageSettings {
+  return { storeAccessToken: flags.access, storeRefreshToken: flags.refresh, storeIdToken: flags.id };
 }
 
 const STORE_ALL = runtimeStoring({ access: true, refresh: true, id: true });
