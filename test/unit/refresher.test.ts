@@ -1,0 +1,220 @@
+/**
+ * TokenRefresher (src/session/refresh.ts) on its own: the real token store, lock and single flight
+ * on the in-memory shared store, and a stub provider whose token endpoint is a function. The
+ * integration tests (session-refresh, multi-instance) cover the same rules through HTTP and Redis.
+ */
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { Request } from 'express';
+import { OidcError } from '../../src/errors.js';
+import { TokenRefresher, type RefreshSettings } from '../../src/session/refresh.js';
+import type { Provider } from '../../src/protocol/provider.js';
+import type { ProviderMetadata } from '../../src/protocol/discovery.js';
+import type { HttpClient, HttpRequest } from '../../src/http/client.js';
+import { MemorySharedStore } from '../../src/store/shared-store.js';
+import { TokenStore } from '../../src/store/token-store.js';
+import { InProcessSingleFlight, SharedLock } from '../../src/store/lock.js';
+import type { AuthenticatedSession } from '../../src/session/session-data.js';
+import type { StoredTokens } from '../../src/types.js';
+import { captureLogger, type CapturedLog } from '../support/logger.js';
+
+const NOW = () => Math.floor(Date.now() / 1000);
+const META = { issuer: 'https://op.example', tokenEndpoint: 'https://op.example/token' } as ProviderMetadata;
+
+type TokenEndpoint = (form: Record<string, string>) => Promise<Record<string, unknown>>;
+
+/** A provider whose discovery is known and whose token endpoint is `endpoint`; refreshed responses carry no ID token. */
+function stubProvider(endpoint: TokenEndpoint): Provider & { grants: Array<Record<string, string>> } {
+  const grants: Array<Record<string, string>> = [];
+  const http = {
+    json: async (_url: string, req?: HttpRequest) => {
+      grants.push(req?.form ?? {});
+      return endpoint(req?.form ?? {});
+    },
+  } as unknown as HttpClient;
+  return {
+    grants,
+    http,
+    discovery: { get: async () => META, peek: () => META },
+    creds: { clientId: 'c', clientSecret: 's', useBasicAuth: true },
+    keysFor: () => {
+      throw new Error('no ID token is validated in these tests');
+    },
+    validateIdToken: async () => {
+      throw new Error('no ID token is validated in these tests');
+    },
+    close: async () => undefined,
+  };
+}
+
+/** A provider that rotates: each grant answers a new access and refresh token. */
+function rotatingProvider(delayMs = 0): ReturnType<typeof stubProvider> {
+  let n = 0;
+  return stubProvider(async () => {
+    n++;
+    if (delayMs) await new Promise((r) => setTimeout(r, delayMs));
+    return { access_token: `at-${n}`, refresh_token: `rt-${n}`, token_type: 'Bearer', expires_in: 300 };
+  });
+}
+
+interface Instance {
+  refresher: TokenRefresher;
+  tokens: TokenStore;
+  logs: CapturedLog[];
+  refreshed: StoredTokens[];
+}
+
+const stores: MemorySharedStore[] = [];
+afterEach(() => {
+  for (const s of stores.splice(0)) s.close();
+});
+
+/** One app instance: its own single flight and refresher, on a shared store (another instance's, to share it). */
+function instance(provider: Provider, shared = new MemorySharedStore()): Instance & { shared: MemorySharedStore } {
+  stores.push(shared);
+  const logs: CapturedLog[] = [];
+  const refreshed: StoredTokens[] = [];
+  const tokens = new TokenStore(shared, 60_000);
+  const settings: RefreshSettings = {
+    refreshLeewaySeconds: 30,
+    strictRefreshAuthTime: false,
+    storeAccessToken: true,
+    storeRefreshToken: true,
+    storeIdToken: false,
+    hooks: { onTokensRefreshed: (t) => void refreshed.push(t) },
+    logger: captureLogger(logs),
+  };
+  const refresher = new TokenRefresher({
+    settings,
+    provider,
+    tokens,
+    lock: new SharedLock(shared, { ttlMs: 2000, maxWaitMs: 3000, pollMs: 5 }),
+    flights: new InProcessSingleFlight(),
+  });
+  return { refresher, tokens, logs, refreshed, shared };
+}
+
+/** A session copy whose access token expired a second ago (or expires in `expiresIn` s). */
+function session(expiresIn = -1): AuthenticatedSession {
+  const now = NOW();
+  return {
+    loginId: 'login-1',
+    iss: META.issuer as string,
+    sub: 'user-1',
+    claims: { iss: META.issuer as string, sub: 'user-1' },
+    user: {},
+    authTime: now - 600,
+    renewAt: now + 900,
+    accessToken: 'at-0',
+    accessTokenExpiresAt: now + expiresIn,
+    refreshToken: 'rt-0',
+    tokensObtainedAt: now - 300,
+    tokenVersion: 1,
+  };
+}
+
+/** The refresher reads only the session cookie's lifetime (the token set lives at least as long). */
+const noop = (cb: (err?: unknown) => void) => cb();
+const req = { session: { cookie: { originalMaxAge: null }, regenerate: noop, save: noop, destroy: noop } } as unknown as Request;
+
+describe('TokenRefresher', () => {
+  it('a set that is not due: no grant, the current set', async () => {
+    const provider = rotatingProvider();
+    const a = instance(provider);
+    const outcome = await a.refresher.refresh(session(3600), req);
+    expect(outcome.kind).toBe('current');
+    expect(provider.grants).toHaveLength(0);
+  });
+
+  it('due: one grant with the stored refresh token; the rotated set is stored with the next version', async () => {
+    const provider = rotatingProvider();
+    const a = instance(provider);
+    const outcome = await a.refresher.refresh(session(), req);
+    expect(outcome).toMatchObject({ kind: 'refreshed', set: { version: 2, accessToken: 'at-1', refreshToken: 'rt-1' } });
+    expect(provider.grants).toEqual([{ grant_type: 'refresh_token', refresh_token: 'rt-0' }]);
+    expect((await a.tokens.read('login-1'))?.set).toMatchObject({ version: 2, refreshToken: 'rt-1' });
+    expect(a.refreshed).toEqual([expect.objectContaining({ accessToken: 'at-1', refreshToken: 'rt-1' })]);
+    expect(a.logs.filter((l) => l.level === 'error')).toEqual([]);
+  });
+
+  it('20 concurrent requests of one login in one process: one grant, all get the new set', async () => {
+    const provider = rotatingProvider(20);
+    const a = instance(provider);
+    const outcomes = await Promise.all(Array.from({ length: 20 }, () => a.refresher.refresh(session(), req)));
+    expect(provider.grants).toHaveLength(1);
+    expect(new Set(outcomes.map((o) => (o.kind === 'refreshed' || o.kind === 'current' ? o.set.refreshToken : o.kind)))).toEqual(new Set(['rt-1']));
+    expect(a.refreshed).toHaveLength(1);
+  });
+
+  it('two instances on one shared store: one grant; the other re-reads the stored set under the lock', async () => {
+    const provider = rotatingProvider(20);
+    const a = instance(provider);
+    const b = instance(provider, a.shared);
+    const [x, y] = await Promise.all([a.refresher.refresh(session(), req), b.refresher.refresh(session(), req)]);
+    expect(provider.grants).toHaveLength(1);
+    const kinds = [x.kind, y.kind].sort();
+    expect(kinds).toEqual(['current', 'refreshed']);
+    for (const o of [x, y]) expect(o.kind === 'refreshed' || o.kind === 'current' ? o.set.refreshToken : undefined).toBe('rt-1');
+    // A later stale session copy (still holding rt-0) continues with the stored set, no second grant.
+    const later = await b.refresher.refresh(session(), req);
+    expect(later.kind).toBe('current');
+    expect(provider.grants).toHaveLength(1);
+  });
+
+  it('invalid_grant: the login ends for every instance (tombstone), and no later grant is made', async () => {
+    const provider = stubProvider(async () => {
+      throw new OidcError('OIDC_OP_ERROR', 'token answered 400 invalid_grant', { oauthError: 'invalid_grant', status: 400 });
+    });
+    const a = instance(provider);
+    const outcome = await a.refresher.refresh(session(), req);
+    expect(outcome).toMatchObject({ kind: 'ended', error: { oauthError: 'invalid_grant' } });
+    expect((await a.tokens.read('login-1'))?.set.ended).toBe(true);
+    const again = await instance(provider, a.shared).refresher.refresh(session(), req);
+    expect(again.kind).toBe('ended');
+    expect(provider.grants).toHaveLength(1);
+  });
+
+  it.each([
+    ['a network error', new OidcError('OIDC_HTTP_NETWORK', 'connection refused')],
+    ['a timeout', new OidcError('OIDC_HTTP_TIMEOUT', 'no answer')],
+    ['a 503', new OidcError('OIDC_HTTP_STATUS', 'HTTP 503', { status: 503 })],
+    ['temporarily_unavailable', new OidcError('OIDC_OP_ERROR', 'busy', { oauthError: 'temporarily_unavailable', status: 400 })],
+  ])('%s: failed (503), nothing stored, and the next attempt presents the same refresh token', async (_name, error) => {
+    let fail = true;
+    const provider = stubProvider(async () => {
+      if (fail) throw error;
+      return { access_token: 'at-1', refresh_token: 'rt-1', token_type: 'Bearer', expires_in: 300 };
+    });
+    const a = instance(provider);
+    const outcome = await a.refresher.refresh(session(), req);
+    expect(outcome).toMatchObject({ kind: 'failed', error: { statusCode: 503 } });
+    expect(await a.tokens.read('login-1')).toBeUndefined();
+    fail = false;
+    expect((await a.refresher.refresh(session(), req)).kind).toBe('refreshed');
+    expect(provider.grants.map((g) => g.refresh_token)).toEqual(['rt-0', 'rt-0']);
+  });
+
+  it('a provider that does not rotate: the old refresh token is kept (RFC 6749 6)', async () => {
+    const provider = stubProvider(async () => ({ access_token: 'at-1', token_type: 'Bearer', expires_in: 300 }));
+    const a = instance(provider);
+    const outcome = await a.refresher.refresh(session(), req);
+    expect(outcome).toMatchObject({ kind: 'refreshed', set: { accessToken: 'at-1', refreshToken: 'rt-0' } });
+  });
+
+  it('a waiter gives up with a temporary failure when the lock holder never finishes', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      const provider = rotatingProvider();
+      const a = instance(provider);
+      // A holder that died: the lock key is there and nobody releases it.
+      await a.shared.setIfAbsent('lock:login-1', 'dead-holder', 60_000);
+      const pending = a.refresher.refresh(session(), req);
+      // Past maxWaitMs (3 s) by the clock the refresher reads.
+      vi.setSystemTime(Date.now() + 4000);
+      const outcome = await pending;
+      expect(outcome).toMatchObject({ kind: 'failed', error: { code: 'OIDC_REFRESH_FAILED', statusCode: 503 } });
+      expect(provider.grants).toHaveLength(0);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});
