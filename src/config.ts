@@ -9,8 +9,8 @@
 import { OidcError } from './errors.js';
 import { signKeyProblem } from './keys/jwks.js';
 import { allowedHostProblem } from './redirect-target.js';
-import type { OidcAuthOptions, OidcHooks, OidcLogger, OidcRoutes } from './types.js';
-import type { RedisClientLike } from './store/redis-store.js';
+import { SUPPORTED_ALGS } from './algorithms.js';
+import type { OidcAuthOptions, OidcHooks, OidcLogger, OidcRoutes, RedisClientLike } from './types.js';
 import { debuglog } from 'node:util';
 
 type Kind = 'string' | 'url' | 'boolean' | 'seconds' | 'int' | 'list' | 'params' | 'urlpath';
@@ -84,13 +84,6 @@ export const OPTION_SPECS = {
 } as const satisfies Record<string, OptionSpec>;
 
 export type OptionName = keyof typeof OPTION_SPECS;
-
-/** Algorithms an ID token may be signed with (OIDC Core 3.1.3.7 step 7; RFC 7518). */
-export const SUPPORTED_ALGS = [
-  'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512',
-  'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519',
-  'HS256', 'HS384', 'HS512',
-] as const;
 
 export interface ResolvedConfig {
   issuer: string | undefined;
