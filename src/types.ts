@@ -94,7 +94,7 @@ export interface NodeRedisLike {
 export interface IoRedisLike {
   call(command: string, ...args: string[]): Promise<unknown>;
 }
-/** The `redis` option: either client, told apart structurally (src/config.ts). */
+/** The `redis` option: either client, told apart by shape (redisClientKind in src/config/validators.ts). */
 export type RedisClientLike = NodeRedisLike | IoRedisLike;
 
 /**

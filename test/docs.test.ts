@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { OPTION_SPECS } from '../src/config.js';
+import { OPTION_SPECS } from '../src/config/options.js';
 
 const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
 const envExample = readFileSync(new URL('../.env.example', import.meta.url), 'utf8');
