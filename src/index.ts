@@ -113,7 +113,6 @@ export function createOidcAuth(options: OidcAuthOptions = {}): OidcAuth {
 
 export { OidcError, isOidcError, isTransientProviderError } from './errors.js';
 export type { OidcErrorCode } from './errors.js';
-export { OPTION_SPECS } from './config.js';
 export type {
   OidcAuthOptions,
   OidcHooks,

@@ -15,25 +15,6 @@ export interface RedirectPolicy {
   allowedHosts: string[];
 }
 
-// A host name or IP literal with an optional port: what `url.host` is compared with below.
-const HOST = /^(\[[0-9a-f:.]+\]|[a-z0-9_](?:[a-z0-9_.-]*[a-z0-9_])?)(?::(\d{1,5}))?$/i;
-
-/**
- * Why an OIDC_REDIRECT_ALLOWED_HOSTS entry could never match a target, or undefined when it can.
- * A URL is the usual mistake (`https://x.example.com`): it is compared with a host and never matches.
- */
-export function allowedHostProblem(entry: string): string | undefined {
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(entry)) {
-    const host = URL.canParse(entry) ? new URL(entry).host : '';
-    return host ? `use the host ${host}, not a URL` : 'a URL, not a host';
-  }
-  const m = HOST.exec(entry);
-  if (!m || Number(m[2] ?? 0) > 65535 || !URL.canParse(`https://${entry}`)) {
-    return 'not a host (a host name or IP address, optionally with :port)';
-  }
-  return undefined;
-}
-
 // C0 controls, DEL, and backslash: none belongs in a redirect target we accept.
 const FORBIDDEN = /[\u0000-\u001f\u007f\\]/;
 

@@ -4,7 +4,6 @@
 import type { Request } from 'express';
 import type { JWTPayload } from 'jose';
 import type { OidcError } from './errors.js';
-import type { RedisClientLike } from './store/redis-store.js';
 
 /** Claims of the signed-in user: ID token claims merged with userinfo (userinfo wins). */
 export interface OidcClaims extends JWTPayload {
@@ -86,6 +85,17 @@ export interface OidcRoutes {
   backchannelLogout?: string;
   frontchannelLogout?: string;
 }
+
+/** A node-redis client (v4/v5, `createClient()`), as far as this library uses it: raw commands. */
+export interface NodeRedisLike {
+  sendCommand(args: string[]): Promise<unknown>;
+}
+/** An ioredis client, as far as this library uses it: raw commands. */
+export interface IoRedisLike {
+  call(command: string, ...args: string[]): Promise<unknown>;
+}
+/** The `redis` option: either client, told apart by shape (redisClientKind in src/config/validators.ts). */
+export type RedisClientLike = NodeRedisLike | IoRedisLike;
 
 /**
  * Options of `createOidcAuth()`. Every non-function option also reads an environment variable

@@ -30,6 +30,11 @@ describe('package', () => {
     expect(typeof mod.OidcError).toBe('function');
   });
 
+  it('keeps the option table internal: README "Options" documents it', async () => {
+    const mod = (await import('express-oidc-rp')) as Record<string, unknown>;
+    expect(Object.keys(mod).filter((name) => /OPTION|SPEC/i.test(name))).toEqual([]);
+  });
+
   it('ships type declarations that do not need @types/express-session', () => {
     const dts = new URL('../dist/index.d.ts', import.meta.url);
     expect(existsSync(dts)).toBe(true);

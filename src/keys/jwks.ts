@@ -20,7 +20,6 @@ import {
   type JWSHeaderParameters,
   type JWTVerifyGetKey,
 } from 'jose';
-import { createPublicKey, type JsonWebKey } from 'node:crypto';
 import { OidcError } from '../errors.js';
 import type { HttpClient } from '../http/client.js';
 
@@ -125,60 +124,4 @@ function pinnedKeyResolver(material: string): (header: JWSHeaderParameters) => P
     }
     return key;
   };
-}
-
-const PRIVATE_KEY = "is a private key: give the provider's public key (its private key must never leave the provider; if it did, have it rotated)";
-
-function jwkProblem(jwk: unknown): string | undefined {
-  if (typeof jwk !== 'object' || jwk === null || Array.isArray(jwk)) return 'holds something that is not a JWK object';
-  const { kty } = jwk as { kty?: unknown };
-  if (kty === 'oct') {
-    return 'is a symmetric key (kty "oct"): HS256/384/512 ID tokens are verified with the client secret (option "clientSecret", env OIDC_RP_CLIENT_SECRET); give the provider\'s public key';
-  }
-  if ('d' in jwk) return PRIVATE_KEY;
-  try {
-    createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' });
-  } catch (err) {
-    return `is not a valid public JWK (${(err as Error).message})`;
-  }
-  return undefined;
-}
-
-/**
- * Why OIDC_RP_IDP_SIGN_KEY cannot serve pinnedKeyResolver above, or undefined when it can.
- * Checked at start-up: otherwise a bad key starts fine and every login fails on the ID token.
- * node:crypto parses synchronously; it also derives a public key from a private one, hence the
- * explicit private-key checks.
- */
-export function signKeyProblem(material: string): string | undefined {
-  const trimmed = material.trim();
-  if (trimmed.startsWith('{')) {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(trimmed);
-    } catch {
-      return 'is not valid JSON (a JWK or a JWKS was expected)';
-    }
-    const keys = (parsed as { keys?: unknown }).keys;
-    if (keys !== undefined && !Array.isArray(keys)) return 'is a JWKS whose "keys" is not an array';
-    if (Array.isArray(keys) && keys.length === 0) return 'is a JWKS with no keys';
-    for (const jwk of Array.isArray(keys) ? keys : [parsed]) {
-      const problem = jwkProblem(jwk);
-      if (problem) return problem;
-    }
-    return undefined;
-  }
-  const label = /^-----BEGIN ([A-Z0-9 ]+)-----/.exec(trimmed)?.[1];
-  if (label === undefined) return 'is neither a PEM public key ("-----BEGIN PUBLIC KEY-----") nor a JWK / JWKS as JSON';
-  if (label.endsWith('PRIVATE KEY')) return PRIVATE_KEY;
-  // jose's importSPKI reads SPKI only, although node:crypto would accept these two.
-  if (label === 'CERTIFICATE') return 'is a certificate: give its public key as PEM SPKI (openssl x509 -pubkey -noout)';
-  if (label === 'RSA PUBLIC KEY') return 'is a PKCS#1 RSA key: give it as PEM SPKI, "-----BEGIN PUBLIC KEY-----" (openssl rsa -RSAPublicKey_in -pubout)';
-  if (label !== 'PUBLIC KEY') return `is a PEM "${label}": give the provider's public key as PEM SPKI ("-----BEGIN PUBLIC KEY-----") or a JWK`;
-  try {
-    createPublicKey({ key: trimmed, format: 'pem' });
-  } catch (err) {
-    return `is not a valid PEM public key (${(err as Error).message})`;
-  }
-  return undefined;
 }

@@ -2,15 +2,14 @@
  * OpenID Connect Discovery 1.0: the provider metadata, merged with explicitly configured
  * endpoints (which win, as in mozilla-django-oidc where they are the only source).
  *
- * Discovery only fills what is not configured: with the authorization and token endpoints and a
- * key source all given, the document is not fetched at all (unless discoveryUrl asks for it), so
- * providers without one work. Otherwise it is fetched lazily on the first request that needs it
- * and cached; a failed fetch is not cached, so a provider that is down at boot does not take the
- * app down with it.
+ * Whether the document is fetched at all, and from where, is decided by the configuration
+ * (discoveryPlan in src/config/discovery-plan.ts); this module carries the decision out. The
+ * document is fetched lazily on the first request that needs it and cached; a failed fetch is not
+ * cached, so a provider that is down at boot does not take the app down with it.
  */
 import { OidcError } from '../errors.js';
 import type { HttpClient } from '../http/client.js';
-import { missingWithoutDiscoveryIn, type ResolvedConfig } from '../config.js';
+import type { OidcLogger } from '../types.js';
 
 /**
  * Redirects followed to the document, within its URL's origin (http/redirects.ts):
@@ -36,29 +35,26 @@ export interface ProviderMetadata {
   raw: Record<string, unknown>;
 }
 
-export function discoveryUrl(issuer: string): string {
-  // OIDC Discovery 4: remove any trailing "/" before appending the well-known path.
-  return `${issuer.replace(/\/+$/, '')}/.well-known/openid-configuration`;
-}
-
 /** The discovery document to fetch, or why none is fetched. */
 export type DiscoveryPlan = { url: string } | { url: undefined; reason: string };
 
-/** Whether and where to fetch the discovery document. Pure. */
-export function discoveryPlan(config: ResolvedConfig): DiscoveryPlan {
-  if (config.discoveryUrl !== undefined) return { url: config.discoveryUrl };
-  if (config.issuer === undefined) {
-    return { url: undefined, reason: 'no issuer is configured (option issuer, env OIDC_OP_ISSUER); the explicit endpoints are used' };
-  }
-  if (missingWithoutDiscoveryIn(config).length === 0) {
-    return {
-      url: undefined,
-      reason:
-        'the authorization endpoint, the token endpoint and the ID token key source are configured explicitly; ' +
-        'set discoveryUrl (env OIDC_OP_DISCOVERY_ENDPOINT) to fetch it anyway',
-    };
-  }
-  return { url: discoveryUrl(config.issuer) };
+/** Explicitly configured endpoints: each wins over the document's. */
+export interface ExplicitEndpoints {
+  authorization: string | undefined;
+  token: string | undefined;
+  userinfo: string | undefined;
+  jwks: string | undefined;
+  revocation: string | undefined;
+  endSession: string | undefined;
+  introspection: string | undefined;
+}
+
+/** What discovery needs from the configuration (the resolved configuration is one). */
+export interface DiscoverySettings {
+  issuer: string | undefined;
+  discovery: DiscoveryPlan;
+  endpoints: ExplicitEndpoints;
+  logger: Pick<OidcLogger, 'info'>;
 }
 
 const optionalString = (doc: Record<string, unknown>, key: string): string | undefined => {
@@ -70,7 +66,7 @@ const optionalString = (doc: Record<string, unknown>, key: string): string | und
  * Validate a fetched discovery document against the configured issuer and merge explicit
  * endpoints; `fetched` is undefined when discovery is not used. Pure: no I/O.
  */
-export function buildProviderMetadata(config: ResolvedConfig, fetched: Record<string, unknown> | undefined): ProviderMetadata {
+export function buildProviderMetadata(config: Pick<DiscoverySettings, 'issuer' | 'endpoints'>, fetched: Record<string, unknown> | undefined): ProviderMetadata {
   const doc = fetched ?? {};
   if (fetched !== undefined && config.issuer !== undefined) {
     // OIDC Discovery 4.3: the issuer value returned MUST be identical to the issuer URL used
@@ -111,11 +107,11 @@ export interface Discovery {
   peek(): ProviderMetadata | undefined;
 }
 
-export function createDiscovery(config: ResolvedConfig, http: HttpClient): Discovery {
+export function createDiscovery(config: DiscoverySettings, http: HttpClient): Discovery {
   let cached: ProviderMetadata | undefined;
   let pending: Promise<ProviderMetadata> | undefined;
 
-  const plan = discoveryPlan(config);
+  const plan = config.discovery;
   if (plan.url === undefined) {
     // Explicit settings are all there is (mozilla-django-oidc style); the issuer, when configured,
     // still checks the ID token's iss (ProviderMetadata.issuer is config.issuer).

@@ -11,7 +11,7 @@
  */
 import { decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTPayload, type ProtectedHeaderParameters } from 'jose';
 import { OidcError, isOidcError, type OidcErrorCode } from '../errors.js';
-import { SUPPORTED_ALGS } from '../config.js';
+import { SUPPORTED_ALGS } from '../algorithms.js';
 import type { KeyResolver } from '../keys/jwks.js';
 
 /** The error codes of one kind of token. */

@@ -8,15 +8,7 @@
  * a SET from another instance's point of view.
  */
 import type { SharedStore } from './shared-store.js';
-
-/** Structural types of the two supported clients: only what is called here. */
-export interface NodeRedisLike {
-  sendCommand(args: string[]): Promise<unknown>;
-}
-export interface IoRedisLike {
-  call(command: string, ...args: string[]): Promise<unknown>;
-}
-export type RedisClientLike = NodeRedisLike | IoRedisLike;
+import type { IoRedisLike, NodeRedisLike, RedisClientLike } from '../types.js';
 
 type Command = (args: string[]) => Promise<unknown>;
 

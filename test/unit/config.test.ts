@@ -3,8 +3,10 @@
  * Every test passes `env` explicitly so process.env never leaks in.
  */
 import { generateKeyPairSync } from 'node:crypto';
-import { describe, it, expect } from 'vitest';
-import { OPTION_SPECS, resolveConfig } from '../../src/config.js';
+import { describe, it, expect, expectTypeOf } from 'vitest';
+import { resolveConfig, type ResolvedConfig } from '../../src/config.js';
+import { OPTION_SPECS, placeOf, type OptionName, type OptionSpec } from '../../src/config/options.js';
+import { redisClientKind } from '../../src/config/validators.js';
 import { createOidcAuth } from '../../src/index.js';
 import { isOidcError, type OidcError } from '../../src/errors.js';
 import type { OidcAuthOptions } from '../../src/types.js';
@@ -53,6 +55,68 @@ describe('OPTION_SPECS', () => {
     for (const [name, spec] of Object.entries(OPTION_SPECS)) {
       expect(spec.env, name).toMatch(/^[A-Z][A-Z0-9_]+$/);
     }
+  });
+
+  const entries = Object.entries(OPTION_SPECS) as Array<[OptionName, OptionSpec]>;
+  /** The resolved value of one option, wherever its entry places it. */
+  const placed = (cfg: ResolvedConfig, name: OptionName): unknown => {
+    const [key, sub] = placeOf(name);
+    const top = (cfg as unknown as Record<string, unknown>)[key];
+    return sub === undefined ? top : (top as Record<string, unknown>)[sub];
+  };
+
+  it('places every option at its own spot of the resolved configuration', () => {
+    const places = entries.map(([name]) => placeOf(name).join('.'));
+    expect(new Set(places).size).toBe(places.length);
+  });
+
+  it('every entry has a doc line, and at most one of a default, required or defaultFrom', () => {
+    for (const [name, spec] of entries) {
+      expect(spec.doc.trim(), name).not.toBe('');
+      expect(['default' in spec, spec.required === true, spec.defaultFrom !== undefined].filter(Boolean).length, name).toBeLessThanOrEqual(1);
+      if (spec.defaultFrom !== undefined) expect(Object.keys(OPTION_SPECS), name).toContain(spec.defaultFrom);
+    }
+  });
+
+  it.each(entries.filter(([, spec]) => 'default' in spec))('%s: neither option nor env var set -> its default, decoded as a given value would be', (name, spec) => {
+    const expected = spec.kind.decode(spec.default, (problem) => expect.fail(`${name}'s default is refused: ${problem}`));
+    expect(placed(resolve(), name)).toEqual(expected);
+  });
+
+  it.each(entries.filter(([, spec]) => 'default' in spec && typeof spec.default === 'string'))('%s: given empty -> refused as required (a default cannot be emptied)', (name, spec) => {
+    expectConfigError(() => resolve({}, { [spec.env]: '' }), `option "${name}" (env ${spec.env}) is required`);
+  });
+
+  it('bearerAudience defaults to the client id (defaultFrom)', () => {
+    expect(resolve().bearer.audience).toBe('client-1');
+    expect(resolve({}, { OIDC_BEARER_AUDIENCE: 'api://x' }).bearer.audience).toBe('api://x');
+  });
+
+  it.each(entries)('%s: a value of no accepted type is refused, naming the option and its env var', (name, spec) => {
+    const wrong = Symbol('wrong');
+    const options = name.startsWith('routes.') ? { routes: { [name.slice('routes.'.length)]: wrong } } : { [name]: wrong };
+    const err = expectConfigError(() => resolve(untyped(options)), `option "${name}" (env ${spec.env}) must be`);
+    expect(err.problems?.filter((p) => p.startsWith(`option "${name}" `))).toHaveLength(1);
+  });
+
+  it('the resolved type is derived from the table: shapes, presence and kinds', () => {
+    const cfg = resolve();
+    expectTypeOf(cfg.clientId).toEqualTypeOf<string>();
+    expectTypeOf(cfg.issuer).toEqualTypeOf<string | undefined>();
+    expectTypeOf(cfg.timeoutMs).toEqualTypeOf<number>();
+    expectTypeOf(cfg.scopes).toEqualTypeOf<string[]>();
+    expectTypeOf(cfg.exemptUrls).toEqualTypeOf<Array<string | RegExp>>();
+    expectTypeOf(cfg.routes).toEqualTypeOf<{ login: string; callback: string; logout: string; backchannelLogout: string; frontchannelLogout: string }>();
+    expectTypeOf(cfg.bearer).toEqualTypeOf<{
+      audience: string;
+      acceptJwtTyp: boolean;
+      opaqueTokens: 'auto' | 'introspection' | 'userinfo' | 'reject';
+      cacheMaxEntries: number;
+      cacheTtlSeconds: number;
+    }>();
+    expectTypeOf(cfg.endpoints.introspection).toEqualTypeOf<string | undefined>();
+    expectTypeOf(cfg.discovery).toEqualTypeOf<{ url: string } | { url: undefined; reason: string }>();
+    expect(Object.keys(cfg.endpoints)).toHaveLength(7);
   });
 });
 
@@ -601,6 +665,36 @@ describe('resolveConfig: exemptUrls entries are checked at start-up', () => {
 
   it('paths, RegExps and route names are accepted', () => {
     expect(resolve({ exemptUrls: ['/health', /^\/static\//, 'logout'] }).exemptUrls).toHaveLength(3);
+  });
+});
+
+describe('resolveConfig: the redis option (code only) is a node-redis or ioredis client', () => {
+  const fn = async () => 'OK';
+
+  it.each([
+    ['an empty object', {}],
+    ['a URL string', 'redis://localhost:6379'],
+    ['a function (Function.prototype.call is no ioredis call)', () => undefined],
+    ['null', null],
+    ['a client factory\'s options', { url: 'redis://localhost:6379' }],
+  ])('%s is refused, naming the option as code only', (_what, value) => {
+    const err = expectConfigError(() => resolve(untyped({ redis: value })), 'option "redis" (code only) must be a node-redis client', 'ioredis');
+    expect(err.problems).toHaveLength(1);
+  });
+
+  it('node-redis (sendCommand) and ioredis (call) are accepted and kept as given', () => {
+    const nodeRedis = { sendCommand: fn };
+    const ioredis = { call: fn, sendCommand: fn };
+    expect(resolve({ redis: nodeRedis }).redis).toBe(nodeRedis);
+    expect(resolve({ redis: ioredis }).redis).toBe(ioredis);
+    expect(resolve().redis).toBeUndefined();
+  });
+
+  it('tells the clients apart by shape: call first, as ioredis also has a sendCommand of its own', () => {
+    expect(redisClientKind({ call: fn, sendCommand: fn })).toBe('ioredis');
+    expect(redisClientKind({ sendCommand: fn })).toBe('node-redis');
+    expect(redisClientKind({ call: 'x' })).toBeUndefined();
+    expect(redisClientKind(undefined)).toBeUndefined();
   });
 });
 

@@ -4,8 +4,9 @@
  * single-flight fetch whose failures are not cached.
  */
 import { describe, it, expect } from 'vitest';
-import { buildProviderMetadata, createDiscovery, discoveryPlan, discoveryUrl } from '../../src/protocol/discovery.js';
+import { buildProviderMetadata, createDiscovery } from '../../src/protocol/discovery.js';
 import { resolveConfig, type ResolvedConfig } from '../../src/config.js';
+import { wellKnownUrl } from '../../src/config/discovery-plan.js';
 import { OidcError } from '../../src/errors.js';
 import type { HttpClient, HttpRequest } from '../../src/http/client.js';
 import { codeOf } from '../support/error-code.js';
@@ -44,14 +45,14 @@ const DOC = {
 /** Every endpoint and a key source given explicitly: nothing left for discovery to fill. */
 const EXPLICIT = { authorizationEndpoint: `${ISS}/authorize`, tokenEndpoint: `${ISS}/token`, jwksUri: `${ISS}/jwks` };
 
-describe('discoveryUrl (OIDC Discovery 4)', () => {
+describe('wellKnownUrl (OIDC Discovery 4)', () => {
   it.each([
     ['https://op.example.com', 'https://op.example.com/.well-known/openid-configuration'],
     ['https://op.example.com/', 'https://op.example.com/.well-known/openid-configuration'],
     ['https://op.example.com/tenant', 'https://op.example.com/tenant/.well-known/openid-configuration'],
     ['https://op.example.com/tenant/', 'https://op.example.com/tenant/.well-known/openid-configuration'],
   ])('%s -> %s (trailing slash stripped)', (issuer, url) => {
-    expect(discoveryUrl(issuer)).toBe(url);
+    expect(wellKnownUrl(issuer)).toBe(url);
   });
 });
 
@@ -143,9 +144,9 @@ describe('buildProviderMetadata', () => {
   });
 });
 
-describe('discoveryPlan: discovery only fills what is not configured', () => {
+describe('config.discovery: discovery only fills what is not configured', () => {
   it('by default the well-known URL of the issuer', () => {
-    expect(discoveryPlan(config())).toEqual({ url: `${ISS}/.well-known/openid-configuration` });
+    expect(config().discovery).toEqual({ url: `${ISS}/.well-known/openid-configuration` });
   });
 
   it.each([
@@ -153,7 +154,7 @@ describe('discoveryPlan: discovery only fills what is not configured', () => {
     ['the token endpoint', { ...EXPLICIT, tokenEndpoint: undefined }],
     ['a key source (an asymmetric algorithm pinned is not one)', { ...EXPLICIT, jwksUri: undefined, signAlgo: 'RS256' }],
   ])('fetched when %s is missing', (_what, overrides) => {
-    expect(discoveryPlan(config(overrides)).url).toBe(`${ISS}/.well-known/openid-configuration`);
+    expect(config(overrides).discovery.url).toBe(`${ISS}/.well-known/openid-configuration`);
   });
 
   it.each([
@@ -161,20 +162,20 @@ describe('discoveryPlan: discovery only fills what is not configured', () => {
     ['idpSignKey', { ...EXPLICIT, jwksUri: undefined, idpSignKey: PUBLIC_JWK }],
     ['a pinned HS256 (the client secret is the key)', { ...EXPLICIT, jwksUri: undefined, signAlgo: 'HS256' }],
   ])('not fetched with both endpoints and %s configured, saying why', (_what, overrides) => {
-    const plan = discoveryPlan(config(overrides));
+    const plan = config(overrides).discovery;
     expect(plan.url).toBeUndefined();
     expect('reason' in plan && plan.reason).toContain('configured explicitly');
   });
 
   it('not fetched without an issuer', () => {
-    const plan = discoveryPlan(config({ ...EXPLICIT, issuer: undefined }));
+    const plan = config({ ...EXPLICIT, issuer: undefined }).discovery;
     expect(plan).toMatchObject({ url: undefined, reason: expect.stringContaining('no issuer') as unknown });
   });
 
   it('an explicit discoveryUrl is always fetched, even when everything is configured', () => {
     const url = 'https://op.example.com/o/openid-configuration';
-    expect(discoveryPlan(config({ discoveryUrl: url }))).toEqual({ url });
-    expect(discoveryPlan(config({ ...EXPLICIT, discoveryUrl: url }))).toEqual({ url });
+    expect(config({ discoveryUrl: url }).discovery).toEqual({ url });
+    expect(config({ ...EXPLICIT, discoveryUrl: url }).discovery).toEqual({ url });
   });
 });
 

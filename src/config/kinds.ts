@@ -1,0 +1,183 @@
+/**
+ * Kinds of option value: how an env var's string is parsed, and how a given value (from code, the
+ * parsed env var, or the default) is checked and turned into what the resolved configuration holds.
+ * The option table (src/config/options.ts) gives each option one kind; the resolved type of the
+ * option is the kind's type.
+ *
+ * Messages are the end of a sentence that starts with the option's name and env var, which the
+ * caller adds: `option "timeout" (env OIDC_TIMEOUT) must be a number >= 0.001`.
+ */
+import { allowedHostProblem, isPlainObject, providerUrlProblem, routePathProblem, urlProblem } from './validators.js';
+
+export type Report = (problem: string) => void;
+
+/** An env value that could not be parsed: already reported, so later checks skip it. */
+export const INVALID: unique symbol = Symbol('invalid');
+
+/**
+ * `T`: the resolved value; `I`: what code may pass (also the type of the default). `decode`
+ * returns undefined, without reporting, for an absent value (an empty string for string kinds).
+ */
+export interface Kind<T, I = T> {
+  /** Parse the env var's trimmed string (`raw`: as written, for messages) into a value as code would give it. */
+  fromEnv(value: string, raw: string, report: Report): unknown;
+  decode(value: unknown, report: Report): T | undefined;
+  /** Type-level only: what code may pass. */
+  readonly input?: I;
+}
+
+/** A string kind: the env string as is, '' absent; `check` says why a value is refused. */
+function stringKind<T extends string = string>(check?: (value: string) => string | undefined): Kind<T, string> {
+  return {
+    fromEnv: (value) => value,
+    decode(value, report) {
+      if (value === '') return undefined;
+      if (typeof value !== 'string') return void report('must be a string');
+      const problem = check?.(value);
+      return problem ? void report(problem) : (value as T);
+    },
+  };
+}
+
+export const text = (): Kind<string> => stringKind();
+
+/** One of a few words, e.g. `auto | introspection | userinfo | reject`. */
+export function oneOf<const V extends readonly [string, ...string[]]>(...values: V): Kind<V[number], V[number]> {
+  const words = `${values.slice(0, -1).join(', ')} or ${values[values.length - 1]}`;
+  return stringKind<V[number]>((v) => ((values as readonly string[]).includes(v) ? undefined : `must be ${words}, got "${v}"`));
+}
+
+/** A provider URL: https, http only on loopback. */
+export const providerUrl = (): Kind<string> => stringKind(providerUrlProblem);
+
+/** A proxy URL: http or https. */
+export const proxyUrl = (): Kind<string> => stringKind((v) => urlProblem(v, true));
+
+/** One of the library's routes: a plain absolute path. */
+export const routePath = (): Kind<string> => stringKind(routePathProblem);
+
+/** The app's public URL, resolved to its origin plus path prefix without a trailing slash (no query, no fragment). */
+export function appUrl(): Kind<string> {
+  const problem = (v: string) => {
+    if (!URL.canParse(v)) return `is not a valid URL: "${v}"`;
+    const { protocol } = new URL(v);
+    return protocol === 'https:' || protocol === 'http:' ? undefined : 'must be an http(s) URL';
+  };
+  return withMap(stringKind(problem), (v) => {
+    const base = new URL(v);
+    return `${base.origin}${base.pathname.replace(/\/+$/, '')}`;
+  });
+}
+
+/** `kind`, with its decoded value transformed. */
+function withMap<T, U, I>(kind: Kind<T, I>, map: (value: T) => U): Kind<U, I> {
+  return {
+    fromEnv: kind.fromEnv,
+    decode(value, report) {
+      const v = kind.decode(value, report);
+      return v === undefined ? undefined : map(v);
+    },
+  };
+}
+
+const TRUE = new Set(['1', 'true', 'yes', 'on']);
+const FALSE = new Set(['0', 'false', 'no', 'off', '']);
+
+export function boolean(): Kind<boolean> {
+  return {
+    fromEnv(value, raw, report) {
+      const v = value.toLowerCase();
+      if (TRUE.has(v)) return true;
+      if (FALSE.has(v)) return false;
+      report(`must be true or false, got "${raw}"`);
+      return INVALID;
+    },
+    decode: (value, report) => (typeof value === 'boolean' ? value : void report('must be a boolean')),
+  };
+}
+
+/** A number >= min (an integer when `integer`); the env var holds decimal digits only. */
+export function number(min: number, integer = false): Kind<number> {
+  return {
+    fromEnv(value, raw, report) {
+      if (/^\d+(\.\d+)?$/.test(value)) return Number(value);
+      report(`must be a non-negative number, got "${raw}"`);
+      return INVALID;
+    },
+    decode(value, report) {
+      if (typeof value !== 'number' || !Number.isFinite(value) || value < min || (integer && !Number.isInteger(value))) {
+        return void report(`must be ${integer ? 'an integer' : 'a number'} >= ${min}`);
+      }
+      return value;
+    },
+  };
+}
+
+export const seconds = (min: number): Kind<number> => number(min);
+export const integer = (min: number): Kind<number> => number(min, true);
+/** Given in seconds (as mozilla-django-oidc's OIDC_TIMEOUT), resolved in milliseconds. */
+export const secondsAsMilliseconds = (min: number): Kind<number> => withMap(number(min), (s) => Math.round(s * 1000));
+
+// Space or comma separated, as OIDC_RP_SCOPES is space separated in mozilla-django-oidc.
+const splitList = (value: string): string[] => value.split(/[\s,]+/).filter(Boolean);
+
+/** A list of strings: an array in code (or one separated string), space or comma separated in the env. */
+export function list(): Kind<string[], readonly string[] | string> {
+  return {
+    fromEnv: splitList,
+    decode(value, report) {
+      const arr = typeof value === 'string' ? splitList(value) : value;
+      if (!Array.isArray(arr) || !arr.every((x) => typeof x === 'string')) return void report('must be a list of strings');
+      return arr as string[];
+    },
+  };
+}
+
+/** Hosts (`host` or `host:port`, not URLs), resolved lower-case as request hosts are compared. */
+export function hostList(): Kind<string[], readonly string[] | string> {
+  return withMap(
+    {
+      fromEnv: splitList,
+      decode(value, report) {
+        const hosts = list().decode(value, report);
+        for (const host of hosts ?? []) {
+          const problem = allowedHostProblem(host);
+          if (problem) report(`entry "${host}": ${problem}`);
+        }
+        return hosts;
+      },
+    },
+    (hosts) => hosts.map((h) => h.toLowerCase()),
+  );
+}
+
+/** Paths and RegExps (RegExps in code only); comma or space separated paths in the env. */
+export function pathsOrPatterns(): Kind<Array<string | RegExp>, ReadonlyArray<string | RegExp>> {
+  return {
+    fromEnv: splitList,
+    decode(value, report) {
+      const arr = typeof value === 'string' ? splitList(value) : value;
+      if (!Array.isArray(arr) || !arr.every((x) => typeof x === 'string' || x instanceof RegExp)) return void report('must be a list of paths or RegExps');
+      return arr as Array<string | RegExp>;
+    },
+  };
+}
+
+/** String parameters: an object in code; a JSON object or a query string in the env. */
+export function params(): Kind<Record<string, string>, Readonly<Record<string, string>>> {
+  return {
+    fromEnv(value, _raw, report) {
+      if (!value.startsWith('{')) return Object.fromEntries(new URLSearchParams(value));
+      try {
+        return JSON.parse(value) as unknown;
+      } catch {
+        report('is not valid JSON');
+        return INVALID;
+      }
+    },
+    decode(value, report) {
+      if (!isPlainObject(value) || !Object.values(value).every((v) => typeof v === 'string')) return void report('must be an object of string values');
+      return value as Record<string, string>;
+    },
+  };
+}

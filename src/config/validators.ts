@@ -1,0 +1,132 @@
+/**
+ * Checks of single option values that need more than their type: URLs, route paths, the pinned
+ * key, redirect hosts, the Redis client. Pure functions returning the reason a value is refused
+ * (completed by the caller with the option's name and env var), or undefined when it is fine.
+ *
+ * They live with the configuration, not with the code that uses the values (keys/, store/,
+ * redirect-target.ts), so that a bad setting is refused at start-up with the others and config
+ * depends on nothing above it.
+ */
+import { createPublicKey, type JsonWebKey } from 'node:crypto';
+import type { IoRedisLike, NodeRedisLike } from '../types.js';
+
+export const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Why `value` is not an acceptable URL, or undefined; http only when `allowHttp`. */
+export function urlProblem(value: string, allowHttp: boolean): string | undefined {
+  if (!URL.canParse(value)) return `is not a valid URL: "${value}"`;
+  const { protocol } = new URL(value);
+  if (protocol !== 'https:' && !(allowHttp && protocol === 'http:')) return `must be an https URL (http only for localhost), got "${value}"`;
+  return undefined;
+}
+
+function isLoopbackHost(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '[::1]' || /^127(\.\d{1,3}){3}$/.test(hostname);
+}
+
+/** A provider URL: https, or http for loopback providers (development, tests) only. */
+export function providerUrlProblem(value: string): string | undefined {
+  return urlProblem(value, URL.canParse(value) && isLoopbackHost(new URL(value).hostname));
+}
+
+// Characters that make a route something other than one literal path: a query, a fragment,
+// whitespace, or Express route-pattern syntax (the per-route Routers of src/index.ts use it).
+const NOT_A_PLAIN_PATH = /[?#\s:*()\\]/;
+
+/** Why `value` cannot be one of the library's routes, or undefined. */
+export function routePathProblem(value: string): string | undefined {
+  if (!value.startsWith('/') || value.startsWith('//')) return `must be a path starting with "/", got "${value}"`;
+  if (NOT_A_PLAIN_PATH.test(value)) return `must be a plain path (no query, fragment, spaces or route patterns), got "${value}"`;
+  // oidc.router strips a request's trailing slash before the lookup (src/routes/dispatch.ts).
+  if (value.length > 1 && value.endsWith('/')) return `must not end with "/" (it would never match), got "${value}"`;
+  return undefined;
+}
+
+const PRIVATE_KEY = "is a private key: give the provider's public key (its private key must never leave the provider; if it did, have it rotated)";
+
+function jwkProblem(jwk: unknown, clientSecret: string): string | undefined {
+  if (typeof jwk !== 'object' || jwk === null || Array.isArray(jwk)) return 'holds something that is not a JWK object';
+  const { kty } = jwk as { kty?: unknown };
+  if (kty === 'oct') {
+    return `is a symmetric key (kty "oct"): HS256/384/512 ID tokens are verified with the client secret, option ${clientSecret}; give the provider's public key`;
+  }
+  if ('d' in jwk) return PRIVATE_KEY;
+  try {
+    createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' });
+  } catch (err) {
+    return `is not a valid public JWK (${(err as Error).message})`;
+  }
+  return undefined;
+}
+
+/**
+ * Why OIDC_RP_IDP_SIGN_KEY cannot serve pinnedKeyResolver (src/keys/jwks.ts), or undefined when it
+ * can; `clientSecret` is how messages name that option.
+ * Checked at start-up: otherwise a bad key starts fine and every login fails on the ID token.
+ * node:crypto parses synchronously; it also derives a public key from a private one, hence the
+ * explicit private-key checks.
+ */
+export function signKeyProblem(material: string, clientSecret: string): string | undefined {
+  const trimmed = material.trim();
+  if (trimmed.startsWith('{')) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(trimmed);
+    } catch {
+      return 'is not valid JSON (a JWK or a JWKS was expected)';
+    }
+    const keys = (parsed as { keys?: unknown }).keys;
+    if (keys !== undefined && !Array.isArray(keys)) return 'is a JWKS whose "keys" is not an array';
+    if (Array.isArray(keys) && keys.length === 0) return 'is a JWKS with no keys';
+    for (const jwk of Array.isArray(keys) ? keys : [parsed]) {
+      const problem = jwkProblem(jwk, clientSecret);
+      if (problem) return problem;
+    }
+    return undefined;
+  }
+  const label = /^-----BEGIN ([A-Z0-9 ]+)-----/.exec(trimmed)?.[1];
+  if (label === undefined) return 'is neither a PEM public key ("-----BEGIN PUBLIC KEY-----") nor a JWK / JWKS as JSON';
+  if (label.endsWith('PRIVATE KEY')) return PRIVATE_KEY;
+  // jose's importSPKI reads SPKI only, although node:crypto would accept these two.
+  if (label === 'CERTIFICATE') return 'is a certificate: give its public key as PEM SPKI (openssl x509 -pubkey -noout)';
+  if (label === 'RSA PUBLIC KEY') return 'is a PKCS#1 RSA key: give it as PEM SPKI, "-----BEGIN PUBLIC KEY-----" (openssl rsa -RSAPublicKey_in -pubout)';
+  if (label !== 'PUBLIC KEY') return `is a PEM "${label}": give the provider's public key as PEM SPKI ("-----BEGIN PUBLIC KEY-----") or a JWK`;
+  try {
+    createPublicKey({ key: trimmed, format: 'pem' });
+  } catch (err) {
+    return `is not a valid PEM public key (${(err as Error).message})`;
+  }
+  return undefined;
+}
+
+// A host name or IP literal with an optional port: what `url.host` is compared with
+// (safeRedirectTarget in src/redirect-target.ts).
+const HOST = /^(\[[0-9a-f:.]+\]|[a-z0-9_](?:[a-z0-9_.-]*[a-z0-9_])?)(?::(\d{1,5}))?$/i;
+
+/**
+ * Why an OIDC_REDIRECT_ALLOWED_HOSTS entry could never match a target, or undefined when it can.
+ * A URL is the usual mistake (`https://x.example.com`): it is compared with a host and never matches.
+ */
+export function allowedHostProblem(entry: string): string | undefined {
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(entry)) {
+    const host = URL.canParse(entry) ? new URL(entry).host : '';
+    return host ? `use the host ${host}, not a URL` : 'a URL, not a host';
+  }
+  const m = HOST.exec(entry);
+  if (!m || Number(m[2] ?? 0) > 65535 || !URL.canParse(`https://${entry}`)) {
+    return 'not a host (a host name or IP address, optionally with :port)';
+  }
+  return undefined;
+}
+
+/**
+ * Which client `value` is, told apart by shape, or undefined for anything else. ioredis also has a
+ * sendCommand (taking a Command object), so `call` decides first; src/store/redis-store.ts drives
+ * each through that entry point.
+ */
+export function redisClientKind(value: unknown): 'ioredis' | 'node-redis' | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  if (typeof (value as Partial<IoRedisLike>).call === 'function') return 'ioredis';
+  if (typeof (value as Partial<NodeRedisLike>).sendCommand === 'function') return 'node-redis';
+  return undefined;
+}
