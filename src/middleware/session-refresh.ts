@@ -21,7 +21,7 @@ import { continueWithContext, setContext } from '../session/context.js';
 import { destroySession, readOidcData, type AuthenticatedSession } from '../session/session-data.js';
 import { applyTokenSet, refreshDue } from '../session/refresh.js';
 import { beginAuthorization } from '../session/authorization.js';
-import { safeRedirectTarget } from '../redirect-target.js';
+import { safeRedirectTarget } from '../protocol/redirect-target.js';
 import type { OidcError } from '../errors.js';
 import type { ResolvedConfig, ROUTE_NAMES } from '../config.js';
 

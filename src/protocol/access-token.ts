@@ -117,7 +117,7 @@ export function checkAccessTokenClaims(claims: JWTPayload, exp: AccessTokenExpec
 /** Verify typ, alg and signature (jwt-verification.ts), then the claims (checkAccessTokenClaims). */
 export async function validateJwtAccessToken(token: string, opts: AccessTokenValidationOptions): Promise<OidcClaims> {
   // RFC 9068 4: validate the signature with the keys of the authorization server (JWKS or the
-  // pinned OIDC_RP_IDP_SIGN_KEY, via the runtime's key resolver). RFC 9068 2.1 / 4: "none" MUST
+  // pinned OIDC_RP_IDP_SIGN_KEY, via the provider's key resolver). RFC 9068 2.1 / 4: "none" MUST
   // be rejected; HS* is refused too (module comment).
   const { payload } = await verifyJwt(token, {
     codes: ACCESS_TOKEN_ERRORS,

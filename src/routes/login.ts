@@ -6,7 +6,7 @@ import type { Services } from '../session/services.js';
 import { asyncHandler } from '../middleware/async-handler.js';
 import { requireSession } from '../session/session-data.js';
 import { beginAuthorization } from '../session/authorization.js';
-import { safeRedirectTarget } from '../redirect-target.js';
+import { safeRedirectTarget } from '../protocol/redirect-target.js';
 
 /** GET routes.login: start a login; `?next=` is kept only when safe. */
 export function loginHandler({ config, provider }: Pick<Services, 'config' | 'provider'>): RequestHandler {

@@ -4,12 +4,12 @@
  * process's memory otherwise) and the structures on top of it. docs/design.md lists every key.
  */
 import { MemorySharedStore, type SharedStore } from './shared-store.js';
-import { RedisSharedStore, type RedisClientLike } from './redis-store.js';
+import { RedisSharedStore } from './redis-store.js';
 import { TokenStore } from './token-store.js';
 import { SessionIndex } from './session-index.js';
 import { BearerCache } from './bearer-cache.js';
 import { InProcessSingleFlight, SharedLock } from './lock.js';
-import type { OidcLogger } from '../types.js';
+import type { OidcLogger, RedisClientLike } from '../types.js';
 
 export interface StoreSettings {
   redis: RedisClientLike | undefined;

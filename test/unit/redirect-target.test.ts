@@ -4,7 +4,7 @@
  * backslashes, percent-encoding, control characters, dot segments, other schemes, userinfo.
  */
 import { describe, it, expect } from 'vitest';
-import { safeRedirectTarget, type RedirectPolicy } from '../../src/redirect-target.js';
+import { safeRedirectTarget, type RedirectPolicy } from '../../src/protocol/redirect-target.js';
 
 const BASE = 'https://app.example.com';
 const policy: RedirectPolicy = { baseUrl: BASE, allowedHosts: [] };

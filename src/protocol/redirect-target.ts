@@ -3,7 +3,7 @@
  * hosts listed in OIDC_REDIRECT_ALLOWED_HOSTS. Everything else is dropped, never "fixed up".
  *
  * The attacks this stops (docs/design.md "Redirect targets"): protocol-relative `//evil.com` and
- * `///evil.com` (express-openid-connect GHSA-7p99-3798-f85c), `/\evil.com` (browsers treat `\` as
+ * `///evil.com` (express-openid-connect GHSA-7p99-3798-f85c; RFC 9700 4.11, open redirection), `/\evil.com` (browsers treat `\` as
  * `/`), percent-encoded variants a proxy might decode once, control characters browsers strip
  * (`/\t/evil.com`), and `javascript:`/`data:` schemes.
  */
