@@ -19,6 +19,8 @@ import { placeOptions, readOptions } from './config/read.js';
 import { optionKeyProblems } from './config/unknown-keys.js';
 
 export { ROUTE_NAMES } from './config/options.js';
+/** How messages name an option: `"issuer" (env OIDC_OP_ISSUER)` (from the option table). */
+export { ref as optionRef } from './config/options.js';
 
 /**
  * The resolved configuration: every option of the table, placed as its entry says

@@ -8,7 +8,7 @@
  * app.get('/me', oidc.requireAuth(), (req, res) => res.json(req.oidc.claims));
  */
 import { Router, type RequestHandler } from 'express';
-import { resolveConfig } from './config.js';
+import { optionRef, resolveConfig } from './config.js';
 import { closeServices, createServices } from './session/services.js';
 import { loginHandler } from './routes/login.js';
 import { callbackHandler } from './routes/callback.js';
@@ -76,7 +76,7 @@ export function createOidcAuth(options: OidcAuthOptions = {}): OidcAuth {
   const config = resolveConfig(options);
   const services = createServices(config);
   if (config.issuer === undefined) {
-    config.logger.warn('no issuer configured (option issuer, env OIDC_OP_ISSUER): the ID token "iss" claim cannot be checked');
+    config.logger.warn(`no issuer configured (option ${optionRef('issuer')}): the ID token "iss" claim cannot be checked`);
   }
   const refresh = sessionRefresh(services);
   const { routes } = config;

@@ -9,7 +9,8 @@
 import { ref } from './options.js';
 
 /** The discovery document to fetch, or why none is fetched. */
-export type DiscoveryPlan = { url: string } | { url: undefined; reason: string };
+/** `issuerSetting`: how messages name the issuer option (protocol/discovery.ts does not read the option table). */
+export type DiscoveryPlan = { url: string; issuerSetting: string } | { url: undefined; reason: string };
 
 type KeySourceOrEndpoint = 'authorizationEndpoint' | 'tokenEndpoint' | 'jwksUri' | 'idpSignKey';
 
@@ -46,7 +47,7 @@ export interface DiscoveryInputs {
 
 /** Whether and where to fetch the discovery document. Pure. */
 export function discoveryPlan(config: DiscoveryInputs): DiscoveryPlan {
-  if (config.discoveryUrl !== undefined) return { url: config.discoveryUrl };
+  if (config.discoveryUrl !== undefined) return { url: config.discoveryUrl, issuerSetting: ref('issuer') };
   if (config.issuer === undefined) {
     return { url: undefined, reason: `no issuer is configured (option ${ref('issuer')}); the explicit endpoints are used` };
   }
@@ -64,5 +65,5 @@ export function discoveryPlan(config: DiscoveryInputs): DiscoveryPlan {
         `set ${ref('discoveryUrl')} to fetch it anyway`,
     };
   }
-  return { url: wellKnownUrl(config.issuer) };
+  return { url: wellKnownUrl(config.issuer), issuerSetting: ref('issuer') };
 }

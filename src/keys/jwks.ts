@@ -21,6 +21,7 @@ import {
   type JWTVerifyGetKey,
 } from 'jose';
 import { OidcError } from '../errors.js';
+import { optionRef } from '../config.js';
 import type { HttpClient } from '../http/client.js';
 
 export interface KeySourceOptions {
@@ -46,7 +47,7 @@ export function createKeyResolver(opts: KeySourceOptions): KeyResolver {
     if (alg.startsWith('HS')) return secret;
     if (pinned) return pinned(header);
     if (remote) return remote(header, token);
-    throw new OidcError('OIDC_ID_TOKEN_SIGNATURE', `no key source for ${alg}: configure jwksUri (OIDC_OP_JWKS_ENDPOINT) or idpSignKey (OIDC_RP_IDP_SIGN_KEY)`);
+    throw new OidcError('OIDC_ID_TOKEN_SIGNATURE', `no key source for ${alg}: configure option ${optionRef('jwksUri')} or ${optionRef('idpSignKey')}`);
   };
 }
 

@@ -22,6 +22,7 @@
  */
 import type { Request, RequestHandler, Response } from 'express';
 import type { Services } from '../session/services.js';
+import { optionRef } from '../config.js';
 import { OidcError, isOidcError, isTransientProviderError } from '../errors.js';
 import { looksLikeJwt, validateJwtAccessToken } from '../protocol/access-token.js';
 import { allowedAccessTokenAlgorithms } from '../protocol/jwt-verification.js';
@@ -53,7 +54,7 @@ async function validateToken({ config, provider }: BearerDeps, token: string, au
   if (looksLikeJwt(token)) {
     if (issuer === undefined) {
       // RFC 9068 4: iss MUST exactly match the issuer; without one there is nothing to match.
-      throw new OidcError('OIDC_CONFIG_INVALID', 'express-oidc-rp: JWT access tokens need the issuer (option issuer, env OIDC_OP_ISSUER) to check "iss"', { statusCode: 500 });
+      throw new OidcError('OIDC_CONFIG_INVALID', `express-oidc-rp: JWT access tokens need the issuer (option ${optionRef('issuer')}) to check "iss"`, { statusCode: 500 });
     }
     const claims = await validateJwtAccessToken(token, {
       issuer,
@@ -70,7 +71,7 @@ async function validateToken({ config, provider }: BearerDeps, token: string, au
   const useIntrospection = mode === 'introspection' || (mode === 'auto' && meta.introspectionEndpoint !== undefined);
   if (useIntrospection) {
     if (!meta.introspectionEndpoint) {
-      throw new OidcError('OIDC_CONFIG_INVALID', 'express-oidc-rp: bearerOpaqueTokens is "introspection" but the provider has no introspection endpoint (option introspectionEndpoint, env OIDC_OP_INTROSPECTION_ENDPOINT)', { statusCode: 500 });
+      throw new OidcError('OIDC_CONFIG_INVALID', `express-oidc-rp: option ${optionRef('bearerOpaqueTokens')} is "introspection" but the provider has no introspection endpoint (option ${optionRef('introspectionEndpoint')})`, { statusCode: 500 });
     }
     const claims = await introspectAccessToken(provider.http, meta.introspectionEndpoint, provider.creds, token, {
       issuer,
@@ -81,7 +82,7 @@ async function validateToken({ config, provider }: BearerDeps, token: string, au
   }
   if (mode === 'userinfo' || mode === 'auto') {
     if (!meta.userinfoEndpoint) {
-      throw new OidcError('OIDC_CONFIG_INVALID', 'express-oidc-rp: opaque bearer tokens need an introspection or userinfo endpoint (option bearerOpaqueTokens, env OIDC_BEARER_OPAQUE_TOKENS)', { statusCode: 500 });
+      throw new OidcError('OIDC_CONFIG_INVALID', `express-oidc-rp: opaque bearer tokens need an introspection or userinfo endpoint (option ${optionRef('bearerOpaqueTokens')})`, { statusCode: 500 });
     }
     const claims = await userinfoAccessTokenClaims(provider.http, meta.userinfoEndpoint, token, issuer);
     return { source: 'userinfo', claims, exp: undefined, userinfo: claims };

@@ -36,7 +36,8 @@ export interface ProviderMetadata {
 }
 
 /** The discovery document to fetch, or why none is fetched. */
-export type DiscoveryPlan = { url: string } | { url: undefined; reason: string };
+/** `issuerSetting`: how messages name the issuer option, e.g. `"issuer" (env OIDC_OP_ISSUER)`. */
+export type DiscoveryPlan = { url: string; issuerSetting: string } | { url: undefined; reason: string };
 
 /** Explicitly configured endpoints: each wins over the document's. */
 export interface ExplicitEndpoints {
@@ -66,7 +67,11 @@ const optionalString = (doc: Record<string, unknown>, key: string): string | und
  * Validate a fetched discovery document against the configured issuer and merge explicit
  * endpoints; `fetched` is undefined when discovery is not used. Pure: no I/O.
  */
-export function buildProviderMetadata(config: Pick<DiscoverySettings, 'issuer' | 'endpoints'>, fetched: Record<string, unknown> | undefined): ProviderMetadata {
+export function buildProviderMetadata(
+  config: Pick<DiscoverySettings, 'issuer' | 'endpoints'>,
+  fetched: Record<string, unknown> | undefined,
+  issuerSetting = 'issuer',
+): ProviderMetadata {
   const doc = fetched ?? {};
   if (fetched !== undefined && config.issuer !== undefined) {
     // OIDC Discovery 4.3: the issuer value returned MUST be identical to the issuer URL used
@@ -74,7 +79,7 @@ export function buildProviderMetadata(config: Pick<DiscoverySettings, 'issuer' |
     if (doc.issuer !== config.issuer) {
       throw new OidcError(
         'OIDC_DISCOVERY_ISSUER_MISMATCH',
-        `discovery document issuer "${String(doc.issuer)}" does not equal the configured issuer "${config.issuer}" (option issuer, env OIDC_OP_ISSUER)`,
+        `discovery document issuer "${String(doc.issuer)}" does not equal the configured issuer "${config.issuer}" (option ${issuerSetting})`,
       );
     }
   }
@@ -119,7 +124,8 @@ export function createDiscovery(config: DiscoverySettings, http: HttpClient): Di
     cached = buildProviderMetadata(config, undefined);
   }
 
-  async function load(url: string): Promise<ProviderMetadata> {
+  async function load(fetchPlan: { url: string; issuerSetting: string }): Promise<ProviderMetadata> {
+    const { url } = fetchPlan;
     let doc: Record<string, unknown>;
     try {
       doc = await http.json(url, { redirects: { max: MAX_DISCOVERY_REDIRECTS } });
@@ -129,7 +135,7 @@ export function createDiscovery(config: DiscoverySettings, http: HttpClient): Di
         statusCode: 503,
       });
     }
-    return buildProviderMetadata(config, doc);
+    return buildProviderMetadata(config, doc, fetchPlan.issuerSetting);
   }
 
   return {
@@ -137,7 +143,7 @@ export function createDiscovery(config: DiscoverySettings, http: HttpClient): Di
     get() {
       if (cached) return Promise.resolve(cached);
       if (!pending) {
-        pending = load(plan.url as string).then(
+        pending = load(plan as { url: string; issuerSetting: string }).then(
           (meta) => {
             cached = meta;
             pending = undefined;

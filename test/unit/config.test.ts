@@ -115,7 +115,7 @@ describe('OPTION_SPECS', () => {
       cacheTtlSeconds: number;
     }>();
     expectTypeOf(cfg.endpoints.introspection).toEqualTypeOf<string | undefined>();
-    expectTypeOf(cfg.discovery).toEqualTypeOf<{ url: string } | { url: undefined; reason: string }>();
+    expectTypeOf(cfg.discovery).toEqualTypeOf<{ url: string; issuerSetting: string } | { url: undefined; reason: string }>();
     expect(Object.keys(cfg.endpoints)).toHaveLength(7);
   });
 });

@@ -16,6 +16,8 @@ import { generateKeyPairSync } from 'node:crypto';
 const PUBLIC_JWK = JSON.stringify(generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' }));
 
 const ISS = 'https://op.example.com';
+/** How messages name the issuer option, carried by the plan to protocol/discovery.ts. */
+const ISSUER_SETTING = '"issuer" (env OIDC_OP_ISSUER)';
 const silent = { debug() {}, info() {}, warn() {}, error() {} };
 
 function config(overrides: Record<string, unknown> = {}): ResolvedConfig {
@@ -81,6 +83,8 @@ describe('buildProviderMetadata', () => {
   it('4.3: another issuer or no issuer in the document -> OIDC_DISCOVERY_ISSUER_MISMATCH', () => {
     expect(codeOf(() => buildProviderMetadata(config(), { ...DOC, issuer: 'https://evil.example.com' }))).toBe('OIDC_DISCOVERY_ISSUER_MISMATCH');
     expect(codeOf(() => buildProviderMetadata(config(), { ...DOC, issuer: undefined }))).toBe('OIDC_DISCOVERY_ISSUER_MISMATCH');
+    // The message names the option and its env var as the configuration's plan spells them.
+    expect(() => buildProviderMetadata(config(), { ...DOC, issuer: 'https://evil.example.com' }, ISSUER_SETTING)).toThrow(/option "issuer" \(env OIDC_OP_ISSUER\)/);
   });
 
   it('explicitly configured endpoints override the discovered ones', () => {
@@ -146,7 +150,7 @@ describe('buildProviderMetadata', () => {
 
 describe('config.discovery: discovery only fills what is not configured', () => {
   it('by default the well-known URL of the issuer', () => {
-    expect(config().discovery).toEqual({ url: `${ISS}/.well-known/openid-configuration` });
+    expect(config().discovery).toEqual({ url: `${ISS}/.well-known/openid-configuration`, issuerSetting: ISSUER_SETTING });
   });
 
   it.each([
@@ -174,8 +178,8 @@ describe('config.discovery: discovery only fills what is not configured', () => 
 
   it('an explicit discoveryUrl is always fetched, even when everything is configured', () => {
     const url = 'https://op.example.com/o/openid-configuration';
-    expect(config({ discoveryUrl: url }).discovery).toEqual({ url });
-    expect(config({ ...EXPLICIT, discoveryUrl: url }).discovery).toEqual({ url });
+    expect(config({ discoveryUrl: url }).discovery).toEqual({ url, issuerSetting: ISSUER_SETTING });
+    expect(config({ ...EXPLICIT, discoveryUrl: url }).discovery).toEqual({ url, issuerSetting: ISSUER_SETTING });
   });
 });
 
