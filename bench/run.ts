@@ -220,20 +220,28 @@ async function grantsUnderConcurrency(op: FakeOp, redisUrl: string, processes: 1
     // possibly after the browser already has the redirect: let that write land before patching.
     await (await fetch(`${a.url}/me`, { headers: { cookie, accept: 'application/json' } })).arrayBuffer();
     await new Promise((resolve) => setTimeout(resolve, 100));
-    const sid = decodeURIComponent(cookie.split('=')[1] as string).replace(/^s:/, '').split('.')[0] as string;
+    const sid = decodeURIComponent(cookie.split('=')[1] as string)
+      .replace(/^s:/, '')
+      .split('.')[0] as string;
     const sessKey = `sess:${sid}`;
     const sess = JSON.parse((await redis.get(sessKey)) as string) as { oidc: { auth: { loginId: string; accessTokenExpiresAt: number } } };
     const tokensKey = `oidc:tokens:${sess.oidc.auth.loginId}`;
     // Make the access token due in the session copy and in the shared token set.
     const past = Math.floor(Date.now() / 1000) - 60;
     for (const key of [sessKey, tokensKey]) {
-      const value = JSON.parse((await redis.get(key)) as string) as Record<string, unknown> & { oidc?: { auth: { accessTokenExpiresAt: number } }; accessTokenExpiresAt?: number };
+      const value = JSON.parse((await redis.get(key)) as string) as Record<string, unknown> & {
+        oidc?: { auth: { accessTokenExpiresAt: number } };
+        accessTokenExpiresAt?: number;
+      };
       if (value.oidc) value.oidc.auth.accessTokenExpiresAt = past;
       else value.accessTokenExpiresAt = past;
       await redis.sendCommand(['SET', key, JSON.stringify(value), 'KEEPTTL']);
     }
     // Precondition of the measurement: both copies now say "expired".
-    const check = [JSON.parse((await redis.get(sessKey)) as string).oidc.auth.accessTokenExpiresAt, JSON.parse((await redis.get(tokensKey)) as string).accessTokenExpiresAt];
+    const check = [
+      JSON.parse((await redis.get(sessKey)) as string).oidc.auth.accessTokenExpiresAt,
+      JSON.parse((await redis.get(tokensKey)) as string).accessTokenExpiresAt,
+    ];
     if (!check.every((t) => t === past)) throw new Error(`could not expire the tokens for the measurement: ${JSON.stringify(check)}`);
     const before = op.grants('refresh_token');
     const started = performance.now();
@@ -265,7 +273,9 @@ async function main() {
     console.log('  same: express-session holding the same payload the library keeps in the session');
     console.log('  capacity = requests/s one core sustains = 1 / server CPU per request (the wall-clock req/s');
     console.log('  share the 2 cores with the load generator, so they are shown but not used for the ratio)');
-    console.log('store  | session bytes | CPU us/req bare / same / oidc | capacity oidc/same (target >= 0.95) | oidc/bare | wall req/s bare / same / oidc | provider calls');
+    console.log(
+      'store  | session bytes | CPU us/req bare / same / oidc | capacity oidc/same (target >= 0.95) | oidc/bare | wall req/s bare / same / oidc | provider calls',
+    );
     for (const r of results) {
       const cpus = `${r.cpuBare.toFixed(0)} / ${r.cpuSame.toFixed(0)} / ${r.cpuOidc.toFixed(0)}`;
       const walls = `${r.bare.toFixed(0)} / ${r.same.toFixed(0)} / ${r.oidc.toFixed(0)}`;

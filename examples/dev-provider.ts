@@ -72,7 +72,7 @@ let providerConstructor: Promise<ProviderConstructor> | undefined;
 // "Unsupported runtime" on Node 20 (it wants 22+), yet works there for this dev/test use.
 function loadOidcProvider(): Promise<ProviderConstructor> {
   providerConstructor ??= withoutWarnings(
-    // @ts-ignore -- oidc-provider ships no type declarations (TS7016); the shapes used are declared above. ts-ignore, not ts-expect-error, so installing types later doesn't break this line.
+    // @ts-expect-error -- oidc-provider ships no type declarations (TS7016); the shapes used are declared above. If its types are ever installed, remove this line and the local declarations.
     () => import('oidc-provider') as Promise<{ default: unknown }>,
   ).then((m) => m.default as ProviderConstructor);
   return providerConstructor;
@@ -525,7 +525,10 @@ class MemoryAdapter {
     if (payload.userCode) this.store.set(`userCode:${payload.userCode}`, { payload: { id }, expiresAt });
     if (payload.grantId) {
       let keys = this.grants.get(payload.grantId);
-      if (!keys) this.grants.set(payload.grantId, (keys = new Set()));
+      if (!keys) {
+        keys = new Set();
+        this.grants.set(payload.grantId, keys);
+      }
       keys.add(key);
     }
   }

@@ -14,7 +14,16 @@ import { debuglog } from 'node:util';
 import { OidcError } from './errors.js';
 import type { OidcAuthOptions, OidcHooks, OidcLogger, RedisClientLike } from './types.js';
 import { discoveryPlan, missingWithoutDiscovery, type DiscoveryPlan } from './config/discovery-plan.js';
-import { CODE_ONLY_NAMES, CODE_ONLY_OPTIONS, ROUTE_NAMES, ref, type CodeOnlySpec, type ConfigFromOptions, type OptionName, type RouteName } from './config/options.js';
+import {
+  CODE_ONLY_NAMES,
+  CODE_ONLY_OPTIONS,
+  ROUTE_NAMES,
+  ref,
+  type CodeOnlySpec,
+  type ConfigFromOptions,
+  type OptionName,
+  type RouteName,
+} from './config/options.js';
 import { placeOptions, readOptions } from './config/read.js';
 import { optionKeyProblems } from './config/unknown-keys.js';
 
@@ -89,7 +98,8 @@ export function resolveConfig(options: OidcAuthOptions = {}): ResolvedConfig {
   // mozilla-django-oidc. Judged on what was given, so an invalid value is reported once, as itself.
   if (!given('issuer')) {
     for (const name of missingWithoutDiscovery(given, values.signAlgo)) {
-      if (name === 'jwksUri') report('jwksUri', `or ${ref('idpSignKey')} is required to verify ID tokens without discovery (or pin an HS* algorithm with signAlgo)`);
+      if (name === 'jwksUri')
+        report('jwksUri', `or ${ref('idpSignKey')} is required to verify ID tokens without discovery (or pin an HS* algorithm with signAlgo)`);
       else report(name, `is required when ${ref('issuer')} is not set`);
     }
   }

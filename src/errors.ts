@@ -88,12 +88,7 @@ export class OidcError extends Error {
 
 /** True for any OidcError, also one from another copy of this package. */
 export function isOidcError(err: unknown): err is OidcError {
-  return (
-    typeof err === 'object' &&
-    err !== null &&
-    (err as { name?: unknown }).name === 'OidcError' &&
-    typeof (err as { code?: unknown }).code === 'string'
-  );
+  return typeof err === 'object' && err !== null && (err as { name?: unknown }).name === 'OidcError' && typeof (err as { code?: unknown }).code === 'string';
 }
 
 /**

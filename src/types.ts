@@ -256,10 +256,9 @@ export interface OidcContext {
 }
 
 declare global {
-  // eslint-disable-next-line @typescript-eslint/no-namespace
+  // Express's own request types live in this global namespace: augmenting it is how req.oidc is typed.
   namespace Express {
     // Shared with passport's declaration on purpose: apps augment this one interface.
-    // eslint-disable-next-line @typescript-eslint/no-empty-object-type
     interface User {}
     interface Request {
       oidc: OidcContext;

@@ -137,7 +137,15 @@ describe('dev provider', () => {
     expect(first.body.scope?.split(' ')).toEqual(expect.arrayContaining(['openid', 'email', 'profile', 'offline_access']));
 
     const claims = jwtPayload(first.body.id_token!);
-    expect(claims).toMatchObject({ iss: op.issuer, aud: CLIENT_ID, sub: 'alice', nonce: auth.nonce, email: 'alice@example.com', email_verified: true, name: 'Alice Example' });
+    expect(claims).toMatchObject({
+      iss: op.issuer,
+      aud: CLIENT_ID,
+      sub: 'alice',
+      nonce: auth.nonce,
+      email: 'alice@example.com',
+      email_verified: true,
+      name: 'Alice Example',
+    });
 
     const userinfo = await fetch(String(discovery.userinfo_endpoint), { headers: { authorization: `Bearer ${first.body.access_token}` } });
     expect(userinfo.status).toBe(200);
@@ -165,7 +173,12 @@ describe('dev provider', () => {
     const second = new URL(await completeProviderLogin(silent.url, { login: 'ignored', jar }));
     expect(second.searchParams.get('error')).toBeNull();
     expect(second.searchParams.get('code')).toBeTruthy();
-    const tokens = await token({ grant_type: 'authorization_code', code: second.searchParams.get('code')!, redirect_uri: redirectUri, code_verifier: silent.verifier });
+    const tokens = await token({
+      grant_type: 'authorization_code',
+      code: second.searchParams.get('code')!,
+      redirect_uri: redirectUri,
+      code_verifier: silent.verifier,
+    });
     expect(tokens.status).toBe(200);
     expect(jwtPayload(tokens.body.id_token!).sub).toBe('bob');
 

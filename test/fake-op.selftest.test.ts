@@ -179,7 +179,9 @@ describe('fake OP', () => {
     });
 
     it('refuses a wrong client_id or missing redirect_uri without redirecting', async () => {
-      const bad = await fetch(`${op.issuer}/authorize?client_id=other&response_type=code&redirect_uri=${encodeURIComponent(REDIRECT_URI)}`, { redirect: 'manual' });
+      const bad = await fetch(`${op.issuer}/authorize?client_id=other&response_type=code&redirect_uri=${encodeURIComponent(REDIRECT_URI)}`, {
+        redirect: 'manual',
+      });
       expect(bad.status).toBe(400);
       const noRedirect = await fetch(`${op.issuer}/authorize?client_id=${op.clientId}&response_type=code`, { redirect: 'manual' });
       expect(noRedirect.status).toBe(400);

@@ -38,9 +38,7 @@ describe('package', () => {
   it('ships type declarations that do not need @types/express-session', () => {
     const dts = new URL('../dist/index.d.ts', import.meta.url);
     expect(existsSync(dts)).toBe(true);
-    const all = ['index', 'types', 'session/session-data', 'errors'].map((f) =>
-      readFileSync(new URL(`../dist/${f}.d.ts`, import.meta.url), 'utf8'),
-    );
+    const all = ['index', 'types', 'session/session-data', 'errors'].map((f) => readFileSync(new URL(`../dist/${f}.d.ts`, import.meta.url), 'utf8'));
     for (const text of all) expect(text).not.toMatch(/from ['"]express-session['"]/);
     expect(all[0]).toContain('createOidcAuth');
   });

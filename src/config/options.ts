@@ -95,8 +95,16 @@ export const OPTION_SPECS = {
   }),
   authorizationEndpoint: option(providerUrl(), { env: 'OIDC_OP_AUTHORIZATION_ENDPOINT', at: 'endpoints.authorization', doc: 'Required without `issuer`.' }),
   tokenEndpoint: option(providerUrl(), { env: 'OIDC_OP_TOKEN_ENDPOINT', at: 'endpoints.token', doc: 'Required without `issuer`.' }),
-  userinfoEndpoint: option(providerUrl(), { env: 'OIDC_OP_USER_ENDPOINT', at: 'endpoints.userinfo', doc: 'OIDC Core 5.3: claims at login (`fetchUserinfo`) and opaque bearer tokens (`bearerOpaqueTokens`).' }),
-  jwksUri: option(providerUrl(), { env: 'OIDC_OP_JWKS_ENDPOINT', at: 'endpoints.jwks', doc: 'Without `issuer`, this or `idpSignKey` is required (unless HS* is pinned).' }),
+  userinfoEndpoint: option(providerUrl(), {
+    env: 'OIDC_OP_USER_ENDPOINT',
+    at: 'endpoints.userinfo',
+    doc: 'OIDC Core 5.3: claims at login (`fetchUserinfo`) and opaque bearer tokens (`bearerOpaqueTokens`).',
+  }),
+  jwksUri: option(providerUrl(), {
+    env: 'OIDC_OP_JWKS_ENDPOINT',
+    at: 'endpoints.jwks',
+    doc: 'Without `issuer`, this or `idpSignKey` is required (unless HS* is pinned).',
+  }),
   revocationEndpoint: option(providerUrl(), { env: 'OIDC_OP_TOKEN_REVOKE_ENDPOINT', at: 'endpoints.revocation', doc: 'RFC 7009, used at logout.' }),
   endSessionEndpoint: option(providerUrl(), { env: 'OIDC_OP_LOGOUT_ENDPOINT', at: 'endpoints.endSession', doc: 'RP-initiated logout.' }),
   storeAccessToken: option(boolean(), { env: 'OIDC_STORE_ACCESS_TOKEN', default: true, doc: 'Keep the access token in the session (`req.oidc.accessToken`).' }),
@@ -127,7 +135,8 @@ export const OPTION_SPECS = {
           report(`entry "${entry}" is neither a path starting with "/", a RegExp, nor one of the route names ${ROUTE_NAMES.join(', ')}`);
         }
         // RegExp#test with g or y advances lastIndex: the same path would alternate between exempt and not.
-        if (entry instanceof RegExp && (entry.global || entry.sticky)) report(`entry ${String(entry)} must not have the g or y flag (test() would then alternate)`);
+        if (entry instanceof RegExp && (entry.global || entry.sticky))
+          report(`entry ${String(entry)} must not have the g or y flag (test() would then alternate)`);
       }
     },
     doc: 'Paths (or RegExps in code, without the `g` or `y` flag), or route names (`login`, `logout`...), that session refresh leaves alone.',
@@ -163,7 +172,11 @@ export const OPTION_SPECS = {
   loginRedirectUrlFailure: option(text(), { env: 'LOGIN_REDIRECT_URL_FAILURE', default: '/', doc: 'After a failed login.' }),
   logoutRedirectUrl: option(text(), { env: 'LOGOUT_REDIRECT_URL', default: '/', doc: 'After logout; also `post_logout_redirect_uri` (made absolute).' }),
   allowLogoutGetMethod: option(boolean(), { env: 'ALLOW_LOGOUT_GET_METHOD', default: false, doc: 'Also accept GET at the logout route (otherwise 405).' }),
-  revokeTokensOnLogout: option(boolean(), { env: 'OIDC_REVOKE_TOKENS_ON_LOGOUT', default: true, doc: 'Revoke refresh and access tokens at logout (RFC 7009).' }),
+  revokeTokensOnLogout: option(boolean(), {
+    env: 'OIDC_REVOKE_TOKENS_ON_LOGOUT',
+    default: true,
+    doc: 'Revoke refresh and access tokens at logout (RFC 7009).',
+  }),
   providerLogout: option(boolean(), { env: 'OIDC_OP_LOGOUT', default: true, doc: 'Send the browser to the end-session endpoint at logout.' }),
   introspectionEndpoint: option(providerUrl(), {
     env: 'OIDC_OP_INTROSPECTION_ENDPOINT',
@@ -186,7 +199,7 @@ export const OPTION_SPECS = {
     env: 'OIDC_BEARER_OPAQUE_TOKENS',
     default: 'auto',
     at: 'bearer.opaqueTokens',
-    doc: 'Opaque bearer tokens: `introspection`, `userinfo` (mozilla-django-oidc\'s DRF way), `reject`, or `auto` (introspection when the provider has it, else userinfo).',
+    doc: "Opaque bearer tokens: `introspection`, `userinfo` (mozilla-django-oidc's DRF way), `reject`, or `auto` (introspection when the provider has it, else userinfo).",
   }),
   bearerCacheMaxEntries: option(integer(0), {
     env: 'OIDC_BEARER_CACHE_MAX_ENTRIES',
@@ -218,9 +231,21 @@ export const OPTION_SPECS = {
     default: 30 * 24 * 3600,
     doc: "How long an unused login's token set is kept (30 days; each refresh renews it).",
   }),
-  'routes.login': option(routePath(), { env: 'OIDC_ROUTE_LOGIN', default: '/oidc/authenticate', doc: 'Starts a login; `?next=/path` comes back there afterwards.' }),
-  'routes.callback': option(routePath(), { env: 'OIDC_ROUTE_CALLBACK', default: '/oidc/callback', doc: 'Register `baseUrl + routes.callback` at the provider.' }),
-  'routes.logout': option(routePath(), { env: 'OIDC_ROUTE_LOGOUT', default: '/oidc/logout', doc: 'Ends the session (POST; GET too with `allowLogoutGetMethod`).' }),
+  'routes.login': option(routePath(), {
+    env: 'OIDC_ROUTE_LOGIN',
+    default: '/oidc/authenticate',
+    doc: 'Starts a login; `?next=/path` comes back there afterwards.',
+  }),
+  'routes.callback': option(routePath(), {
+    env: 'OIDC_ROUTE_CALLBACK',
+    default: '/oidc/callback',
+    doc: 'Register `baseUrl + routes.callback` at the provider.',
+  }),
+  'routes.logout': option(routePath(), {
+    env: 'OIDC_ROUTE_LOGOUT',
+    default: '/oidc/logout',
+    doc: 'Ends the session (POST; GET too with `allowLogoutGetMethod`).',
+  }),
   'routes.backchannelLogout': option(routePath(), {
     env: 'OIDC_ROUTE_BACKCHANNEL_LOGOUT',
     default: '/oidc/backchannel-logout',
@@ -281,8 +306,15 @@ export const CODE_ONLY_NAMES = Object.keys(CODE_ONLY_OPTIONS) as CodeOnlyName[];
 
 /** Every hook of OidcHooks (src/types.ts). */
 export const HOOK_NAMES = [
-  'verifyClaims', 'filterUsersByClaims', 'createUser', 'updateUser', 'getLogoutUrl',
-  'serializeUser', 'deserializeUser', 'onTokensRefreshed', 'onRefreshError',
+  'verifyClaims',
+  'filterUsersByClaims',
+  'createUser',
+  'updateUser',
+  'getLogoutUrl',
+  'serializeUser',
+  'deserializeUser',
+  'onTokensRefreshed',
+  'onRefreshError',
 ] as const satisfies ReadonlyArray<keyof OidcHooks>;
 
 export const isHookName = (key: string): key is (typeof HOOK_NAMES)[number] => (HOOK_NAMES as readonly string[]).includes(key);
@@ -292,7 +324,11 @@ export const isHookName = (key: string): key is (typeof HOOK_NAMES)[number] => (
 type SpecOf<N extends OptionName> = (typeof OPTION_SPECS)[N];
 
 /** An option's resolved type: its kind's, and never undefined with a default, `required` or `defaultFrom`. */
-type ResolvedValue<S> = S extends { kind: Kind<infer T, unknown> } ? (S extends { default: unknown } | { required: true } | { defaultFrom: string } ? T : T | undefined) : never;
+type ResolvedValue<S> = S extends { kind: Kind<infer T, unknown> }
+  ? S extends { default: unknown } | { required: true } | { defaultFrom: string }
+    ? T
+    : T | undefined
+  : never;
 
 /** What code may pass for an option: its kind's input type. */
 type InputValue<S> = S extends { kind: Kind<unknown, infer I> } ? I : never;
@@ -328,7 +364,7 @@ export function placeOf(name: OptionName): [string] | [string, string] {
 // to compile instead.
 type MustBeNever<T extends never> = T;
 type KnownTopLevel = TopLevelOptionName | CodeOnlyName | 'routes';
-// eslint-disable-next-line @typescript-eslint/no-unused-vars
+// biome-ignore lint/correctness/noUnusedVariables: a compile-time check; its use is failing to compile
 type TableMatchesPublicTypes = MustBeNever<
   | Exclude<keyof OidcAuthOptions, KnownTopLevel>
   | Exclude<KnownTopLevel, keyof OidcAuthOptions>

@@ -72,8 +72,12 @@ export function placeOptions(values: OptionValues): ConfigFromOptions {
   const placed: Record<string, unknown> = {};
   for (const name of OPTION_NAMES) {
     const [key, sub] = placeOf(name);
-    if (sub === undefined) placed[key] = values[name];
-    else ((placed[key] ??= {}) as Record<string, unknown>)[sub] = values[name];
+    if (sub === undefined) {
+      placed[key] = values[name];
+      continue;
+    }
+    placed[key] ??= {};
+    (placed[key] as Record<string, unknown>)[sub] = values[name];
   }
   return placed as ConfigFromOptions;
 }

@@ -25,11 +25,17 @@ const ENV_TO_OPTION = new Map(OPTION_NAMES.map((n) => [(OPTION_SPECS[n] as Optio
 
 /** express-openid-connect's options, and what to do instead. */
 const EOC_HINTS = new Map<string, string>([
-  ['authRequired', 'nothing is protected by default here: add oidc.requireAuth() to the routes to protect, or app.use(oidc.requireAuth()) after oidc.router to protect every route'],
+  [
+    'authRequired',
+    'nothing is protected by default here: add oidc.requireAuth() to the routes to protect, or app.use(oidc.requireAuth()) after oidc.router to protect every route',
+  ],
   ['idpLogout', `use ${ref('providerLogout')}, on by default`],
   ['auth0Logout', `use ${ref('providerLogout')}, on by default; set ${ref('endSessionEndpoint')} if the tenant's discovery has no end_session_endpoint`],
   ['afterCallback', 'shape the user with hooks: { createUser, updateUser } (and hooks.verifyClaims to refuse a login); the tokens are kept by the library'],
-  ['authorizationParams', `give the scope as ${ref('scopes')} and other parameters (audience, prompt...) as ${ref('authRequestExtraParams')}; response_type is always code`],
+  [
+    'authorizationParams',
+    `give the scope as ${ref('scopes')} and other parameters (audience, prompt...) as ${ref('authRequestExtraParams')}; response_type is always code`,
+  ],
   ['issuerBaseURL', `use ${ref('issuer')}`],
   ['clientID', `use ${ref('clientId')}`],
   ['baseURL', `use ${ref('baseUrl')}`],
@@ -38,7 +44,10 @@ const EOC_HINTS = new Map<string, string>([
   ['clientAuthMethod', `use ${ref('tokenUseBasicAuth')}: true for client_secret_basic, false for client_secret_post (private_key_jwt is not supported)`],
   ['clientAssertionSigningKey', `private_key_jwt is not supported; authenticate with ${ref('clientSecret')}`],
   ['clientAssertionSigningAlg', `private_key_jwt is not supported; authenticate with ${ref('clientSecret')}`],
-  ['attemptSilentLogin', `there is no silent login for anonymous visitors; signed-in sessions without a refresh token are re-checked with prompt=none after ${ref('renewIdTokenExpirySeconds')}`],
+  [
+    'attemptSilentLogin',
+    `there is no silent login for anonymous visitors; signed-in sessions without a refresh token are re-checked with prompt=none after ${ref('renewIdTokenExpirySeconds')}`,
+  ],
   ['idTokenSigningAlg', `use ${ref('signAlgo')}`],
   ['clockTolerance', `use ${ref('clockToleranceSeconds')}`],
   ['httpTimeout', `use ${ref('timeout')}, in seconds (httpTimeout was in milliseconds)`],

@@ -54,7 +54,9 @@ async function validateToken({ config, provider }: BearerDeps, token: string, au
   if (looksLikeJwt(token)) {
     if (issuer === undefined) {
       // RFC 9068 4: iss MUST exactly match the issuer; without one there is nothing to match.
-      throw new OidcError('OIDC_CONFIG_INVALID', `express-oidc-rp: JWT access tokens need the issuer (option ${optionRef('issuer')}) to check "iss"`, { statusCode: 500 });
+      throw new OidcError('OIDC_CONFIG_INVALID', `express-oidc-rp: JWT access tokens need the issuer (option ${optionRef('issuer')}) to check "iss"`, {
+        statusCode: 500,
+      });
     }
     const claims = await validateJwtAccessToken(token, {
       issuer,
@@ -71,7 +73,11 @@ async function validateToken({ config, provider }: BearerDeps, token: string, au
   const useIntrospection = mode === 'introspection' || (mode === 'auto' && meta.introspectionEndpoint !== undefined);
   if (useIntrospection) {
     if (!meta.introspectionEndpoint) {
-      throw new OidcError('OIDC_CONFIG_INVALID', `express-oidc-rp: option ${optionRef('bearerOpaqueTokens')} is "introspection" but the provider has no introspection endpoint (option ${optionRef('introspectionEndpoint')})`, { statusCode: 500 });
+      throw new OidcError(
+        'OIDC_CONFIG_INVALID',
+        `express-oidc-rp: option ${optionRef('bearerOpaqueTokens')} is "introspection" but the provider has no introspection endpoint (option ${optionRef('introspectionEndpoint')})`,
+        { statusCode: 500 },
+      );
     }
     const claims = await introspectAccessToken(provider.http, meta.introspectionEndpoint, provider.creds, token, {
       issuer,
@@ -82,7 +88,11 @@ async function validateToken({ config, provider }: BearerDeps, token: string, au
   }
   if (mode === 'userinfo' || mode === 'auto') {
     if (!meta.userinfoEndpoint) {
-      throw new OidcError('OIDC_CONFIG_INVALID', `express-oidc-rp: opaque bearer tokens need an introspection or userinfo endpoint (option ${optionRef('bearerOpaqueTokens')})`, { statusCode: 500 });
+      throw new OidcError(
+        'OIDC_CONFIG_INVALID',
+        `express-oidc-rp: opaque bearer tokens need an introspection or userinfo endpoint (option ${optionRef('bearerOpaqueTokens')})`,
+        { statusCode: 500 },
+      );
     }
     const claims = await userinfoAccessTokenClaims(provider.http, meta.userinfoEndpoint, token, issuer);
     return { source: 'userinfo', claims, exp: undefined, userinfo: claims };

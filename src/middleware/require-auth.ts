@@ -38,8 +38,8 @@ const hasBearer = (req: Request) => hasBearerScheme(req.get('authorization'));
 
 function deny(config: GuardDeps['config'], loginPath: string, req: Request, res: Response): void {
   // An API request whose token bearerAuth did not accept (or no bearerAuth in front).
-  if (hasBearer(req)) return sendBearerError(res, bearerRealm(req, config), 401, 'invalid_token');
-  sendLoginRequired(req, res, loginPath, { error: 'unauthenticated', description: 'Authentication required' });
+  if (hasBearer(req)) sendBearerError(res, bearerRealm(req, config), 401, 'invalid_token');
+  else sendLoginRequired(req, res, loginPath, { error: 'unauthenticated', description: 'Authentication required' });
 }
 
 /** The shared shape of every guard: authenticate, then apply `check`. */
@@ -105,7 +105,9 @@ export function claimCheck(deps: GuardDeps, check: ClaimCheck): RequestHandler {
   return guard(deps, (req) => {
     const result: unknown = check(req, req.oidc.claims as OidcClaims);
     if (isThenable(result)) {
-      throw new TypeError('express-oidc-rp: a claimCheck predicate returned a Promise; it must return a boolean synchronously (do async lookups in a middleware before the guard)');
+      throw new TypeError(
+        'express-oidc-rp: a claimCheck predicate returned a Promise; it must return a boolean synchronously (do async lookups in a middleware before the guard)',
+      );
     }
     return { allowed: Boolean(result) };
   });

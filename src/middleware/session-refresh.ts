@@ -53,7 +53,10 @@ export function sessionRefresh({ config, provider, refresher }: Pick<Services, '
   const loginPath = loginPathOf(config);
 
   async function notifyRefreshError(req: Request, error: OidcError, ended: boolean): Promise<void> {
-    config.logger.warn(ended ? 'session ended: the refresh token was refused' : 'token refresh failed; tokens kept', { code: error.code, reason: error.message });
+    config.logger.warn(ended ? 'session ended: the refresh token was refused' : 'token refresh failed; tokens kept', {
+      code: error.code,
+      reason: error.message,
+    });
     if (!config.hooks.onRefreshError) return;
     try {
       await config.hooks.onRefreshError(error, req, { ended });
@@ -86,7 +89,10 @@ export function sessionRefresh({ config, provider, refresher }: Pick<Services, '
 
     // No refresh token, past renewAt: ask the provider whether the user's session there is still alive.
     if (wantsJson(req)) {
-      return sendLoginRequired(req, res, loginPath, { error: 'reauthentication_required', description: 'The session must be renewed with the identity provider.' });
+      return sendLoginRequired(req, res, loginPath, {
+        error: 'reauthentication_required',
+        description: 'The session must be renewed with the identity provider.',
+      });
     }
     if (req.method === 'GET') {
       const meta = await provider.discovery.get();
@@ -117,9 +123,7 @@ export function sessionRefresh({ config, provider, refresher }: Pick<Services, '
     const fresh =
       !auth ||
       isExempt(requestPath(req)) ||
-      (auth.refreshToken !== undefined
-        ? !refreshDue(auth.accessTokenExpiresAt, auth.tokensObtainedAt, config.refreshLeewaySeconds, now)
-        : now < auth.renewAt);
+      (auth.refreshToken !== undefined ? !refreshDue(auth.accessTokenExpiresAt, auth.tokensObtainedAt, config.refreshLeewaySeconds, now) : now < auth.renewAt);
     if (fresh) return continueWithContext(req, config, next);
     renew(req, res, next);
   };

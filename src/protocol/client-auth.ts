@@ -10,10 +10,7 @@ export interface ClientCredentials {
 }
 
 /** Adds the client's credentials to a form body and/or headers, returning both. */
-export function authenticateClient(
-  creds: ClientCredentials,
-  form: Record<string, string>,
-): { form: Record<string, string>; headers: Record<string, string> } {
+export function authenticateClient(creds: ClientCredentials, form: Record<string, string>): { form: Record<string, string>; headers: Record<string, string> } {
   if (creds.useBasicAuth) {
     // RFC 6749 2.3.1: id and secret are form-urlencoded BEFORE base64, a detail many clients miss
     // (a secret with ':' or '%' then fails at strict providers).

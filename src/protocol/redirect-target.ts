@@ -16,6 +16,7 @@ export interface RedirectPolicy {
 }
 
 // C0 controls, DEL, and backslash: none belongs in a redirect target we accept.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is this pattern's job
 const FORBIDDEN = /[\u0000-\u001f\u007f\\]/;
 
 function decodeRepeatedly(value: string): string {

@@ -16,7 +16,11 @@ const MAX_BODY_BYTES = 64 * 1024;
 /** The form body, whether or not the app mounted express.urlencoded(). */
 async function readForm(req: Request): Promise<Record<string, unknown>> {
   // Section 2.5: the token is POSTed form-encoded; nothing else is a logout request.
-  if (!String(req.headers['content-type'] ?? '').toLowerCase().startsWith('application/x-www-form-urlencoded')) {
+  if (
+    !String(req.headers['content-type'] ?? '')
+      .toLowerCase()
+      .startsWith('application/x-www-form-urlencoded')
+  ) {
     throw new OidcError('OIDC_LOGOUT_TOKEN_INVALID', 'logout request must be application/x-www-form-urlencoded');
   }
   // Use req.body only when a parser really read the stream: body-parser 1.x (Express 4) sets

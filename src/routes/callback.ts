@@ -36,7 +36,11 @@ interface LoginResult {
 }
 
 /** Everything between "the provider redirected back" and "we know the user". No session writes. */
-async function completeLogin(req: Request, { config, provider }: Pick<Services, 'config' | 'provider'>, pending: PendingLogin | undefined): Promise<LoginResult> {
+async function completeLogin(
+  req: Request,
+  { config, provider }: Pick<Services, 'config' | 'provider'>,
+  pending: PendingLogin | undefined,
+): Promise<LoginResult> {
   const meta = await provider.discovery.get();
   const { code } = validateAuthorizationResponse(req.query as Record<string, unknown>, pending, {
     issuer: meta.issuer,
@@ -61,12 +65,16 @@ async function completeLogin(req: Request, { config, provider }: Pick<Services, 
   // only served validation (nonce, hashes) are dropped: they would be dead weight in every session.
   const { nonce: _nonce, at_hash: _atHash, c_hash: _cHash, s_hash: _sHash, ...kept } = idTokenClaims;
   const claims: OidcClaims = { ...kept, ...userinfo, iss: idTokenClaims.iss, sub: idTokenClaims.sub };
-  const user = await resolveUser(claims, { req, source: 'login', idTokenClaims, userinfo }, {
-    hooks: config.hooks,
-    scopes: config.scopes,
-    createUser: config.createUser,
-    logger: config.logger,
-  });
+  const user = await resolveUser(
+    claims,
+    { req, source: 'login', idTokenClaims, userinfo },
+    {
+      hooks: config.hooks,
+      scopes: config.scopes,
+      createUser: config.createUser,
+      logger: config.logger,
+    },
+  );
 
   const now = Math.floor(Date.now() / 1000);
   const auth: AuthenticatedSession = {
@@ -104,7 +112,12 @@ async function completeLogin(req: Request, { config, provider }: Pick<Services, 
  * grant): revoking the old refresh token would end the new login as well. Best effort, bounded by
  * OIDC_TIMEOUT; failures are logged only.
  */
-async function endReplacedLogin(deps: CallbackDeps, previous: AuthenticatedSession, current: AuthenticatedSession, sessionId: string | undefined): Promise<void> {
+async function endReplacedLogin(
+  deps: CallbackDeps,
+  previous: AuthenticatedSession,
+  current: AuthenticatedSession,
+  sessionId: string | undefined,
+): Promise<void> {
   const { config } = deps;
   const otherProviderSession =
     previous.iss !== current.iss || previous.sub !== current.sub || (previous.sid !== undefined && current.sid !== undefined && previous.sid !== current.sid);
@@ -122,72 +135,72 @@ export function callbackHandler(deps: CallbackDeps): RequestHandler {
   const { config } = deps;
   const { tokens, index } = deps.stores;
   return asyncHandler(async (req, res) => {
-      requireSession(req);
-      // Single use: the state is consumed before anything else can fail.
-      const pending = takePendingLogin(req, req.query.state);
+    requireSession(req);
+    // Single use: the state is consumed before anything else can fail.
+    const pending = takePendingLogin(req, req.query.state);
 
-      // A replayed or stale callback (back button after login) for a session that is already
-      // signed in: nothing to do, and no reason to show an error (express-openid-connect does the same).
-      if (!pending && readOidcData(req)?.auth && req.query.error === undefined) {
-        res.redirect(302, config.loginRedirectUrl);
-        return;
+    // A replayed or stale callback (back button after login) for a session that is already
+    // signed in: nothing to do, and no reason to show an error (express-openid-connect does the same).
+    if (!pending && readOidcData(req)?.auth && req.query.error === undefined) {
+      res.redirect(302, config.loginRedirectUrl);
+      return;
+    }
+
+    let result: LoginResult;
+    try {
+      result = await completeLogin(req, deps, pending);
+    } catch (err) {
+      const code = isOidcError(err) ? err.code : 'UNEXPECTED';
+      config.logger.warn('login failed', { code, reason: err instanceof Error ? err.message : String(err) });
+      if (!isOidcError(err)) config.logger.error('unexpected error in the callback', { stack: (err as Error)?.stack });
+      if (pending?.silent) {
+        // A silent re-authentication (prompt=none) that failed, login_required included: the
+        // provider no longer vouches for this user, so the local session ends too.
+        const ended = readOidcData(req)?.auth;
+        if (ended) await tokens.end(ended.loginId).catch(() => undefined);
+        await destroySession(req);
+        setContext(req, undefined, undefined);
+      } else if (pending) {
+        // Persist the consumed state; the session stays as it was. Without a pending login
+        // nothing changed, and an explicit save would store empty sessions for forged callbacks.
+        await saveSession(req);
       }
+      res.redirect(302, config.loginRedirectUrlFailure);
+      return;
+    }
 
-      let result: LoginResult;
-      try {
-        result = await completeLogin(req, deps, pending);
-      } catch (err) {
-        const code = isOidcError(err) ? err.code : 'UNEXPECTED';
-        config.logger.warn('login failed', { code, reason: err instanceof Error ? err.message : String(err) });
-        if (!isOidcError(err)) config.logger.error('unexpected error in the callback', { stack: (err as Error)?.stack });
-        if (pending?.silent) {
-          // A silent re-authentication (prompt=none) that failed, login_required included: the
-          // provider no longer vouches for this user, so the local session ends too.
-          const ended = readOidcData(req)?.auth;
-          if (ended) await tokens.end(ended.loginId).catch(() => undefined);
-          await destroySession(req);
-          setContext(req, undefined, undefined);
-        } else if (pending) {
-          // Persist the consumed state; the session stays as it was. Without a pending login
-          // nothing changed, and an explicit save would store empty sessions for forged callbacks.
-          await saveSession(req);
-        }
-        res.redirect(302, config.loginRedirectUrlFailure);
-        return;
-      }
+    // The authoritative token set (session/refresh.ts), written before the session that points
+    // to it: the refresh token to rotate, and the ID token for id_token_hint at logout even when
+    // OIDC_STORE_ID_TOKEN keeps it out of the session.
+    await tokens.create(
+      result.auth.loginId,
+      {
+        version: result.auth.tokenVersion,
+        accessToken: result.auth.accessToken,
+        accessTokenExpiresAt: result.tokens.expiresAt,
+        obtainedAt: result.auth.tokensObtainedAt,
+        refreshToken: result.auth.refreshToken,
+        idToken: result.tokens.idToken,
+      },
+      sessionMaxAgeMs(req),
+    );
 
-      // The authoritative token set (session/refresh.ts), written before the session that points
-      // to it: the refresh token to rotate, and the ID token for id_token_hint at logout even when
-      // OIDC_STORE_ID_TOKEN keeps it out of the session.
-      await tokens.create(
-        result.auth.loginId,
-        {
-          version: result.auth.tokenVersion,
-          accessToken: result.auth.accessToken,
-          accessTokenExpiresAt: result.tokens.expiresAt,
-          obtainedAt: result.auth.tokensObtainedAt,
-          refreshToken: result.auth.refreshToken,
-          idToken: result.tokens.idToken,
-        },
-        sessionMaxAgeMs(req),
-      );
-
-      // Session fixation defence: a new session id for the authenticated session (EOC CVE-2021-41246).
-      // Logins still in flight in other tabs carry over, so each tab can finish its own.
-      const inFlight = readOidcData(req)?.states;
-      const replaced = readOidcData(req)?.auth;
-      const replacedSessionId = (req as { sessionID?: string }).sessionID;
-      await regenerateSession(req);
-      writeOidcData(req, { states: inFlight, auth: result.auth });
-      await saveSession(req);
-      // Back/front-channel logout find this session by the provider's sid or the user's sub.
-      const sessionId = (req as { sessionID?: string }).sessionID;
-      if (sessionId) {
-        await index.add(result.auth.iss, result.auth.sub, result.auth.sid, { sessionId, loginId: result.auth.loginId }, sessionMaxAgeMs(req));
-      }
-      setContext(req, result.auth, result.user);
-      config.logger.info('login succeeded', { sub: result.auth.sub, iss: result.auth.iss });
-      if (replaced) await endReplacedLogin(deps, replaced, result.auth, replacedSessionId);
-      res.redirect(302, pending?.next ?? config.loginRedirectUrl);
+    // Session fixation defence: a new session id for the authenticated session (EOC CVE-2021-41246).
+    // Logins still in flight in other tabs carry over, so each tab can finish its own.
+    const inFlight = readOidcData(req)?.states;
+    const replaced = readOidcData(req)?.auth;
+    const replacedSessionId = (req as { sessionID?: string }).sessionID;
+    await regenerateSession(req);
+    writeOidcData(req, { states: inFlight, auth: result.auth });
+    await saveSession(req);
+    // Back/front-channel logout find this session by the provider's sid or the user's sub.
+    const sessionId = (req as { sessionID?: string }).sessionID;
+    if (sessionId) {
+      await index.add(result.auth.iss, result.auth.sub, result.auth.sid, { sessionId, loginId: result.auth.loginId }, sessionMaxAgeMs(req));
+    }
+    setContext(req, result.auth, result.user);
+    config.logger.info('login succeeded', { sub: result.auth.sub, iss: result.auth.iss });
+    if (replaced) await endReplacedLogin(deps, replaced, result.auth, replacedSessionId);
+    res.redirect(302, pending?.next ?? config.loginRedirectUrl);
   });
 }

@@ -16,7 +16,12 @@ import { crossSiteReason } from '../middleware/cross-site.js';
 import { buildEndSessionUrl } from '../protocol/end-session.js';
 import type { ProviderMetadata } from '../protocol/discovery.js';
 
-async function logoutTarget(config: Services['config'], req: Request, meta: ProviderMetadata | undefined, auth: AuthenticatedSession | undefined): Promise<string> {
+async function logoutTarget(
+  config: Services['config'],
+  req: Request,
+  meta: ProviderMetadata | undefined,
+  auth: AuthenticatedSession | undefined,
+): Promise<string> {
   const endSessionUrl =
     config.providerLogout && meta?.endSessionEndpoint && auth
       ? buildEndSessionUrl({

@@ -26,7 +26,8 @@ async function revokeLoginTokens({ config, provider }: Deps, meta: ProviderMetad
     tokens.filter(([t]) => t !== undefined).map(([token, hint]) => revokeToken(provider.http, endpoint, provider.creds, token as string, hint)),
   );
   for (const r of results) {
-    if (r.status === 'rejected') config.logger.warn('token revocation failed; the login is ended here anyway', { reason: String((r.reason as Error)?.message ?? r.reason) });
+    if (r.status === 'rejected')
+      config.logger.warn('token revocation failed; the login is ended here anyway', { reason: String((r.reason as Error)?.message ?? r.reason) });
   }
 }
 

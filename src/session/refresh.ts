@@ -14,10 +14,11 @@
 import type { Request } from 'express';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { OidcError, isOidcError, isTransientProviderError } from '../errors.js';
-import { refreshTokenGrant } from '../protocol/token-endpoint.js';
+import { refreshTokenGrant, type TokenResponse } from '../protocol/token-endpoint.js';
+import type { ProviderMetadata } from '../protocol/discovery.js';
 import { authTimeDeviation } from '../protocol/id-token.js';
 import type { Provider } from '../protocol/provider.js';
-import type { InProcessSingleFlight, SharedLock } from '../store/lock.js';
+import type { InProcessSingleFlight, LockAttempt, SharedLock } from '../store/lock.js';
 import type { StoredTokenSet, TokenSet, TokenStore } from '../store/token-store.js';
 import type { OidcHooks, OidcLogger } from '../types.js';
 import { sessionMaxAgeMs, type AuthenticatedSession } from './session-data.js';
@@ -127,7 +128,7 @@ export class TokenRefresher {
       const base = stored?.set ?? tokenSetFromSession(auth);
       if (!this.due(base)) return { kind: 'current', set: base };
 
-      let attempt;
+      let attempt: LockAttempt<RefreshOutcome>;
       try {
         attempt = await this.lock.tryWith(auth.loginId, async () => {
           // Re-read under the lock: the previous holder may have refreshed just now.
@@ -142,7 +143,10 @@ export class TokenRefresher {
       }
       if (attempt.acquired) return attempt.value;
       if (Date.now() >= deadline) {
-        return { kind: 'failed', error: new OidcError('OIDC_REFRESH_FAILED', 'timed out waiting for another instance to refresh the tokens', { statusCode: 503 }) };
+        return {
+          kind: 'failed',
+          error: new OidcError('OIDC_REFRESH_FAILED', 'timed out waiting for another instance to refresh the tokens', { statusCode: 503 }),
+        };
       }
       await sleep(pollMs);
     }
@@ -172,8 +176,8 @@ export class TokenRefresher {
   private async grant(auth: AuthenticatedSession, req: Request, current: TokenSet, latest: StoredTokenSet | undefined): Promise<RefreshOutcome> {
     const { provider, settings: config } = this;
     if (!current.refreshToken) return { kind: 'ended', error: new OidcError('OIDC_SESSION_ENDED', 'no refresh token') };
-    let meta;
-    let res;
+    let meta: ProviderMetadata;
+    let res: TokenResponse;
     try {
       meta = await provider.discovery.get();
       res = await refreshTokenGrant(provider.http, meta.tokenEndpoint, provider.creds, current.refreshToken);

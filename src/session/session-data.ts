@@ -62,11 +62,9 @@ const SESSION_KEY = 'oidc';
 export function requireSession(req: Request): SessionLike {
   const session = (req as { session?: SessionLike }).session;
   if (!session || typeof session.regenerate !== 'function') {
-    throw new OidcError(
-      'OIDC_SESSION_MISSING',
-      'express-oidc-rp needs express-session: mount app.use(session({...})) before the oidc routers and middleware',
-      { statusCode: 500 },
-    );
+    throw new OidcError('OIDC_SESSION_MISSING', 'express-oidc-rp needs express-session: mount app.use(session({...})) before the oidc routers and middleware', {
+      statusCode: 500,
+    });
   }
   return session;
 }
@@ -90,8 +88,7 @@ export function sessionMaxAgeMs(req: Request): number | undefined {
   return typeof maxAge === 'number' && maxAge > 0 ? maxAge : undefined;
 }
 
-const promisify = (fn: (cb: (err?: unknown) => void) => void): Promise<void> =>
-  new Promise((resolve, reject) => fn((err) => (err ? reject(err) : resolve())));
+const promisify = (fn: (cb: (err?: unknown) => void) => void): Promise<void> => new Promise((resolve, reject) => fn((err) => (err ? reject(err) : resolve())));
 
 export const regenerateSession = (req: Request) => promisify((cb) => requireSession(req).regenerate(cb));
 export const saveSession = (req: Request) => promisify((cb) => requireSession(req).save(cb));

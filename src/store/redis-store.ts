@@ -36,7 +36,10 @@ export class RedisSharedStore implements SharedStore {
   readonly kind = 'redis' as const;
   private readonly cmd: Command;
 
-  constructor(client: RedisClientLike, private readonly prefix: string) {
+  constructor(
+    client: RedisClientLike,
+    private readonly prefix: string,
+  ) {
     this.cmd = redisCommand(client);
   }
 

@@ -73,5 +73,4 @@ export class TokenStore {
     const tombstone: TokenSet = { version: Number.MAX_SAFE_INTEGER, obtainedAt: Math.floor(Date.now() / 1000), ended: true };
     await this.store.set(key(loginId), JSON.stringify(tombstone), this.ttlMs);
   }
-
 }

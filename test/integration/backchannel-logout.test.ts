@@ -155,7 +155,11 @@ async function expectEnded(rp: RpApp, ...logins: Login[]): Promise<void> {
 }
 
 function postLogoutToken(rp: RpApp, token: string): Promise<request.Response> {
-  return request(rp.url).post(BCL).type('form').send({ logout_token: token }).then((r) => r);
+  return request(rp.url)
+    .post(BCL)
+    .type('form')
+    .send({ logout_token: token })
+    .then((r) => r);
 }
 
 /** `ended` of the last 'back-channel logout' info log (how many sessions the request ended). */
@@ -167,7 +171,6 @@ function lastRefusalCode(rp: RpApp): unknown {
   return rp.logs.filter((l) => l.message === 'back-channel logout refused').at(-1)?.meta?.code;
 }
 
-
 function expectNoStore(res: request.Response): void {
   expect(res.headers['cache-control']).toBe('no-store');
 }
@@ -178,7 +181,6 @@ function expectInvalidRequest(res: request.Response): void {
   expectNoStore(res);
 }
 
-
 // ---------------------------------------------------------------------------
 // which sessions end (sections 2.7, 2.8)
 // ---------------------------------------------------------------------------
@@ -186,7 +188,7 @@ function expectInvalidRequest(res: request.Response): void {
 describe('back-channel logout: which sessions end', () => {
   const rp = rpFixture();
 
-  it('a logout token with the first login\'s sid: 200 no-store, that browser is signed out, the other browser (same user, other provider session) stays', async () => {
+  it("a logout token with the first login's sid: 200 no-store, that browser is signed out, the other browser (same user, other provider session) stays", async () => {
     const a = await login(rp());
     const b = await login(rp());
     expect(a.sub).toBe(b.sub);
@@ -257,7 +259,10 @@ describe('back-channel logout: which sessions end', () => {
 
   it('an app that mounted express.urlencoded() itself: the parsed form body works too', async () => {
     const app = await startBareApp((a) => a.use(express.urlencoded({ extended: false })));
-    const ok = await request(app.url).post(BCL).type('form').send({ logout_token: await op.makeLogoutToken({ sid: 'x' }) });
+    const ok = await request(app.url)
+      .post(BCL)
+      .type('form')
+      .send({ logout_token: await op.makeLogoutToken({ sid: 'x' }) });
     expect(ok.status, ok.text).toBe(200);
     const missing = await request(app.url).post(BCL).type('form').send({ other: 'x' });
     expectInvalidRequest(missing);
@@ -267,7 +272,10 @@ describe('back-channel logout: which sessions end', () => {
   // mounted app-wide the form body was never read and every logout token was refused.
   it('an app with express.json() mounted app-wide: a form-encoded logout token is still accepted', async () => {
     const app = await startBareApp((a) => a.use(express.json()));
-    const res = await request(app.url).post(BCL).type('form').send({ logout_token: await op.makeLogoutToken({ sid: 'x' }) });
+    const res = await request(app.url)
+      .post(BCL)
+      .type('form')
+      .send({ logout_token: await op.makeLogoutToken({ sid: 'x' }) });
     expect(res.status, res.text).toBe(200);
   });
 
@@ -315,7 +323,10 @@ describe('back-channel logout: every rejection is 400 invalid_request and ends n
     ['events member is an array', () => op.makeLogoutToken({ sid: victim.sid, events: { [EVENT]: [] } })],
     ['events as an array (pre-final draft shape)', () => op.makeLogoutToken({ sid: victim.sid, events: [EVENT] })],
     ['a nonce (an ID token must never pass as a logout token)', () => op.makeLogoutToken({ sid: victim.sid, nonce: 'n-0S6_WzA2Mj' })],
-    ['an actual ID token of the same provider', () => op.signIdToken({ iss: op.issuer, aud: op.clientId, sub: victim.sub, sid: victim.sid, iat: nowSeconds(), exp: nowSeconds() + 300, nonce: 'n' })],
+    [
+      'an actual ID token of the same provider',
+      () => op.signIdToken({ iss: op.issuer, aud: op.clientId, sub: victim.sub, sid: victim.sid, iat: nowSeconds(), exp: nowSeconds() + 300, nonce: 'n' }),
+    ],
     ['neither sub nor sid', () => op.makeLogoutToken({})],
     ['an empty sid', () => op.makeLogoutToken({ sid: '', sub: victim.sub })],
     ['a non-string sub', () => op.makeLogoutToken({ sub: 42, sid: victim.sid })],
@@ -340,7 +351,7 @@ describe('back-channel logout: every rejection is 400 invalid_request and ends n
       },
     ],
     [
-      'signed with a foreign key that borrows the provider\'s kid',
+      "signed with a foreign key that borrows the provider's kid",
       async () => {
         const { privateKey } = await generateKeyPair('RS256');
         return new SignJWT({ sid: victim.sid, sub: victim.sub, jti: `j-${Math.random()}`, events: { [EVENT]: {} } })
@@ -356,7 +367,16 @@ describe('back-channel logout: every rejection is 400 invalid_request and ends n
       'alg none (an unsecured JWT built by hand)',
       async () => {
         const iat = nowSeconds();
-        const payload = { iss: op.issuer, aud: op.clientId, iat, exp: iat + 120, jti: `j-${Math.random()}`, sid: victim.sid, sub: victim.sub, events: { [EVENT]: {} } };
+        const payload = {
+          iss: op.issuer,
+          aud: op.clientId,
+          iat,
+          exp: iat + 120,
+          jti: `j-${Math.random()}`,
+          sid: victim.sid,
+          sub: victim.sub,
+          events: { [EVENT]: {} },
+        };
         return `${b64json({ alg: 'none', typ: 'logout+jwt' })}.${b64json(payload)}.`;
       },
     ],
@@ -383,7 +403,10 @@ describe('back-channel logout: every rejection is 400 invalid_request and ends n
 
   it('missing logout_token (other form fields, an empty form, an empty logout_token, no body at all)', async () => {
     const responses = [
-      await request(rp().url).post(BCL).type('form').send({ token: await op.makeLogoutToken({ sid: victim.sid }) }),
+      await request(rp().url)
+        .post(BCL)
+        .type('form')
+        .send({ token: await op.makeLogoutToken({ sid: victim.sid }) }),
       await request(rp().url).post(BCL).type('form').send(''),
       await request(rp().url).post(BCL).type('form').send({ logout_token: '' }),
       await request(rp().url).post(BCL),
@@ -394,7 +417,10 @@ describe('back-channel logout: every rejection is 400 invalid_request and ends n
 
   it('a JSON body carrying a valid logout token: 400 (the request must be form-encoded)', async () => {
     const token = await op.makeLogoutToken({ sid: victim.sid });
-    const res = await request(rp().url).post(BCL).set('content-type', 'application/json').send(JSON.stringify({ logout_token: token }));
+    const res = await request(rp().url)
+      .post(BCL)
+      .set('content-type', 'application/json')
+      .send(JSON.stringify({ logout_token: token }));
     expectInvalidRequest(res);
     await expectAlive(rp(), victim);
   });
@@ -448,7 +474,7 @@ describe('back-channel logout: provider keys unreachable', () => {
     expectNoStore(res);
   });
 
-  it('the 503 does not burn the jti: the provider\'s retry of the same token succeeds once the keys are back', async () => {
+  it("the 503 does not burn the jti: the provider's retry of the same token succeeds once the keys are back", async () => {
     const op3 = await startFakeOp();
     ops.push(op3);
     const fwd = await startTcpForwarder(op3.issuer);
@@ -630,7 +656,7 @@ describe('back-channel logout: an ended session cannot refresh its way back', ()
 describe('front-channel logout', () => {
   const rp = rpFixture({ frontchannelLogout: true });
 
-  it('GET ?iss=&sid= from a cookieless client (a third-party iframe): 200 text/html no-store, that sid\'s sessions end, others stay', async () => {
+  it("GET ?iss=&sid= from a cookieless client (a third-party iframe): 200 text/html no-store, that sid's sessions end, others stay", async () => {
     const a = await login(rp());
     const b = await login(rp());
     const res = await request(rp().url).get(FCL).query({ iss: op.issuer, sid: a.sid });
@@ -654,7 +680,7 @@ describe('front-channel logout', () => {
     await expectAlive(rp(), a);
   });
 
-  it('without iss/sid, the iframe\'s own cookie (when the browser sends it) ends its own session', async () => {
+  it("without iss/sid, the iframe's own cookie (when the browser sends it) ends its own session", async () => {
     const a = await login(rp());
     const b = await login(rp());
     const res = await a.agent.get(FCL);

@@ -84,7 +84,10 @@ async function meStatus(b: Browser): Promise<number> {
 async function waitUntil(cond: () => Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; RP logs: ${JSON.stringify(rp.logs.slice(-5))}; OP events: ${JSON.stringify(events)}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}; RP logs: ${JSON.stringify(rp.logs.slice(-5))}; OP events: ${JSON.stringify(events)}`,
+      );
     await new Promise((r) => setTimeout(r, 50));
   }
 }

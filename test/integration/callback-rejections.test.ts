@@ -71,7 +71,10 @@ async function attempt(rp: RpApp, agent: Agent = request.agent(rp.url)): Promise
 }
 
 function failureCodes(rp: RpApp, from = 0): unknown[] {
-  return rp.logs.slice(from).filter((l) => l.level === 'warn' && l.message === 'login failed').map((l) => l.meta?.code);
+  return rp.logs
+    .slice(from)
+    .filter((l) => l.level === 'warn' && l.message === 'login failed')
+    .map((l) => l.meta?.code);
 }
 
 async function expectNotAuthenticated(agent: Agent): Promise<void> {

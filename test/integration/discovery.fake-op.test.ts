@@ -136,7 +136,9 @@ describe('explicit endpoints with an issuer: no discovery at all', () => {
     expect(op.count(WELL_KNOWN)).toBe(0);
     expect(op.count('/jwks')).toBe(1);
     const notUsed = rp.logs.filter((l) => l.message === 'discovery is not used');
-    expect(notUsed).toEqual([{ level: 'info', message: 'discovery is not used', meta: { reason: expect.stringContaining('configured explicitly') as unknown } }]);
+    expect(notUsed).toEqual([
+      { level: 'info', message: 'discovery is not used', meta: { reason: expect.stringContaining('configured explicitly') as unknown } },
+    ]);
 
     // Discovery only fills what is missing: without a key source it is still asked for (and 404 fails).
     const noKeys = await newRp(op, { ...explicitEndpoints(op), jwksUri: undefined });

@@ -98,7 +98,10 @@ describe('authorization code flow against oidc-provider', () => {
     expect(postLoginCookie).not.toBe(preLoginCookie);
 
     // The pre-login session id is not authenticated.
-    const fixed = await request(rp.url).get('/me').set('accept', 'application/json').set('cookie', preLoginCookie as string);
+    const fixed = await request(rp.url)
+      .get('/me')
+      .set('accept', 'application/json')
+      .set('cookie', preLoginCookie as string);
     expect(fixed.status).toBe(401);
     const me = await agent.get('/me').set('accept', 'application/json');
     expect(me.body.claims.sub).toBe('bob');

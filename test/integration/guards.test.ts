@@ -53,8 +53,41 @@ function guardedRoutes(o: OidcAuth): Record<string, express.RequestHandler> {
   };
 }
 
-const GUARDED_PATHS = ['/any', '/scoped', '/admin', '/openid-and-admin', '/claims-ok', '/claims-no', '/verified', '/verified-string', '/named-x', '/groups-a', '/groups-ab', '/groups-ac', '/roles-admin', '/roles-adm', '/check', '/check-truthy', '/check-falsy', '/check-async', '/check-throws'];
-const FORBIDDEN_FOR_PLAIN_USER = ['/admin', '/openid-and-admin', '/claims-no', '/verified-string', '/named-x', '/groups-a', '/groups-ab', '/groups-ac', '/roles-admin', '/roles-adm', '/check', '/check-falsy'];
+const GUARDED_PATHS = [
+  '/any',
+  '/scoped',
+  '/admin',
+  '/openid-and-admin',
+  '/claims-ok',
+  '/claims-no',
+  '/verified',
+  '/verified-string',
+  '/named-x',
+  '/groups-a',
+  '/groups-ab',
+  '/groups-ac',
+  '/roles-admin',
+  '/roles-adm',
+  '/check',
+  '/check-truthy',
+  '/check-falsy',
+  '/check-async',
+  '/check-throws',
+];
+const FORBIDDEN_FOR_PLAIN_USER = [
+  '/admin',
+  '/openid-and-admin',
+  '/claims-no',
+  '/verified-string',
+  '/named-x',
+  '/groups-a',
+  '/groups-ab',
+  '/groups-ac',
+  '/roles-admin',
+  '/roles-adm',
+  '/check',
+  '/check-falsy',
+];
 
 beforeAll(async () => {
   op = await startFakeOp();

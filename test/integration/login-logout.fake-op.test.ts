@@ -216,9 +216,17 @@ describe('session at login', () => {
     const stored = await new Promise<unknown>((resolve) => rp.store.get(oldId, (_err, s) => resolve(s)));
     expect(stored ?? null).toBeNull();
     // A browser holding the pre-login cookie (the attacker who planted it) is not signed in.
-    const planted = await request(rp.url).get('/whoami').set('cookie', before as string);
+    const planted = await request(rp.url)
+      .get('/whoami')
+      .set('cookie', before as string);
     expect(planted.body.authenticated).toBe(false);
-    expect((await request(rp.url).get('/whoami').set('cookie', after as string)).body.authenticated).toBe(true);
+    expect(
+      (
+        await request(rp.url)
+          .get('/whoami')
+          .set('cookie', after as string)
+      ).body.authenticated,
+    ).toBe(true);
   });
 
   it('two tabs: the second login completes first, then the first; both succeed', async () => {

@@ -46,7 +46,10 @@ async function newRp(extra: OidcAuthOptions = {}, store?: session.Store): Promis
   return rp;
 }
 
-async function login(rp: RpApp, agent: Agent = request.agent(rp.url)): Promise<{ agent: Agent; me: { accessToken: string; refreshToken: string; claims: { sub: string; sid?: string } } }> {
+async function login(
+  rp: RpApp,
+  agent: Agent = request.agent(rp.url),
+): Promise<{ agent: Agent; me: { accessToken: string; refreshToken: string; claims: { sub: string; sid?: string } } }> {
   const done = await loginThrough(agent);
   expect(done.status).toBe(302);
   expect(done.headers.location, JSON.stringify(rp.logs)).toBe('/welcome');

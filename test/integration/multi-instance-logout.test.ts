@@ -42,7 +42,10 @@ beforeAll(async () => {
   } as const;
   // B gets A's URL as baseUrl, so both build the same redirect_uri. Different client libraries,
   // so the index written through one is read through the other.
-  [a, b] = await Promise.all([startRpProcess({ ...common, PORT: '0', CLIENT_KIND: 'ioredis' }), startRpProcess({ ...common, PORT: '0', CLIENT_KIND: 'node-redis' })]);
+  [a, b] = await Promise.all([
+    startRpProcess({ ...common, PORT: '0', CLIENT_KIND: 'ioredis' }),
+    startRpProcess({ ...common, PORT: '0', CLIENT_KIND: 'node-redis' }),
+  ]);
 }, 60_000);
 
 afterAll(async () => {

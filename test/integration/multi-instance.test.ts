@@ -23,6 +23,7 @@ import { startFakeOp, type FakeOp } from '../support/fake-op.js';
 import { startRpProcess, type RpProcess } from '../support/rp-process.js';
 import { sessionIdOf } from '../support/cookies.js';
 import { loginWithCookies, meWithCookie } from '../support/login.js';
+import type { TokenSet } from '../../src/store/token-store.js';
 
 /** The library's `timeout` in the children: lock TTL = 3 * timeout + 2 s = 5 s, waiters wait up to 6 s. */
 const OIDC_TIMEOUT_SECONDS = 1;
@@ -109,11 +110,18 @@ async function login({ a }: Setup): Promise<Login> {
   return { cookie, sid, loginId: sess.oidc.auth.loginId, me: me.body as MeBody };
 }
 
+/** A stored session or token set, as JSON: the few fields these tests patch. */
+interface StoredJson {
+  accessTokenExpiresAt?: number;
+  oidc: { auth: { accessTokenExpiresAt?: number } };
+  [field: string]: unknown;
+}
+
 /** Rewrite a JSON value in Redis, keeping its TTL. */
-async function patchJson(key: string, patch: (v: Record<string, any>) => void): Promise<void> {
+async function patchJson(key: string, patch: (v: StoredJson) => void): Promise<void> {
   const raw = await redis!.get(key);
   if (raw === null) throw new Error(`no key ${key} in Redis`);
-  const value = JSON.parse(raw) as Record<string, any>;
+  const value = JSON.parse(raw) as StoredJson;
   patch(value);
   await redis!.sendCommand(['SET', key, JSON.stringify(value), 'KEEPTTL']);
 }
@@ -121,13 +129,17 @@ async function patchJson(key: string, patch: (v: Record<string, any>) => void): 
 /** Make the access token due everywhere: in the session copy and in the shared token set. */
 async function expireTokens({ sid, loginId }: Login): Promise<void> {
   const past = Math.floor(Date.now() / 1000) - 60;
-  await patchJson(`sess:${sid}`, (s) => (s.oidc.auth.accessTokenExpiresAt = past));
-  await patchJson(`oidc:tokens:${loginId}`, (t) => (t.accessTokenExpiresAt = past));
+  await patchJson(`sess:${sid}`, (s) => {
+    s.oidc.auth.accessTokenExpiresAt = past;
+  });
+  await patchJson(`oidc:tokens:${loginId}`, (t) => {
+    t.accessTokenExpiresAt = past;
+  });
 }
 
-async function tokenSet(loginId: string): Promise<Record<string, any> | undefined> {
+async function tokenSet(loginId: string): Promise<TokenSet | undefined> {
   const raw = await redis!.get(`oidc:tokens:${loginId}`);
-  return raw === null ? undefined : (JSON.parse(raw) as Record<string, any>);
+  return raw === null ? undefined : (JSON.parse(raw) as TokenSet);
 }
 
 /** n concurrent GET /me, interleaved A, B, A, B... */

@@ -484,7 +484,7 @@ describe.each(factories)('SharedStore contract: $name', (factory) => {
     expect(await o.store.get('lock:lk-dead')).toBeUndefined();
   });
 
-  it('SharedLock: release is owner-checked - a holder whose lock expired does not delete the next holder\'s lock', async () => {
+  it("SharedLock: release is owner-checked - a holder whose lock expired does not delete the next holder's lock", async () => {
     // First's lock lasts 100 ms; second's long enough to still be held when first finishes.
     const first = new SharedLock(o.store, { ttlMs: 100, maxWaitMs: 1_000, pollMs: 10 });
     const second = new SharedLock(o.other, { ttlMs: 5_000, maxWaitMs: 6_000, pollMs: 10 });

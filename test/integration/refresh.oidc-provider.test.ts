@@ -112,7 +112,14 @@ describe('session refresh against oidc-provider (4 s access tokens, rotation)', 
     await untilDue(first.accessTokenExpiresAt);
     vi.useFakeTimers({ toFake: ['Date'] });
     vi.setSystemTime(Date.now()); // frozen for the wave (see the file comment)
-    const wave = await Promise.all(Array.from({ length: 10 }, () => agent.get('/me').set('accept', 'application/json').then((r) => r)));
+    const wave = await Promise.all(
+      Array.from({ length: 10 }, () =>
+        agent
+          .get('/me')
+          .set('accept', 'application/json')
+          .then((r) => r),
+      ),
+    );
     vi.useRealTimers();
     expect(wave.map((r) => r.status)).toEqual(Array(10).fill(200));
     expect(grants.slice(grantsBefore)).toEqual(['refresh_token']);

@@ -187,11 +187,7 @@ async function startRp(op: FakeOp, opts: RpOptions = {}): Promise<TestRp> {
         store.all((err, all) => {
           if (err) return reject(err);
           const sessions = Array.isArray(all) ? all : Object.values(all ?? {});
-          resolve(
-            sessions
-              .map((s) => (s as unknown as { oidc?: { auth?: StoredAuth } }).oidc?.auth)
-              .filter((a): a is StoredAuth => a !== undefined),
-          );
+          resolve(sessions.map((s) => (s as unknown as { oidc?: { auth?: StoredAuth } }).oidc?.auth).filter((a): a is StoredAuth => a !== undefined));
         });
       });
     },
@@ -224,7 +220,10 @@ interface Me {
 }
 
 function meJson(agent: Agent, path = '/me'): Promise<request.Response> {
-  return agent.get(path).set('accept', JSON_ACCEPT).then((r) => r);
+  return agent
+    .get(path)
+    .set('accept', JSON_ACCEPT)
+    .then((r) => r);
 }
 
 async function me(agent: Agent): Promise<Me> {
@@ -646,7 +645,12 @@ describe('temporary failures change nothing', () => {
     { name: 'HTTP 503 temporarily_unavailable', set: { tokenStatus: 503, tokenErrorBody: { error: 'temporarily_unavailable' } } },
     { name: 'HTTP 429 slow_down', set: { tokenStatus: 429, tokenErrorBody: { error: 'slow_down' } } },
     // The provider stalls past OIDC_TIMEOUT and then fails anyway (it never processes the grant).
-    { name: 'a timeout (timeout 0.5 s, provider stalls 1.5 s)', set: { tokenDelayMs: 1500, tokenStatus: 503, tokenErrorBody: { error: 'temporarily_unavailable' } }, timeout: 0.5, settleMs: 2000 },
+    {
+      name: 'a timeout (timeout 0.5 s, provider stalls 1.5 s)',
+      set: { tokenDelayMs: 1500, tokenStatus: 503, tokenErrorBody: { error: 'temporarily_unavailable' } },
+      timeout: 0.5,
+      settleMs: 2000,
+    },
   ];
 
   it.each(cases)('$name: 503 + Retry-After, tokens kept, the next request refreshes with the same refresh token', async (c) => {
@@ -673,10 +677,7 @@ describe('temporary failures change nothing', () => {
     expect(failed.every((g) => g.body.refresh_token === first.refreshToken)).toBe(true);
     // The session still holds exactly what it held before.
     expect(await rp.storedAuths()).toEqual([storedBefore]);
-    expect(rp.refreshErrors).toEqual([
-      expect.objectContaining({ ended: false, path: '/me' }),
-      expect.objectContaining({ ended: false, path: '/me' }),
-    ]);
+    expect(rp.refreshErrors).toEqual([expect.objectContaining({ ended: false, path: '/me' }), expect.objectContaining({ ended: false, path: '/me' })]);
     expect(rp.refreshed).toEqual([]);
 
     // Stalled requests still pending at the provider would read the reset behaviour: let them finish first.
@@ -774,14 +775,17 @@ describe('refreshed ID token (OIDC Core 12.2)', () => {
 
   // Azure AD B2C, AWS Cognito (with rotation), django-oidc-provider and Rauthy re-stamp auth_time
   // with the refresh time. Regression: every refresh with them used to end the session.
-  it('a re-stamped auth_time is tolerated: the session continues with the login\'s auth_time, one warning per provider', async () => {
+  it("a re-stamped auth_time is tolerated: the session continues with the login's auth_time, one warning per provider", async () => {
     const rp = await startRp(op, { oidc: { storeIdToken: true } });
     await login(rp);
     const first = await me(rp.agent);
     const originalAuthTime = first.claims.auth_time as number;
     expect(typeof originalAuthTime).toBe('number');
 
-    for (const [i, shift] of [[1, 3600], [2, 7200]] as const) {
+    for (const [i, shift] of [
+      [1, 3600],
+      [2, 7200],
+    ] as const) {
       const before = await me(rp.agent);
       clockAt((before.accessTokenExpiresAt as number) + 1);
       op.set({ idTokenClaims: { auth_time: originalAuthTime + shift } });

@@ -77,5 +77,9 @@ export async function expectLoggedOut(agent: Agent): Promise<void> {
 
 /** GET /me as JSON at `app` with a session cookie carried by hand (see loginWithCookies). */
 export function meWithCookie(app: { url: string }, cookie: string): Promise<request.Response> {
-  return request(app.url).get('/me').set('cookie', cookie).set('accept', 'application/json').then((res) => res);
+  return request(app.url)
+    .get('/me')
+    .set('cookie', cookie)
+    .set('accept', 'application/json')
+    .then((res) => res);
 }

@@ -28,9 +28,7 @@ export class CookieJar {
     for (const header of setCookie) {
       const cookie = parseSetCookie(header, u);
       if (!cookie) continue;
-      this.cookies = this.cookies.filter(
-        (c) => !(c.name === cookie.name && c.host === cookie.host && c.path === cookie.path),
-      );
+      this.cookies = this.cookies.filter((c) => !(c.name === cookie.name && c.host === cookie.host && c.path === cookie.path));
       if (cookie.expiresAt > Date.now()) this.cookies.push(cookie);
     }
   }
@@ -147,7 +145,11 @@ function parseForms(html: string): HtmlForm[] {
 function errorDetails(html: string): string {
   const rows = [...html.matchAll(/<pre[^>]*>([\s\S]*?)<\/pre>/gi)].map((m) => decodeEntities((m[1] ?? '').replace(/<[^>]+>/g, '')));
   if (rows.length) return rows.join('; ');
-  return html.replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ').trim().slice(0, 500);
+  return html
+    .replace(/<[^>]+>/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim()
+    .slice(0, 500);
 }
 
 interface Step {
@@ -207,10 +209,7 @@ function submit(form: HtmlForm, pageUrl: string, extra: Record<string, string> =
  * live session the login form is skipped. Throws when the provider answers with an error page
  * (e.g. an unregistered redirect_uri) or with a page it cannot fill in.
  */
-export async function completeProviderLogin(
-  authorizeUrl: string,
-  opts: { login?: string; password?: string; jar?: CookieJar } = {},
-): Promise<string> {
+export async function completeProviderLogin(authorizeUrl: string, opts: { login?: string; password?: string; jar?: CookieJar } = {}): Promise<string> {
   const login = opts.login ?? 'alice';
   const password = opts.password ?? 'any-password';
   const jar = opts.jar ?? new CookieJar();

@@ -112,10 +112,7 @@ export async function startRedisServer(): Promise<RedisServer> {
   const bin = findRedisServer();
   if (!bin) {
     // Never skip: a missing redis-server is a setup error.
-    throw new Error(
-      'redis-server not found on PATH. Run `node scripts/ensure-system-deps.mjs` ' +
-        '(installs the Debian package "redis-server").',
-    );
+    throw new Error('redis-server not found on PATH. Run `node scripts/ensure-system-deps.mjs` ' + '(installs the Debian package "redis-server").');
   }
   for (let attempt = 0; attempt < 5; attempt++) {
     const server = await startOnce(bin);

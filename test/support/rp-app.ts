@@ -59,7 +59,14 @@ export async function startRpApp(opts: RpAppOptions): Promise<RpApp> {
     res.type('text/plain').send('home');
   });
   app.get('/me', oidc.requireAuth(), (req, res) => {
-    res.json({ user: req.user, claims: req.oidc.claims, accessToken: req.oidc.accessToken, refreshToken: req.oidc.refreshToken, idToken: req.oidc.idToken, accessTokenExpiresAt: req.oidc.accessTokenExpiresAt });
+    res.json({
+      user: req.user,
+      claims: req.oidc.claims,
+      accessToken: req.oidc.accessToken,
+      refreshToken: req.oidc.refreshToken,
+      idToken: req.oidc.idToken,
+      accessTokenExpiresAt: req.oidc.accessTokenExpiresAt,
+    });
   });
   app.get('/whoami', (req, res) => {
     res.json({ authenticated: req.oidc?.isAuthenticated() ?? false, user: req.user ?? null });

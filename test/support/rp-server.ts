@@ -110,10 +110,17 @@ app.get('/me', oidc.requireAuth(), (req, res) => {
 app.get('/health', (_req, res) => {
   res.json({ pid: process.pid, expressMajor: typeof (express as unknown as { query?: unknown }).query === 'function' ? 4 : 5 });
 });
-app.use((err: Error & { code?: string; statusCode?: number }, _req: import('express').Request, res: import('express').Response, _next: import('express').NextFunction) => {
-  process.stderr.write(`rp-server: ${err.code ?? 'error'}: ${err.message}\n`);
-  res.status(err.statusCode ?? 500).json({ error: err.code ?? 'error', message: err.message });
-});
+app.use(
+  (
+    err: Error & { code?: string; statusCode?: number },
+    _req: import('express').Request,
+    res: import('express').Response,
+    _next: import('express').NextFunction,
+  ) => {
+    process.stderr.write(`rp-server: ${err.code ?? 'error'}: ${err.message}\n`);
+    res.status(err.statusCode ?? 500).json({ error: err.code ?? 'error', message: err.message });
+  },
+);
 
 let stopping = false;
 async function shutdown(reason: string, code = 0): Promise<void> {

@@ -99,7 +99,7 @@ describe('buildAuthorizationUrl (OIDC Core 3.1.2.1)', () => {
     expect(q.getAll('code_challenge_method')).toEqual(['S256']);
   });
 
-  it('the endpoint\'s own state parameter is replaced, not duplicated', () => {
+  it("the endpoint's own state parameter is replaced, not duplicated", () => {
     const q = new URL(buildAuthorizationUrl({ ...params, authorizationEndpoint: 'https://op.example.com/authorize?state=stale' })).searchParams;
     expect(q.getAll('state')).toEqual(['state-1']);
   });

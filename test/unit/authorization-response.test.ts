@@ -3,11 +3,7 @@
  * OIDC Core 3.1.2.5-3.1.2.7; RFC 9207 mix-up defence).
  */
 import { describe, it, expect } from 'vitest';
-import {
-  validateAuthorizationResponse,
-  type AuthorizationResponseExpectations,
-  type PendingLogin,
-} from '../../src/protocol/authorization-response.js';
+import { validateAuthorizationResponse, type AuthorizationResponseExpectations, type PendingLogin } from '../../src/protocol/authorization-response.js';
 import { codeOf, errorOf } from '../support/error-code.js';
 
 const ISS = 'https://op.example.com';
@@ -59,9 +55,7 @@ describe('validateAuthorizationResponse: state (RFC 6749 10.12)', () => {
 
 describe('validateAuthorizationResponse: RFC 9207 iss parameter', () => {
   it('2.4: "iss" present and different from the issuer -> OIDC_ISS_MISMATCH', () => {
-    expect(codeOf(() => validateAuthorizationResponse({ state: 's', code: 'c', iss: 'https://evil.example.com' }, pending, exp))).toBe(
-      'OIDC_ISS_MISMATCH',
-    );
+    expect(codeOf(() => validateAuthorizationResponse({ state: 's', code: 'c', iss: 'https://evil.example.com' }, pending, exp))).toBe('OIDC_ISS_MISMATCH');
   });
 
   it('2.4: comparison is exact (trailing slash differs) -> OIDC_ISS_MISMATCH', () => {
@@ -73,9 +67,7 @@ describe('validateAuthorizationResponse: RFC 9207 iss parameter', () => {
   });
 
   it('3: "iss" missing although the provider advertises authorization_response_iss_parameter_supported -> OIDC_ISS_MISMATCH', () => {
-    expect(codeOf(() => validateAuthorizationResponse({ state: 's', code: 'c' }, pending, { ...exp, issRequired: true }))).toBe(
-      'OIDC_ISS_MISMATCH',
-    );
+    expect(codeOf(() => validateAuthorizationResponse({ state: 's', code: 'c' }, pending, { ...exp, issRequired: true }))).toBe('OIDC_ISS_MISMATCH');
   });
 
   it('"iss" missing and not advertised -> accepted', () => {
@@ -103,9 +95,7 @@ describe('validateAuthorizationResponse: error response (RFC 6749 4.1.2.1, OIDC 
   });
 
   it('error wins over a code sent alongside it', () => {
-    expect(codeOf(() => validateAuthorizationResponse({ state: 's', error: 'access_denied', code: 'c' }, pending, exp))).toBe(
-      'OIDC_AUTHORIZATION_ERROR',
-    );
+    expect(codeOf(() => validateAuthorizationResponse({ state: 's', error: 'access_denied', code: 'c' }, pending, exp))).toBe('OIDC_AUTHORIZATION_ERROR');
   });
 });
 

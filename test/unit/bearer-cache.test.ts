@@ -285,7 +285,11 @@ describe('BearerCache with a shared store', () => {
     const validate = validator(validation('user-1'));
     expect(await cache.getOrValidate('t1', API, validate)).toEqual(validation('user-1'));
     expect(validate).toHaveBeenCalledTimes(1);
-    expect(logs).toContainEqual({ level: 'warn', message: 'bearer cache: shared store read failed; validating the token again', meta: { reason: 'connection lost' } });
+    expect(logs).toContainEqual({
+      level: 'warn',
+      message: 'bearer cache: shared store read failed; validating the token again',
+      meta: { reason: 'connection lost' },
+    });
   });
 
   it('an unwritable shared store still returns the result and keeps it in memory (logged)', async () => {

@@ -53,7 +53,7 @@ describe('authenticateClient: client_secret_post (OIDC Core 9)', () => {
     expect(r.headers).toEqual({});
   });
 
-  it('does not mutate the caller\'s form object', () => {
+  it("does not mutate the caller's form object", () => {
     const form = { grant_type: 'refresh_token' };
     authenticateClient({ clientId: 'c', clientSecret: 's', useBasicAuth: false }, form);
     expect(form).toEqual({ grant_type: 'refresh_token' });

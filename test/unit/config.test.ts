@@ -78,14 +78,20 @@ describe('OPTION_SPECS', () => {
     }
   });
 
-  it.each(entries.filter(([, spec]) => 'default' in spec))('%s: neither option nor env var set -> its default, decoded as a given value would be', (name, spec) => {
-    const expected = spec.kind.decode(spec.default, (problem) => expect.fail(`${name}'s default is refused: ${problem}`));
-    expect(placed(resolve(), name)).toEqual(expected);
-  });
+  it.each(entries.filter(([, spec]) => 'default' in spec))(
+    '%s: neither option nor env var set -> its default, decoded as a given value would be',
+    (name, spec) => {
+      const expected = spec.kind.decode(spec.default, (problem) => expect.fail(`${name}'s default is refused: ${problem}`));
+      expect(placed(resolve(), name)).toEqual(expected);
+    },
+  );
 
-  it.each(entries.filter(([, spec]) => 'default' in spec && typeof spec.default === 'string'))('%s: given empty -> refused as required (a default cannot be emptied)', (name, spec) => {
-    expectConfigError(() => resolve({}, { [spec.env]: '' }), `option "${name}" (env ${spec.env}) is required`);
-  });
+  it.each(entries.filter(([, spec]) => 'default' in spec && typeof spec.default === 'string'))(
+    '%s: given empty -> refused as required (a default cannot be emptied)',
+    (name, spec) => {
+      expectConfigError(() => resolve({}, { [spec.env]: '' }), `option "${name}" (env ${spec.env}) is required`);
+    },
+  );
 
   it('bearerAudience defaults to the client id (defaultFrom)', () => {
     expect(resolve().bearer.audience).toBe('client-1');
@@ -157,11 +163,14 @@ describe('resolveConfig: required options (clientId, clientSecret, baseUrl)', ()
 
 describe('resolveConfig: precedence option > env > default', () => {
   it('an explicit option wins over its env var', () => {
-    const cfg = resolve({ clientId: 'from-option', usePkce: true, timeout: 3 }, {
-      OIDC_RP_CLIENT_ID: 'from-env',
-      OIDC_USE_PKCE: 'false',
-      OIDC_TIMEOUT: '9',
-    });
+    const cfg = resolve(
+      { clientId: 'from-option', usePkce: true, timeout: 3 },
+      {
+        OIDC_RP_CLIENT_ID: 'from-env',
+        OIDC_USE_PKCE: 'false',
+        OIDC_TIMEOUT: '9',
+      },
+    );
     expect(cfg.clientId).toBe('from-option');
     expect(cfg.usePkce).toBe(true);
     expect(cfg.timeoutMs).toBe(3000);
@@ -180,8 +189,17 @@ describe('resolveConfig: precedence option > env > default', () => {
 
 describe('resolveConfig: env parsing of booleans', () => {
   it.each([
-    ['true', true], ['TRUE', true], ['1', true], ['yes', true], ['on', true], [' true ', true],
-    ['false', false], ['False', false], ['0', false], ['no', false], ['off', false],
+    ['true', true],
+    ['TRUE', true],
+    ['1', true],
+    ['yes', true],
+    ['on', true],
+    [' true ', true],
+    ['false', false],
+    ['False', false],
+    ['0', false],
+    ['no', false],
+    ['off', false],
   ])('OIDC_USE_PKCE=%j -> %s', (raw, expected) => {
     expect(resolve({}, { OIDC_USE_PKCE: raw }).usePkce).toBe(expected);
   });
@@ -302,14 +320,17 @@ describe('resolveConfig: provider endpoints', () => {
   });
 
   it('explicit endpoints can come from the env (OIDC_OP_*_ENDPOINT)', () => {
-    const cfg = resolve({ issuer: undefined }, {
-      OIDC_OP_AUTHORIZATION_ENDPOINT: 'https://op.example.com/a',
-      OIDC_OP_TOKEN_ENDPOINT: 'https://op.example.com/t',
-      OIDC_OP_USER_ENDPOINT: 'https://op.example.com/u',
-      OIDC_OP_JWKS_ENDPOINT: 'https://op.example.com/k',
-      OIDC_OP_TOKEN_REVOKE_ENDPOINT: 'https://op.example.com/r',
-      OIDC_OP_LOGOUT_ENDPOINT: 'https://op.example.com/l',
-    });
+    const cfg = resolve(
+      { issuer: undefined },
+      {
+        OIDC_OP_AUTHORIZATION_ENDPOINT: 'https://op.example.com/a',
+        OIDC_OP_TOKEN_ENDPOINT: 'https://op.example.com/t',
+        OIDC_OP_USER_ENDPOINT: 'https://op.example.com/u',
+        OIDC_OP_JWKS_ENDPOINT: 'https://op.example.com/k',
+        OIDC_OP_TOKEN_REVOKE_ENDPOINT: 'https://op.example.com/r',
+        OIDC_OP_LOGOUT_ENDPOINT: 'https://op.example.com/l',
+      },
+    );
     expect(cfg.endpoints).toEqual({
       authorization: 'https://op.example.com/a',
       token: 'https://op.example.com/t',
@@ -340,8 +361,13 @@ describe('resolveConfig: provider endpoints', () => {
     expect(resolve({}, { OIDC_OP_DISCOVERY_ENDPOINT: url }).discoveryUrl).toBe(url);
   });
 
-  it('discoveryUrl without issuer -> error (the document\'s issuer must equal the configured one)', () => {
-    expectConfigError(() => resolve({ ...explicit, discoveryUrl: 'https://op.example.com/o/openid-configuration' }), '"discoveryUrl"', 'OIDC_OP_DISCOVERY_ENDPOINT', 'OIDC_OP_ISSUER');
+  it("discoveryUrl without issuer -> error (the document's issuer must equal the configured one)", () => {
+    expectConfigError(
+      () => resolve({ ...explicit, discoveryUrl: 'https://op.example.com/o/openid-configuration' }),
+      '"discoveryUrl"',
+      'OIDC_OP_DISCOVERY_ENDPOINT',
+      'OIDC_OP_ISSUER',
+    );
   });
 
   it('discoveryUrl must be https, http only on loopback', () => {
@@ -480,7 +506,10 @@ describe('resolveConfig: unknown options are rejected', () => {
       try {
         resolve(untyped(opts)); // a required option given as undefined is missing, not unknown
       } catch (err) {
-        expect((err as OidcError).problems?.filter((p) => p.startsWith('unknown')), name).toEqual([]);
+        expect(
+          (err as OidcError).problems?.filter((p) => p.startsWith('unknown')),
+          name,
+        ).toEqual([]);
       }
     }
   });
@@ -494,7 +523,7 @@ describe('resolveConfig: unknown options are rejected', () => {
     ['issuerBaseURL', 'https://op.example.com', ['"issuer" (env OIDC_OP_ISSUER)']],
     ['clientID', 'x', ['"clientId" (env OIDC_RP_CLIENT_ID)']],
     ['baseURL', 'https://app.example.com', ['"baseUrl" (env OIDC_RP_BASE_URL)']],
-    ['secret', 's', ['express-session', 'session({ secret'] ],
+    ['secret', 's', ['express-session', 'session({ secret']],
     ['session', { rolling: true }, ['express-session']],
     ['clientAuthMethod', 'client_secret_post', ['"tokenUseBasicAuth" (env OIDC_TOKEN_USE_BASIC_AUTH)']],
     ['attemptSilentLogin', true, ['prompt=none', '"renewIdTokenExpirySeconds"']],
@@ -509,7 +538,11 @@ describe('resolveConfig: unknown options are rejected', () => {
   });
 
   it('routes.postLogoutRedirect (express-openid-connect) points to logoutRedirectUrl', () => {
-    expectConfigError(() => resolve(untyped({ routes: { postLogoutRedirect: '/bye' } })), '"routes.postLogoutRedirect"', '"logoutRedirectUrl" (env LOGOUT_REDIRECT_URL)');
+    expectConfigError(
+      () => resolve(untyped({ routes: { postLogoutRedirect: '/bye' } })),
+      '"routes.postLogoutRedirect"',
+      '"logoutRedirectUrl" (env LOGOUT_REDIRECT_URL)',
+    );
   });
 
   it.each([
@@ -536,9 +569,12 @@ describe('resolveConfig: unknown options are rejected', () => {
     expectConfigError(() => resolve(untyped({ 'routes.login': '/in' })), '"routes.login"', 'routes: { login');
   });
 
-  it.each(['filterUsersByClaims', 'verifyClaims', 'updateUser', 'getLogoutUrl', 'onRefreshError'])('the hook %s at the top level: hooks go under hooks: { ... }', (hook) => {
-    expectConfigError(() => resolve(untyped({ [hook]: () => undefined })), `"${hook}"`, `hooks: { ${hook}`);
-  });
+  it.each(['filterUsersByClaims', 'verifyClaims', 'updateUser', 'getLogoutUrl', 'onRefreshError'])(
+    'the hook %s at the top level: hooks go under hooks: { ... }',
+    (hook) => {
+      expectConfigError(() => resolve(untyped({ [hook]: () => undefined })), `"${hook}"`, `hooks: { ${hook}`);
+    },
+  );
 
   it('a typo of a hook at the top level suggests it under hooks', () => {
     expectConfigError(() => resolve(untyped({ verifyClaim: () => true })), '"verifyClaim"', 'hooks: { verifyClaims');
@@ -562,7 +598,17 @@ describe('resolveConfig: unknown options are rejected', () => {
 
   it('every hook name is accepted under hooks', () => {
     const hooks = Object.fromEntries(
-      ['verifyClaims', 'filterUsersByClaims', 'createUser', 'updateUser', 'getLogoutUrl', 'serializeUser', 'deserializeUser', 'onTokensRefreshed', 'onRefreshError'].map((h) => [h, () => undefined]),
+      [
+        'verifyClaims',
+        'filterUsersByClaims',
+        'createUser',
+        'updateUser',
+        'getLogoutUrl',
+        'serializeUser',
+        'deserializeUser',
+        'onTokensRefreshed',
+        'onRefreshError',
+      ].map((h) => [h, () => undefined]),
     );
     expect(Object.keys(resolve(untyped({ hooks })).hooks)).toHaveLength(9);
   });
@@ -612,7 +658,7 @@ describe('resolveConfig: idpSignKey (OIDC_RP_IDP_SIGN_KEY) is parsed at start-up
     ['a private RSA PEM key (PKCS#1)', rsa.privateKey.export({ type: 'pkcs1', format: 'pem' }) as string],
     ['a private JWK', JSON.stringify(ec.privateKey.export({ format: 'jwk' }))],
     ['a JWKS holding a private key', JSON.stringify({ keys: [publicJwk, ec.privateKey.export({ format: 'jwk' })] })],
-  ])('%s is rejected: the provider\'s public key is wanted', (_name, key) => {
+  ])("%s is rejected: the provider's public key is wanted", (_name, key) => {
     expectConfigError(() => resolve({ idpSignKey: key }), '"idpSignKey"', 'OIDC_RP_IDP_SIGN_KEY', 'private key', 'public key');
   });
 
@@ -634,7 +680,13 @@ describe('resolveConfig: redirectAllowedHosts entries are hosts', () => {
     ['x.example.com:99999', 'host'],
     ['user@x.example.com', 'host'],
   ])('%s is rejected', (entry, why) => {
-    expectConfigError(() => resolve({}, { OIDC_REDIRECT_ALLOWED_HOSTS: `ok.example.com,${entry}` }), '"redirectAllowedHosts"', 'OIDC_REDIRECT_ALLOWED_HOSTS', `"${entry}"`, why);
+    expectConfigError(
+      () => resolve({}, { OIDC_REDIRECT_ALLOWED_HOSTS: `ok.example.com,${entry}` }),
+      '"redirectAllowedHosts"',
+      'OIDC_REDIRECT_ALLOWED_HOSTS',
+      `"${entry}"`,
+      why,
+    );
   });
 });
 
@@ -644,7 +696,11 @@ describe('resolveConfig: routes are distinct paths', () => {
   });
 
   it('a callback route equal to the login route is rejected naming both options', () => {
-    expectConfigError(() => resolve({ routes: { callback: '/oidc/authenticate' } }), '"routes.login" (env OIDC_ROUTE_LOGIN)', '"routes.callback" (env OIDC_ROUTE_CALLBACK)');
+    expectConfigError(
+      () => resolve({ routes: { callback: '/oidc/authenticate' } }),
+      '"routes.login" (env OIDC_ROUTE_LOGIN)',
+      '"routes.callback" (env OIDC_ROUTE_CALLBACK)',
+    );
   });
 
   it('equality is case-insensitive, as route matching is, and also applies to env-given routes', () => {
@@ -676,7 +732,7 @@ describe('resolveConfig: the redis option (code only) is a node-redis or ioredis
     ['a URL string', 'redis://localhost:6379'],
     ['a function (Function.prototype.call is no ioredis call)', () => undefined],
     ['null', null],
-    ['a client factory\'s options', { url: 'redis://localhost:6379' }],
+    ["a client factory's options", { url: 'redis://localhost:6379' }],
   ])('%s is refused, naming the option as code only', (_what, value) => {
     const err = expectConfigError(() => resolve(untyped({ redis: value })), 'option "redis" (code only) must be a node-redis client', 'ioredis');
     expect(err.problems).toHaveLength(1);

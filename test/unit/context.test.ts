@@ -52,16 +52,32 @@ function fakeRuntime(hooks: OidcHooks = {}): FakeRuntime {
 
 function expectAnonymousContext(ctx: OidcContext): void {
   expect(ctx.isAuthenticated()).toBe(false);
-  expect(ctx).toMatchObject({ user: undefined, claims: undefined, accessToken: undefined, idToken: undefined, refreshToken: undefined, accessTokenExpiresAt: undefined, scopes: [] });
+  expect(ctx).toMatchObject({
+    user: undefined,
+    claims: undefined,
+    accessToken: undefined,
+    idToken: undefined,
+    refreshToken: undefined,
+    accessTokenExpiresAt: undefined,
+    scopes: [],
+  });
 }
 
 describe('buildContext', () => {
-  it('a login and a user: authenticated, with the session\'s claims, tokens and scopes', () => {
+  it("a login and a user: authenticated, with the session's claims, tokens and scopes", () => {
     const a = auth();
     const user = { id: 'u1' } as OidcUser;
     const ctx = buildContext(a, user);
     expect(ctx.isAuthenticated()).toBe(true);
-    expect(ctx).toMatchObject({ user, claims: a.claims, accessToken: 'at-1', idToken: 'id-1', refreshToken: 'rt-1', accessTokenExpiresAt: T0 + 300, scopes: ['openid', 'email'] });
+    expect(ctx).toMatchObject({
+      user,
+      claims: a.claims,
+      accessToken: 'at-1',
+      idToken: 'id-1',
+      refreshToken: 'rt-1',
+      accessTokenExpiresAt: T0 + 300,
+      scopes: ['openid', 'email'],
+    });
   });
 
   it('no login: not authenticated, nothing exposed', () => {
@@ -75,10 +91,14 @@ describe('buildContext', () => {
   it.each([
     ['the session scope, space separated (extra spaces ignored)', { scope: ' openid  email ' }, ['openid', 'email']],
     ['the session scope before the claims', { scope: 'openid', claims: { iss: 'i', sub: 's', scope: 'admin', scp: ['x'] } }, ['openid']],
-    ['else the claims\' scope string (RFC 9068)', { scope: undefined, claims: { iss: 'i', sub: 's', scope: 'read write' } }, ['read', 'write']],
+    ["else the claims' scope string (RFC 9068)", { scope: undefined, claims: { iss: 'i', sub: 's', scope: 'read write' } }, ['read', 'write']],
     // One reading of scopes everywhere (protocol/bearer-token.ts parseScopes): scope and scp merged, as for bearer tokens.
-    ['else the claims\' scope and scp, merged', { scope: undefined, claims: { iss: 'i', sub: 's', scope: 'read', scp: ['x', 'read'] } }, ['read', 'x']],
-    ['else scp as an array (Entra, Okta), non-strings dropped', { scope: undefined, claims: { iss: 'i', sub: 's', scp: ['read', 42, 'write'] } }, ['read', 'write']],
+    ["else the claims' scope and scp, merged", { scope: undefined, claims: { iss: 'i', sub: 's', scope: 'read', scp: ['x', 'read'] } }, ['read', 'x']],
+    [
+      'else scp as an array (Entra, Okta), non-strings dropped',
+      { scope: undefined, claims: { iss: 'i', sub: 's', scp: ['read', 42, 'write'] } },
+      ['read', 'write'],
+    ],
     ['else scp as a string', { scope: undefined, claims: { iss: 'i', sub: 's', scp: 'read write' } }, ['read', 'write']],
     ['none anywhere: no scopes', { scope: undefined, claims: { iss: 'i', sub: 's' } }, []],
     ['a scope claim of another type: no scopes', { scope: undefined, claims: { iss: 'i', sub: 's', scope: 42 } }, []],
@@ -231,7 +251,15 @@ describe('continueWithContext', () => {
   it('a deserializeUser that throws synchronously reaches next(err)', () => {
     const boom = new Error('user database down');
     const next = vi.fn();
-    continueWithContext(fakeReq(auth()), fakeRuntime({ deserializeUser: () => { throw boom; } }).rt, next);
+    continueWithContext(
+      fakeReq(auth()),
+      fakeRuntime({
+        deserializeUser: () => {
+          throw boom;
+        },
+      }).rt,
+      next,
+    );
     expect(next).toHaveBeenCalledTimes(1);
     expect(next).toHaveBeenCalledWith(boom);
   });

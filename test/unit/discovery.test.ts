@@ -84,7 +84,9 @@ describe('buildProviderMetadata', () => {
     expect(codeOf(() => buildProviderMetadata(config(), { ...DOC, issuer: 'https://evil.example.com' }))).toBe('OIDC_DISCOVERY_ISSUER_MISMATCH');
     expect(codeOf(() => buildProviderMetadata(config(), { ...DOC, issuer: undefined }))).toBe('OIDC_DISCOVERY_ISSUER_MISMATCH');
     // The message names the option and its env var as the configuration's plan spells them.
-    expect(() => buildProviderMetadata(config(), { ...DOC, issuer: 'https://evil.example.com' }, ISSUER_SETTING)).toThrow(/option "issuer" \(env OIDC_OP_ISSUER\)/);
+    expect(() => buildProviderMetadata(config(), { ...DOC, issuer: 'https://evil.example.com' }, ISSUER_SETTING)).toThrow(
+      /option "issuer" \(env OIDC_OP_ISSUER\)/,
+    );
   });
 
   it('explicitly configured endpoints override the discovered ones', () => {
@@ -144,7 +146,9 @@ describe('buildProviderMetadata', () => {
   });
 
   it('RFC 9207: authorization_response_iss_parameter_supported must be exactly true', () => {
-    expect(buildProviderMetadata(config(), { ...DOC, authorization_response_iss_parameter_supported: 'true' }).authorizationResponseIssParameterSupported).toBe(false);
+    expect(buildProviderMetadata(config(), { ...DOC, authorization_response_iss_parameter_supported: 'true' }).authorizationResponseIssParameterSupported).toBe(
+      false,
+    );
   });
 });
 
@@ -228,7 +232,9 @@ describe('createDiscovery', () => {
     const { http } = stubHttp(async () => {
       throw new OidcError('OIDC_HTTP_STATUS', `${url} answered HTTP 302, a redirect to https://evil.example.com/; only redirects on the origin ...`);
     });
-    const err = (await createDiscovery(config({ discoveryUrl: url }), http).get().catch((e: unknown) => e)) as OidcError;
+    const err = (await createDiscovery(config({ discoveryUrl: url }), http)
+      .get()
+      .catch((e: unknown) => e)) as OidcError;
     expect(err.code).toBe('OIDC_DISCOVERY_FAILED');
     expect(err.message).toContain(`could not load the discovery document of ${ISS} from ${url}: ${url} answered HTTP 302`);
   });

@@ -5,9 +5,11 @@ import { routeDispatcher } from '../../src/routes/dispatch.js';
 /** Which handler a request reaches through oidc.router's dispatcher. */
 function reach(method: string, path: string): string {
   let hit = '';
-  const mark = (name: string): RequestHandler => () => {
-    hit = name;
-  };
+  const mark =
+    (name: string): RequestHandler =>
+    () => {
+      hit = name;
+    };
   const dispatch = routeDispatcher(
     [
       ['GET', '/oidc/authenticate', mark('login')],

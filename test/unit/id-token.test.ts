@@ -30,7 +30,6 @@ function claims(overrides: Record<string, unknown> = {}): JWTPayload {
   return c as JWTPayload;
 }
 
-
 async function asyncCodeOf(p: Promise<unknown>): Promise<string | undefined> {
   try {
     await p;
@@ -58,7 +57,10 @@ describe('checkIdTokenClaims: required claims (OIDC Core 2)', () => {
     expect(codeOf(() => checkIdTokenClaims(claims({ sub: '' }), expectations))).toBe('OIDC_ID_TOKEN_INVALID');
   });
 
-  it.each([['exp', String(NOW + 300)], ['iat', String(NOW)]])('non-numeric "%s" -> OIDC_ID_TOKEN_INVALID', (claim, value) => {
+  it.each([
+    ['exp', String(NOW + 300)],
+    ['iat', String(NOW)],
+  ])('non-numeric "%s" -> OIDC_ID_TOKEN_INVALID', (claim, value) => {
     expect(codeOf(() => checkIdTokenClaims(claims({ [claim]: value }), expectations))).toBe('OIDC_ID_TOKEN_INVALID');
   });
 });

@@ -5,13 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { errors as joseErrors } from 'jose';
 import { OidcError, isTransientProviderError } from '../../src/errors.js';
-import {
-  ACCESS_TOKEN_ERRORS,
-  ID_TOKEN_ERRORS,
-  LOGOUT_TOKEN_ERRORS,
-  mapJoseError,
-  readJwsHeader,
-} from '../../src/protocol/jwt-verification.js';
+import { ACCESS_TOKEN_ERRORS, ID_TOKEN_ERRORS, LOGOUT_TOKEN_ERRORS, mapJoseError, readJwsHeader } from '../../src/protocol/jwt-verification.js';
 import { codeOf } from '../support/error-code.js';
 
 const KINDS = [ID_TOKEN_ERRORS, ACCESS_TOKEN_ERRORS, LOGOUT_TOKEN_ERRORS];

@@ -118,7 +118,7 @@ describe('tokenSetFromSession', () => {
     expect(set.ended).toBeUndefined();
   });
 
-  it('round-trips through applyTokenSet: copying the session\'s own set back changes nothing', () => {
+  it("round-trips through applyTokenSet: copying the session's own set back changes nothing", () => {
     const auth = session();
     expect(applyTokenSet(auth, tokenSetFromSession(auth), STORE_ALL)).toBe(false);
     expect(auth).toEqual(session());
@@ -183,6 +183,14 @@ describe('applyTokenSet', () => {
   it('leaves everything else in the session alone', () => {
     const auth = session({ sid: 'sid-1', scope: 'openid email' });
     applyTokenSet(auth, refreshedSet, STORE_ALL);
-    expect(auth).toMatchObject({ loginId: 'login-1', sub: 'user-1', sid: 'sid-1', scope: 'openid email', authTime: OBTAINED, renewAt: OBTAINED + 900, user: { sub: 'user-1' } });
+    expect(auth).toMatchObject({
+      loginId: 'login-1',
+      sub: 'user-1',
+      sid: 'sid-1',
+      scope: 'openid email',
+      authTime: OBTAINED,
+      renewAt: OBTAINED + 900,
+      user: { sub: 'user-1' },
+    });
   });
 });

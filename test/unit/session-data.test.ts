@@ -80,7 +80,7 @@ describe('requireSession', () => {
 });
 
 describe('session promise wrappers', () => {
-  it('regenerate/save/destroy call express-session\'s callback API', async () => {
+  it("regenerate/save/destroy call express-session's callback API", async () => {
     const req = fakeReq();
     await regenerateSession(req);
     await saveSession(req);

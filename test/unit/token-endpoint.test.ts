@@ -7,7 +7,6 @@ import { codeOf } from '../support/error-code.js';
 
 const NOW = 1_700_000_000;
 
-
 const ok = { access_token: 'at', token_type: 'Bearer' };
 
 describe('parseTokenResponse (RFC 6749 5.1)', () => {
@@ -26,7 +25,15 @@ describe('parseTokenResponse (RFC 6749 5.1)', () => {
   it('a full response parses', () => {
     const r = parseTokenResponse({ ...ok, expires_in: 3600, id_token: 'a.b.c', refresh_token: 'rt', scope: 'openid email' }, NOW);
     // expiresAt counts from obtainedAt, the instant the response was read.
-    expect(r).toEqual({ accessToken: 'at', tokenType: 'Bearer', obtainedAt: NOW, expiresAt: NOW + 3600, idToken: 'a.b.c', refreshToken: 'rt', scope: 'openid email' });
+    expect(r).toEqual({
+      accessToken: 'at',
+      tokenType: 'Bearer',
+      obtainedAt: NOW,
+      expiresAt: NOW + 3600,
+      idToken: 'a.b.c',
+      refreshToken: 'rt',
+      scope: 'openid email',
+    });
   });
 
   it.each(['Bearer', 'bearer', 'BEARER', 'bEaReR'])('5.1: token_type is case-insensitive: %s accepted', (t) => {

@@ -33,7 +33,6 @@ function opts(hooks: OidcHooks = {}, extra: Partial<UserResolution> = {}): UserR
   };
 }
 
-
 describe('resolveUser: defaults (no hooks)', () => {
   it('returns a plain user built from the identifying claims', async () => {
     const user = await resolveUser(claims, ctx, opts());
@@ -91,7 +90,16 @@ describe('resolveUser: verifyClaims hook', () => {
   it('a custom verifyClaims replaces the default email rule and receives claims and ctx', async () => {
     const seen: unknown[] = [];
     const { email: _e, ...noEmail } = claims;
-    const user = await resolveUser(noEmail as OidcClaims, ctx, opts({ verifyClaims: (c, x) => (seen.push(c, x), true) }));
+    const user = await resolveUser(
+      noEmail as OidcClaims,
+      ctx,
+      opts({
+        verifyClaims: (c, x) => {
+          seen.push(c, x);
+          return true;
+        },
+      }),
+    );
     expect(user).toMatchObject({ sub: 'user-1' });
     expect(seen).toEqual([noEmail, ctx]);
   });
@@ -144,7 +152,13 @@ describe('resolveUser: user lookup (filterUsersByClaims)', () => {
     const user = await resolveUser(
       claims,
       ctx,
-      opts({ filterUsersByClaims: () => [existing], updateUser: async (u, c) => (seen.push(u, c), updated) }),
+      opts({
+        filterUsersByClaims: () => [existing],
+        updateUser: async (u, c) => {
+          seen.push(u, c);
+          return updated;
+        },
+      }),
     );
     expect(user).toBe(updated);
     expect(seen).toEqual([existing, claims]);
