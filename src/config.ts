@@ -12,6 +12,7 @@
  */
 import { debuglog } from 'node:util';
 import { OidcError } from './errors.js';
+import { isMultiTenantIssuer } from './issuer-forms.js';
 import type { OidcAuthOptions, OidcHooks, OidcLogger, RedisClientLike } from './types.js';
 import { discoveryPlan, missingWithoutDiscovery, type DiscoveryPlan } from './config/discovery-plan.js';
 import {
@@ -92,6 +93,13 @@ export function resolveConfig(options: OidcAuthOptions = {}): ResolvedConfig {
   const { values, given } = readOptions(options, options.env ?? process.env, report);
 
   // The document's issuer must equal the configured one (OIDC Discovery 4.3), so there must be one.
+  // Tenants only narrow a multi-tenant issuer; with any other issuer the list would silently do nothing.
+  if ((values.allowedTenants?.length ?? 0) > 0 && !(typeof values.issuer === 'string' && isMultiTenantIssuer(values.issuer))) {
+    report(
+      'allowedTenants',
+      `applies only to a Microsoft Entra multi-tenant ${ref('issuer')} (https://login.microsoftonline.com/common/v2.0 or organizations)`,
+    );
+  }
   if (given('discoveryUrl') && !given('issuer')) report('discoveryUrl', `needs ${ref('issuer')}: the document's issuer must equal it`);
   if (values.signAlgo === 'none' && values.allowUnsecuredJwt === false) report('signAlgo', `"none" also needs ${ref('allowUnsecuredJwt')}`);
   // Without discovery, the endpoints of the code flow and a key source must be given, as in

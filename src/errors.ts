@@ -36,6 +36,7 @@ export type OidcErrorCode =
   | 'OIDC_ID_TOKEN_ALG' // algorithm not allowed
   | 'OIDC_ID_TOKEN_EXPIRED'
   | 'OIDC_ID_TOKEN_NONCE'
+  | 'OIDC_TENANT_NOT_ALLOWED' // Entra multi-tenant: the token's tenant is not in OIDC_OP_ALLOWED_TENANTS
   // userinfo
   | 'OIDC_USERINFO_SUB_MISMATCH'
   // bearer access tokens (RFC 6750, RFC 9068, RFC 7662)

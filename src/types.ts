@@ -113,6 +113,11 @@ export interface OidcAuthOptions {
    * of the issuer; always fetched when set. Its `issuer` must still equal `issuer`.
    */
   discoveryUrl?: string;
+  /**
+   * OIDC_OP_ALLOWED_TENANTS: with a Microsoft Entra multi-tenant issuer (`common`, `organizations`),
+   * the tenant ids (GUIDs) allowed to sign in. Without it any Entra account of any organisation can.
+   */
+  allowedTenants?: readonly string[] | string;
   /** OIDC_RP_CLIENT_ID (required). */
   clientId?: string;
   /** OIDC_RP_CLIENT_SECRET (required). */

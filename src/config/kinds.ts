@@ -8,6 +8,7 @@
  * caller adds: `option "timeout" (env OIDC_TIMEOUT) must be a number >= 0.001`.
  */
 import { allowedHostProblem, isPlainObject, providerUrlProblem, routePathProblem, urlProblem } from './validators.js';
+import { isTenantId } from '../issuer-forms.js';
 
 export type Report = (problem: string) => void;
 
@@ -148,6 +149,21 @@ export function hostList(): Kind<string[], readonly string[] | string> {
       },
     },
     (hosts) => hosts.map((h) => h.toLowerCase()),
+  );
+}
+
+/** Microsoft Entra tenant ids (GUIDs), lower-case as tokens' `tid` claims are compared. */
+export function tenantList(): Kind<string[], readonly string[] | string> {
+  return withMap(
+    {
+      fromEnv: splitList,
+      decode(value, report) {
+        const tenants = list().decode(value, report);
+        for (const t of tenants ?? []) if (!isTenantId(t)) report(`entry "${t}" is not a tenant id (a GUID such as 72f988bf-86f1-41af-91ab-2d7cd011db47)`);
+        return tenants;
+      },
+    },
+    (tenants) => tenants.map((t) => t.toLowerCase()),
   );
 }
 

@@ -24,6 +24,7 @@ import {
   routePath,
   seconds,
   secondsAsMilliseconds,
+  tenantList,
   text,
   type Kind,
   type Report,
@@ -65,6 +66,11 @@ export const OPTION_SPECS = {
   discoveryUrl: option(providerUrl(), {
     env: 'OIDC_OP_DISCOVERY_ENDPOINT',
     doc: 'Where the discovery document lives, for providers that keep it elsewhere; always fetched when set.',
+  }),
+  allowedTenants: option(tenantList(), {
+    env: 'OIDC_OP_ALLOWED_TENANTS',
+    default: [],
+    doc: 'Microsoft Entra multi-tenant issuers (`common`, `organizations`): the tenant ids allowed to sign in; empty lets any tenant in.',
   }),
   clientId: option(text(), { env: 'OIDC_RP_CLIENT_ID', required: true, doc: 'Client id.' }),
   clientSecret: option(text(), { env: 'OIDC_RP_CLIENT_SECRET', required: true, doc: 'Client secret (also the HS256 key).' }),

@@ -60,6 +60,8 @@ async function validateToken({ config, provider }: BearerDeps, token: string, au
     }
     const claims = await validateJwtAccessToken(token, {
       issuer,
+      tenantTemplate: meta.tenantTemplate,
+      allowedTenants: config.allowedTenants,
       audience,
       clockTolerance: config.clockToleranceSeconds,
       algorithms: allowedAccessTokenAlgorithms(meta.idTokenSigningAlgValues, config.signAlgo),

@@ -18,10 +18,11 @@
 import { decodeProtectedHeader, type JWTPayload } from 'jose';
 import { OidcError } from '../errors.js';
 import { ACCESS_TOKEN_ERRORS, ASYMMETRIC_ALGS, verifyJwt } from './jwt-verification.js';
+import { issuerProblem, type IssuerExpectation } from './issuer.js';
 import type { KeyResolver } from '../keys/jwks.js';
 import type { OidcClaims } from '../types.js';
 
-export interface AccessTokenExpectations {
+export interface AccessTokenExpectations extends IssuerExpectation {
   /** Expected `iss`: the provider's issuer identifier (RFC 9068 4: MUST exactly match). */
   issuer: string;
   /** This resource server's identifier, which `aud` must contain (RFC 9068 4). */
@@ -97,8 +98,10 @@ export function checkAccessTokenClaims(claims: JWTPayload, exp: AccessTokenExpec
   if (typeof claims.client_id !== 'string' || claims.client_id === '') fail('missing "client_id"');
   if (typeof claims.iat !== 'number') fail('missing "iat"');
 
-  // RFC 9068 4: the issuer identifier MUST exactly match the value of the "iss" claim.
-  if (claims.iss !== exp.issuer) fail(`"iss" ${String(claims.iss)} is not ${exp.issuer}`);
+  // RFC 9068 4: the issuer identifier MUST exactly match the value of the "iss" claim (with the
+  // documented forms of Entra multi-tenant and Google, protocol/issuer.ts).
+  const issuer = issuerProblem(claims, exp);
+  if (issuer) fail(issuer.reason);
 
   // RFC 9068 4: "aud" MUST contain a resource indicator of this resource server.
   const aud = typeof claims.aud === 'string' ? [claims.aud] : claims.aud;

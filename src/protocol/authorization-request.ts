@@ -4,6 +4,7 @@
  * code verifier (RFC 7636, S256 only: `plain` protects nothing against a leaked request).
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { GOOGLE_ISSUER } from '../issuer-forms.js';
 
 /** 32 random bytes, base64url: 256 bits, and a valid RFC 7636 4.1 code verifier (43 chars). */
 export function randomToken(): string {
@@ -43,4 +44,23 @@ export function buildAuthorizationUrl(p: AuthorizationRequestParams): string {
     q.set('code_challenge_method', 'S256');
   }
   return url.toString();
+}
+
+/**
+ * The scope and extra parameters as the provider understands them. Google issues refresh tokens
+ * only for `access_type=offline`, and again for a user who already granted the app only with
+ * `prompt=consent`; it does not know the `offline_access` scope (OIDC Core 11), which it would
+ * refuse. So for Google's issuer a configured `offline_access` becomes those two parameters. A
+ * `prompt` the app set itself is kept, and a silent re-authentication keeps `prompt=none`.
+ */
+export function requestForProvider(
+  issuer: string | undefined,
+  scopes: string[],
+  extraParams: Record<string, string>,
+): { scopes: string[]; extraParams: Record<string, string> } {
+  if (issuer !== GOOGLE_ISSUER || !scopes.includes('offline_access')) return { scopes, extraParams };
+  return {
+    scopes: scopes.filter((s) => s !== 'offline_access'),
+    extraParams: { access_type: 'offline', prompt: 'consent', ...extraParams },
+  };
 }

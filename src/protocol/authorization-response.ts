@@ -3,6 +3,7 @@
  * RFC 9207). Pure: the caller looks the state record up and passes it in.
  */
 import { OidcError } from '../errors.js';
+import { isIssuerValue } from './issuer.js';
 
 /** What the login step remembered for one authorization request (one browser tab). */
 export interface PendingLogin {
@@ -21,6 +22,8 @@ export interface PendingLogin {
 
 export interface AuthorizationResponseExpectations {
   issuer: string | undefined;
+  /** Entra multi-tenant: the issuer template, so `iss` may name any tenant (protocol/issuer.ts). */
+  tenantTemplate?: string | undefined;
   redirectUri: string;
   /** RFC 9207 3: the provider advertised authorization_response_iss_parameter_supported. */
   issRequired: boolean;
@@ -61,7 +64,8 @@ export function validateAuthorizationResponse(
   // responses too.
   const iss = params.iss;
   if (iss !== undefined) {
-    if (exp.issuer !== undefined && iss !== exp.issuer) {
+    // With Entra's multi-tenant template, `iss` names the user's tenant (protocol/issuer.ts).
+    if (exp.issuer !== undefined && !(typeof iss === 'string' && isIssuerValue(iss, exp))) {
       throw new OidcError('OIDC_ISS_MISMATCH', `authorization response "iss" ${String(iss)} is not ${exp.issuer}`);
     }
   } else if (exp.issRequired) {

@@ -8,6 +8,7 @@
  * cached, so a provider that is down at boot does not take the app down with it.
  */
 import { OidcError } from '../errors.js';
+import { tenantTemplateFor } from './issuer.js';
 import type { HttpClient } from '../http/client.js';
 import type { OidcLogger } from '../types.js';
 
@@ -31,6 +32,11 @@ export interface ProviderMetadata {
   idTokenSigningAlgValues: string[] | undefined;
   /** RFC 9207 section 3: the provider always sends `iss` in authorization responses. */
   authorizationResponseIssParameterSupported: boolean;
+  /**
+   * Microsoft Entra multi-tenant: the discovered issuer template with `{tenantid}`, by which each
+   * token's `iss` is checked against its `tid` (protocol/issuer.ts). Undefined for every other provider.
+   */
+  tenantTemplate: string | undefined;
   /** Raw discovery document (empty without discovery). */
   raw: Record<string, unknown>;
 }
@@ -73,7 +79,9 @@ export function buildProviderMetadata(
   issuerSetting = 'issuer',
 ): ProviderMetadata {
   const doc = fetched ?? {};
-  if (fetched !== undefined && config.issuer !== undefined) {
+  // Entra's documented exception to 4.3: common/organizations/consumers discover a template.
+  const tenantTemplate = fetched !== undefined && config.issuer !== undefined ? tenantTemplateFor(config.issuer, doc.issuer) : undefined;
+  if (fetched !== undefined && config.issuer !== undefined && tenantTemplate === undefined) {
     // OIDC Discovery 4.3: the issuer value returned MUST be identical to the issuer URL used
     // to fetch the document; otherwise an attacker-controlled document could name any issuer.
     if (doc.issuer !== config.issuer) {
@@ -101,6 +109,7 @@ export function buildProviderMetadata(
     introspectionEndpoint: e.introspection ?? optionalString(doc, 'introspection_endpoint'),
     idTokenSigningAlgValues: Array.isArray(algs) ? algs.filter((a): a is string => typeof a === 'string') : undefined,
     authorizationResponseIssParameterSupported: doc.authorization_response_iss_parameter_supported === true,
+    tenantTemplate,
     raw: doc,
   };
 }

@@ -10,10 +10,11 @@
 import { decodeJwt, type JWTPayload } from 'jose';
 import { OidcError } from '../errors.js';
 import { ID_TOKEN_ERRORS, checkAlgorithm, readJwsHeader, verifyJwt } from './jwt-verification.js';
+import { issuerProblem, type IssuerExpectation } from './issuer.js';
 import type { KeyResolver } from '../keys/jwks.js';
 import type { OidcClaims } from '../types.js';
 
-export interface IdTokenExpectations {
+export interface IdTokenExpectations extends IssuerExpectation {
   /** Expected `iss`; undefined only without a configured issuer (explicit endpoints). */
   issuer: string | undefined;
   clientId: string;
@@ -30,6 +31,8 @@ export interface PreviousIdToken {
   iss: string;
   sub: string;
   auth_time?: number | undefined;
+  /** Entra multi-tenant: the login's tenant, which a refresh must not change. */
+  tid?: string | undefined;
   /** OIDC_STRICT_REFRESH_AUTH_TIME: refuse a refreshed ID token whose auth_time changed. */
   strictAuthTime?: boolean | undefined;
 }
@@ -53,7 +56,7 @@ export interface IdTokenValidationOptions extends IdTokenExpectations {
   previous?: PreviousIdToken | undefined;
 }
 
-const fail = (code: 'OIDC_ID_TOKEN_INVALID' | 'OIDC_ID_TOKEN_NONCE' | 'OIDC_ID_TOKEN_EXPIRED', message: string): never => {
+const fail = (code: 'OIDC_ID_TOKEN_INVALID' | 'OIDC_ID_TOKEN_NONCE' | 'OIDC_ID_TOKEN_EXPIRED' | 'OIDC_TENANT_NOT_ALLOWED', message: string): never => {
   throw new OidcError(code, `ID token rejected: ${message}`);
 };
 
@@ -71,10 +74,10 @@ export function checkIdTokenClaims(claims: JWTPayload, exp: IdTokenExpectations,
   if (typeof claims.exp !== 'number') fail('OIDC_ID_TOKEN_INVALID', 'missing "exp"');
   if (typeof claims.iat !== 'number') fail('OIDC_ID_TOKEN_INVALID', 'missing "iat"');
 
-  // Step 2: the issuer MUST exactly match the issuer identifier of the provider.
-  if (exp.issuer !== undefined && claims.iss !== exp.issuer) {
-    fail('OIDC_ID_TOKEN_INVALID', `"iss" ${String(claims.iss)} is not ${exp.issuer}`);
-  }
+  // Step 2: the issuer MUST exactly match the issuer identifier of the provider (with the
+  // documented forms of Entra multi-tenant and Google, protocol/issuer.ts).
+  const issuer = issuerProblem(claims, exp);
+  if (issuer) fail(issuer.tenantNotAllowed ? 'OIDC_TENANT_NOT_ALLOWED' : 'OIDC_ID_TOKEN_INVALID', issuer.reason);
 
   // Step 3: aud MUST contain our client_id; other audiences must be vouched for by azp (step 4-5).
   const aud = typeof claims.aud === 'string' ? [claims.aud] : claims.aud;
@@ -99,6 +102,8 @@ export function checkIdTokenClaims(claims: JWTPayload, exp: IdTokenExpectations,
     // relying party: a token for another user must never continue this session; aud is step 3).
     if (claims.iss !== previous.iss) fail('OIDC_ID_TOKEN_INVALID', 'refreshed ID token has another "iss"');
     if (claims.sub !== previous.sub) fail('OIDC_ID_TOKEN_INVALID', 'refreshed ID token has another "sub"');
+    // A multi-tenant login stays in its tenant (the substituted iss already differs; said plainly).
+    if (previous.tid !== undefined && claims.tid !== previous.tid) fail('OIDC_ID_TOKEN_INVALID', 'refreshed ID token has another tenant ("tid")');
     // 12.2 also says auth_time, if present, MUST represent the original authentication. That
     // rule is on the provider, and several re-stamp it with the refresh time; refusing their
     // tokens would log every user out at each access-token expiry. So a changed auth_time is

@@ -7,11 +7,12 @@
 import type { JWTPayload } from 'jose';
 import { OidcError } from '../errors.js';
 import { LOGOUT_TOKEN_ERRORS, verifyJwt } from './jwt-verification.js';
+import { issuerProblem, type IssuerExpectation } from './issuer.js';
 import type { KeyResolver } from '../keys/jwks.js';
 
 export const BACKCHANNEL_LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 
-export interface LogoutTokenExpectations {
+export interface LogoutTokenExpectations extends IssuerExpectation {
   issuer: string | undefined;
   clientId: string;
   clockTolerance: number;
@@ -44,7 +45,8 @@ export function checkLogoutTokenClaims(claims: JWTPayload, exp: LogoutTokenExpec
   const tol = exp.clockTolerance;
   // Step 3: iss, aud and iat as for ID tokens (OIDC Core 3.1.3.7 steps 2, 3, 10), exp if present.
   if (typeof claims.iss !== 'string') invalid('missing "iss"');
-  if (exp.issuer !== undefined && claims.iss !== exp.issuer) invalid(`"iss" ${String(claims.iss)} is not ${exp.issuer}`);
+  const issuer = issuerProblem(claims, exp);
+  if (issuer) invalid(issuer.reason);
   const aud = typeof claims.aud === 'string' ? [claims.aud] : claims.aud;
   if (!Array.isArray(aud) || !aud.includes(exp.clientId)) invalid('"aud" does not contain the client id');
   if (typeof claims.iat !== 'number') invalid('missing "iat"');

@@ -24,6 +24,8 @@ export type ProviderSettings = Parameters<typeof createDiscovery>[0] & {
   proxy: string | undefined;
   verifySsl: boolean;
   maxResponseBytes: number;
+  /** OIDC_OP_ALLOWED_TENANTS (Entra multi-tenant). */
+  allowedTenants: readonly string[];
 };
 
 export interface Provider {
@@ -73,6 +75,8 @@ export function createProvider(settings: ProviderSettings): Provider {
     validateIdToken(idToken, meta, nonce, previous) {
       return validateIdToken(idToken, {
         issuer: meta.issuer,
+        tenantTemplate: meta.tenantTemplate,
+        allowedTenants: settings.allowedTenants,
         clientId: settings.clientId,
         nonce,
         clockTolerance: settings.clockToleranceSeconds,

@@ -53,6 +53,8 @@ export function backchannelLogoutHandler({ config, provider, stores }: Pick<Serv
       const meta = await provider.discovery.get();
       const claims = await validateLogoutToken(token, {
         issuer: meta.issuer,
+        tenantTemplate: meta.tenantTemplate,
+        allowedTenants: config.allowedTenants,
         clientId: config.clientId,
         clockTolerance: config.clockToleranceSeconds,
         maxAgeSeconds: config.logoutTokenMaxAgeSeconds,

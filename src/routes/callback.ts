@@ -44,6 +44,7 @@ async function completeLogin(
   const meta = await provider.discovery.get();
   const { code } = validateAuthorizationResponse(req.query as Record<string, unknown>, pending, {
     issuer: meta.issuer,
+    tenantTemplate: meta.tenantTemplate,
     redirectUri: config.redirectUri,
     issRequired: meta.authorizationResponseIssParameterSupported,
     stateTtlMs: config.stateTtlSeconds * 1000,

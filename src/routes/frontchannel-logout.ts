@@ -9,6 +9,7 @@ import type { Services } from '../session/services.js';
 import { asyncHandler } from '../middleware/async-handler.js';
 import { endSessions } from '../session/end-sessions.js';
 import { readOidcData } from '../session/session-data.js';
+import { isIssuerValue } from '../protocol/issuer.js';
 
 export function frontchannelLogoutHandler({ config, provider, stores }: Pick<Services, 'config' | 'provider' | 'stores'>): RequestHandler {
   return asyncHandler(async (req, res) => {
@@ -17,7 +18,7 @@ export function frontchannelLogoutHandler({ config, provider, stores }: Pick<Ser
     const iss = typeof req.query.iss === 'string' ? req.query.iss : undefined;
     const sid = typeof req.query.sid === 'string' ? req.query.sid : undefined;
     // Section 2: iss and sid come together; an iss that is not our provider's is ignored entirely.
-    if ((iss !== undefined || sid !== undefined) && (iss !== meta.issuer || !sid)) {
+    if ((iss !== undefined || sid !== undefined) && (iss === undefined || !isIssuerValue(iss, meta) || !sid)) {
       config.logger.warn('front-channel logout ignored: iss/sid do not match this provider', { iss, sid });
       res.status(400).type('text/plain').send('invalid front-channel logout request');
       return;

@@ -4,7 +4,7 @@
  * for. Used by the login route and by sessionRefresh's silent re-authentication (prompt=none).
  */
 import type { Request } from 'express';
-import { buildAuthorizationUrl, randomToken } from '../protocol/authorization-request.js';
+import { buildAuthorizationUrl, randomToken, requestForProvider } from '../protocol/authorization-request.js';
 import type { ProviderMetadata } from '../protocol/discovery.js';
 import { addPendingLogin, saveSession } from './session-data.js';
 
@@ -41,14 +41,15 @@ export async function beginAuthorization(req: Request, config: AuthorizationSett
   // Persist before the browser leaves: the callback may arrive before express-session's own
   // end-of-response save would have finished.
   await saveSession(req);
+  const request = requestForProvider(meta.issuer, config.scopes, config.authRequestExtraParams);
   return buildAuthorizationUrl({
     authorizationEndpoint: meta.authorizationEndpoint,
     clientId: config.clientId,
     redirectUri: config.redirectUri,
-    scopes: config.scopes,
+    scopes: request.scopes,
     state,
     nonce,
     codeVerifier,
-    extraParams: opts.silent ? { ...config.authRequestExtraParams, prompt: 'none' } : config.authRequestExtraParams,
+    extraParams: opts.silent ? { ...request.extraParams, prompt: 'none' } : request.extraParams,
   });
 }

@@ -189,7 +189,13 @@ export class TokenRefresher {
     if (res.idToken !== undefined) {
       try {
         // OIDC Core 12.2: same iss and sub, aud contains us; no nonce was sent so none is checked.
-        const previous = { iss: auth.iss, sub: auth.sub, auth_time: numberOrUndefined(auth.claims.auth_time), strictAuthTime: config.strictRefreshAuthTime };
+        const previous = {
+          iss: auth.iss,
+          sub: auth.sub,
+          auth_time: numberOrUndefined(auth.claims.auth_time),
+          tid: typeof auth.claims.tid === 'string' ? auth.claims.tid : undefined,
+          strictAuthTime: config.strictRefreshAuthTime,
+        };
         const claims = await provider.validateIdToken(res.idToken, meta, undefined, previous);
         this.noteAuthTimeDeviation(authTimeDeviation(claims, previous), auth.iss);
         idToken = res.idToken;
