@@ -90,12 +90,22 @@ export interface OidcRoutes {
 export interface NodeRedisLike {
   sendCommand(args: string[]): Promise<unknown>;
 }
-/** An ioredis client, as far as this library uses it: raw commands. */
+/** A node-redis Cluster client (`createCluster()`): raw commands, routed by their first key. */
+export interface NodeRedisClusterLike {
+  sendCommand(firstKey: string | undefined, isReadonly: boolean | undefined, args: string[]): Promise<unknown>;
+  readonly masters: readonly unknown[];
+}
+/** A node-redis Sentinel client (`createSentinel()`): raw commands, to the master. */
+export interface NodeRedisSentinelLike {
+  sendCommand(isReadonly: boolean | undefined, args: string[]): Promise<unknown>;
+  getMasterNode(): unknown;
+}
+/** An ioredis client, `new Redis()` (also with `sentinels`) or `new Cluster()`: raw commands. */
 export interface IoRedisLike {
   call(command: string, ...args: string[]): Promise<unknown>;
 }
-/** The `redis` option: either client, told apart by shape (redisClientKind in src/config/validators.ts). */
-export type RedisClientLike = NodeRedisLike | IoRedisLike;
+/** The `redis` option: any of these clients, told apart by shape (redisClientKind in src/config/validators.ts). */
+export type RedisClientLike = NodeRedisLike | NodeRedisClusterLike | NodeRedisSentinelLike | IoRedisLike;
 
 /**
  * Options of `createOidcAuth()`. Every non-function option also reads an environment variable

@@ -275,7 +275,10 @@ export interface CodeOnlySpec {
 /** Options given in code only: objects and functions, which no env var could hold. */
 export const CODE_ONLY_OPTIONS = {
   redis: {
-    check: (client) => (redisClientKind(client) ? undefined : 'must be a node-redis client (with sendCommand) or an ioredis client (with call)'),
+    check: (client) =>
+      redisClientKind(client)
+        ? undefined
+        : 'must be a node-redis client (createClient, createCluster or createSentinel: with sendCommand) or an ioredis client (Redis or Cluster: with call)',
     doc: 'A connected node-redis or ioredis client: token sets and refresh locks shared by every instance.',
   },
   hooks: { doc: 'See [User hooks](#user-hooks) and [Session refresh](#session-refresh).' },

@@ -8,7 +8,7 @@
  * depends on nothing above it.
  */
 import { createPublicKey, type JsonWebKey } from 'node:crypto';
-import type { IoRedisLike, NodeRedisLike } from '../types.js';
+import type { IoRedisLike, NodeRedisLike, NodeRedisSentinelLike } from '../types.js';
 
 export const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -124,9 +124,16 @@ export function allowedHostProblem(entry: string): string | undefined {
  * sendCommand (taking a Command object), so `call` decides first; src/store/redis-store.ts drives
  * each through that entry point.
  */
-export function redisClientKind(value: unknown): 'ioredis' | 'node-redis' | undefined {
+export function redisClientKind(value: unknown): RedisClientKind | undefined {
   if (typeof value !== 'object' || value === null) return undefined;
+  // ioredis routes `call` itself, for a Cluster and behind Sentinel too.
   if (typeof (value as Partial<IoRedisLike>).call === 'function') return 'ioredis';
-  if (typeof (value as Partial<NodeRedisLike>).sendCommand === 'function') return 'node-redis';
-  return undefined;
+  if (typeof (value as Partial<NodeRedisLike>).sendCommand !== 'function') return undefined;
+  // node-redis: three sendCommand signatures (client, cluster, sentinel), told apart by what only
+  // the cluster (its masters) and the sentinel client (getMasterNode) have.
+  if ('masters' in value) return 'node-redis-cluster';
+  if (typeof (value as Partial<NodeRedisSentinelLike>).getMasterNode === 'function') return 'node-redis-sentinel';
+  return 'node-redis';
 }
+
+export type RedisClientKind = 'ioredis' | 'node-redis' | 'node-redis-cluster' | 'node-redis-sentinel';

@@ -8,21 +8,40 @@
  * a SET from another instance's point of view.
  */
 import type { SharedStore } from './shared-store.js';
-import type { IoRedisLike, NodeRedisLike, RedisClientLike } from '../types.js';
+import type { IoRedisLike, NodeRedisClusterLike, NodeRedisLike, NodeRedisSentinelLike, RedisClientLike } from '../types.js';
+import { redisClientKind } from '../config/validators.js';
 
 type Command = (args: string[]) => Promise<unknown>;
 
+/**
+ * The key a command touches: every command this store sends names exactly one key, first after the
+ * command name, or after the script and the key count for EVAL. A cluster client routes by it.
+ */
+const firstKeyOf = (args: string[]): string | undefined => (args[0] === 'EVAL' ? args[3] : args[1]);
+
 export function redisCommand(client: RedisClientLike): Command {
-  // ioredis also has sendCommand (taking a Command object), so test for `call` first.
-  if (typeof (client as IoRedisLike).call === 'function') {
-    const c = client as IoRedisLike;
-    return ([name, ...args]) => c.call(name as string, ...args);
+  switch (redisClientKind(client)) {
+    case 'ioredis': {
+      const c = client as IoRedisLike;
+      return ([name, ...args]) => c.call(name as string, ...args);
+    }
+    case 'node-redis': {
+      const c = client as NodeRedisLike;
+      return (args) => c.sendCommand(args);
+    }
+    // Never isReadonly: a replica may not have a rotated token set yet, and reading it there would
+    // present a refresh token the provider already rotated.
+    case 'node-redis-cluster': {
+      const c = client as NodeRedisClusterLike;
+      return (args) => c.sendCommand(firstKeyOf(args), false, args);
+    }
+    case 'node-redis-sentinel': {
+      const c = client as NodeRedisSentinelLike;
+      return (args) => c.sendCommand(false, args);
+    }
+    default:
+      throw new TypeError('express-oidc-rp: option "redis" must be a node-redis or ioredis client (standalone, Cluster or Sentinel)');
   }
-  if (typeof (client as NodeRedisLike).sendCommand === 'function') {
-    const c = client as NodeRedisLike;
-    return (args) => c.sendCommand(args);
-  }
-  throw new TypeError('express-oidc-rp: option "redis" must be a node-redis or ioredis client');
 }
 
 // KEYS[1] key; ARGV[1] expected; ARGV[2] new value; ARGV[3] ttl ms.

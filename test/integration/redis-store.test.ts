@@ -10,9 +10,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createClient } from 'redis';
-import { Redis } from 'ioredis';
+import { createClient, createCluster } from 'redis';
+import { Cluster, Redis } from 'ioredis';
 import { startRedisServer, type RedisServer } from '../support/redis-server.js';
+import { startRedisCluster, type RedisCluster } from '../support/redis-cluster.js';
 import { MemorySharedStore, type SharedStore } from '../../src/store/shared-store.js';
 import { RedisSharedStore } from '../../src/store/redis-store.js';
 import { TokenStore, type TokenSet } from '../../src/store/token-store.js';
@@ -21,11 +22,12 @@ import { SharedLock } from '../../src/store/lock.js';
 import { createOidcAuth } from '../../src/index.js';
 
 let server: RedisServer | undefined;
+let cluster: RedisCluster | undefined;
 beforeAll(async () => {
-  server = await startRedisServer();
+  [server, cluster] = await Promise.all([startRedisServer(), startRedisCluster()]);
 });
 afterAll(async () => {
-  await server?.stop();
+  await Promise.all([server?.stop(), cluster?.stop()]);
 });
 
 /** Independent view of the raw keys, through the client's own typed API (not the store's code path). */
@@ -121,6 +123,76 @@ const factories: Factory[] = [
           get: (k) => c1.get(k),
           pttl: (k) => c1.pttl(k),
           keys: (p) => c1.keys(p),
+          setPx: async (k, v, px) => {
+            await c1.set(k, v, 'PX', px);
+          },
+          pexpire: async (k, px) => {
+            await c1.pexpire(k, px);
+          },
+          smembers: (k) => c1.smembers(k),
+        },
+        async close() {
+          await Promise.all([c1.quit(), c2.quit()]);
+        },
+      };
+    },
+  },
+  {
+    // A 3-master Redis Cluster: every command this store sends names one key and is routed by it.
+    name: 'redis cluster via node-redis createCluster',
+    async open() {
+      const rootNodes = cluster!.urls.map((url) => ({ url }));
+      const c1 = createCluster({ rootNodes });
+      const c2 = createCluster({ rootNodes });
+      await Promise.all([c1.connect(), c2.connect()]);
+      const prefix = uniquePrefix('nrc');
+      /** KEYS on every master: one node only holds its own slots. */
+      const keysEverywhere = async (pattern: string) => {
+        const perNode = await Promise.all(c1.masters.map(async (m) => (await c1.nodeClient(m)).keys(pattern)));
+        return perNode.flat();
+      };
+      return {
+        store: new RedisSharedStore(c1, prefix),
+        other: new RedisSharedStore(c2, prefix),
+        prefix,
+        withPrefix: (p) => new RedisSharedStore(c1, p),
+        clock: undefined,
+        raw: {
+          get: (k) => c1.get(k),
+          pttl: (k) => c1.pTTL(k),
+          keys: keysEverywhere,
+          setPx: async (k, v, px) => {
+            await c1.set(k, v, { expiration: { type: 'PX', value: px } });
+          },
+          pexpire: async (k, px) => {
+            await c1.pExpire(k, px);
+          },
+          smembers: (k) => c1.sMembers(k),
+        },
+        async close() {
+          await Promise.all([c1.close(), c2.close()]);
+        },
+      };
+    },
+  },
+  {
+    name: 'redis cluster via ioredis Cluster',
+    async open() {
+      const c1 = new Cluster(cluster!.nodes, { lazyConnect: true });
+      const c2 = new Cluster(cluster!.nodes, { lazyConnect: true });
+      await Promise.all([c1.connect(), c2.connect()]);
+      const prefix = uniquePrefix('ioc');
+      const keysEverywhere = async (pattern: string) => (await Promise.all(c1.nodes('master').map((n) => n.keys(pattern)))).flat();
+      return {
+        store: new RedisSharedStore(c1, prefix),
+        other: new RedisSharedStore(c2, prefix),
+        prefix,
+        withPrefix: (p) => new RedisSharedStore(c1, p),
+        clock: undefined,
+        raw: {
+          get: (k) => c1.get(k),
+          pttl: (k) => c1.pttl(k),
+          keys: keysEverywhere,
           setPx: async (k, v, px) => {
             await c1.set(k, v, 'PX', px);
           },

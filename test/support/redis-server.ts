@@ -57,11 +57,24 @@ function ping(port: number): Promise<boolean> {
   });
 }
 
-async function startOnce(bin: string): Promise<RedisServer | 'port-taken'> {
-  const port = await freePort();
+export interface RedisServerOptions {
+  /** Extra redis-server arguments; `{port}` in one is replaced by the chosen port. */
+  args?: string[];
+  /**
+   * Largest port to use: a cluster node also listens on port + 10000 (its cluster bus), which must
+   * stay a valid port.
+   */
+  maxPort?: number;
+}
+
+async function startOnce(bin: string, opts: RedisServerOptions): Promise<RedisServer | 'port-taken'> {
+  let port = await freePort();
+  for (let i = 0; opts.maxPort !== undefined && port > opts.maxPort && i < 50; i++) port = await freePort();
+  if (opts.maxPort !== undefined && port > opts.maxPort) return 'port-taken';
+  const extra = (opts.args ?? []).map((a) => a.replaceAll('{port}', String(port)));
   const child: ChildProcess = spawn(
     bin,
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--loglevel', 'warning'],
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--loglevel', 'warning', ...extra],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';
@@ -108,14 +121,14 @@ async function startOnce(bin: string): Promise<RedisServer | 'port-taken'> {
   throw new Error(`redis-server on port ${port} did not answer PING within 10s: ${output.trim()}`);
 }
 
-export async function startRedisServer(): Promise<RedisServer> {
+export async function startRedisServer(opts: RedisServerOptions = {}): Promise<RedisServer> {
   const bin = findRedisServer();
   if (!bin) {
     // Never skip: a missing redis-server is a setup error.
     throw new Error('redis-server not found on PATH. Run `node scripts/ensure-system-deps.mjs` ' + '(installs the Debian package "redis-server").');
   }
   for (let attempt = 0; attempt < 5; attempt++) {
-    const server = await startOnce(bin);
+    const server = await startOnce(bin, opts);
     if (server !== 'port-taken') return server;
   }
   throw new Error('redis-server: could not bind a free port after 5 attempts');

@@ -749,6 +749,9 @@ describe('resolveConfig: the redis option (code only) is a node-redis or ioredis
   it('tells the clients apart by shape: call first, as ioredis also has a sendCommand of its own', () => {
     expect(redisClientKind({ call: fn, sendCommand: fn })).toBe('ioredis');
     expect(redisClientKind({ sendCommand: fn })).toBe('node-redis');
+    // node-redis's cluster (createCluster) and Sentinel (createSentinel) clients take other sendCommand arguments.
+    expect(redisClientKind({ sendCommand: fn, masters: [] })).toBe('node-redis-cluster');
+    expect(redisClientKind({ sendCommand: fn, getMasterNode: fn })).toBe('node-redis-sentinel');
     expect(redisClientKind({ call: 'x' })).toBeUndefined();
     expect(redisClientKind(undefined)).toBeUndefined();
   });
