@@ -18,7 +18,7 @@ import { refreshTokenGrant, type TokenResponse } from '../protocol/token-endpoin
 import type { ProviderMetadata } from '../protocol/discovery.js';
 import { authTimeDeviation } from '../protocol/id-token.js';
 import type { Provider } from '../protocol/provider.js';
-import type { InProcessSingleFlight, LockAttempt, SharedLock } from '../store/lock.js';
+import type { InProcessSingleFlight, Lease, LockAttempt, SharedLock } from '../store/lock.js';
 import type { StoredTokenSet, TokenSet, TokenStore } from '../store/token-store.js';
 import type { OidcHooks, OidcLogger } from '../types.js';
 import { sessionMaxAgeMs, type AuthenticatedSession } from './session-data.js';
@@ -130,13 +130,13 @@ export class TokenRefresher {
 
       let attempt: LockAttempt<RefreshOutcome>;
       try {
-        attempt = await this.lock.tryWith(auth.loginId, async () => {
+        attempt = await this.lock.tryWith(auth.loginId, async (lease) => {
           // Re-read under the lock: the previous holder may have refreshed just now.
           const latest = await this.tokens.read(auth.loginId);
           if (latest?.set.ended) return { kind: 'ended', error: new OidcError('OIDC_SESSION_ENDED', 'the login was ended by another request') } as const;
           const current = latest?.set ?? tokenSetFromSession(auth);
           if (!this.due(current)) return { kind: 'current', set: current } as const;
-          return this.grant(auth, req, current, latest);
+          return this.grant(auth, req, current, latest, lease);
         });
       } catch (err) {
         return this.failed(err, 'the refresh lock could not be taken');
@@ -173,13 +173,16 @@ export class TokenRefresher {
   }
 
   /** The refresh_token grant itself, under the lock. */
-  private async grant(auth: AuthenticatedSession, req: Request, current: TokenSet, latest: StoredTokenSet | undefined): Promise<RefreshOutcome> {
+  private async grant(auth: AuthenticatedSession, req: Request, current: TokenSet, latest: StoredTokenSet | undefined, lease: Lease): Promise<RefreshOutcome> {
     const { provider, settings: config } = this;
     if (!current.refreshToken) return { kind: 'ended', error: new OidcError('OIDC_SESSION_ENDED', 'no refresh token') };
     let meta: ProviderMetadata;
     let res: TokenResponse;
     try {
       meta = await provider.discovery.get();
+      // A holder that lost its lease (its renewal failed: the store unreachable, or a stall past the
+      // lease) may no longer be the only one refreshing: never present the refresh token then.
+      if (lease.lost) return this.failed(new OidcError('OIDC_REFRESH_FAILED', 'the refresh lock was lost before the grant'), 'refresh failed');
       res = await refreshTokenGrant(provider.http, meta.tokenEndpoint, provider.creds, current.refreshToken);
     } catch (err) {
       return this.classify(auth, err);

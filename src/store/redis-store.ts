@@ -46,6 +46,8 @@ export function redisCommand(client: RedisClientLike): Command {
 
 // KEYS[1] key; ARGV[1] expected; ARGV[2] new value; ARGV[3] ttl ms.
 const COMPARE_AND_SET = `if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) return 1 else return 0 end`;
+// KEYS[1] key; ARGV[1] expected; ARGV[2] ttl ms.
+const EXTEND_IF_EQUALS = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end`;
 // KEYS[1] key; ARGV[1] expected.
 const DELETE_IF_EQUALS = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`;
 // KEYS[1] set; ARGV[1] member; ARGV[2] ttl ms. The set's TTL is refreshed on each add.
@@ -90,6 +92,10 @@ export class RedisSharedStore implements SharedStore {
 
   async deleteIfEquals(key: string, expected: string): Promise<boolean> {
     return Number(await this.eval(DELETE_IF_EQUALS, key, expected)) === 1;
+  }
+
+  async extendIfEquals(key: string, expected: string, ttlMs: number): Promise<boolean> {
+    return Number(await this.eval(EXTEND_IF_EQUALS, key, expected, String(Math.max(1, Math.round(ttlMs))))) === 1;
   }
 
   async delete(key: string): Promise<void> {

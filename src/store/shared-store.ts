@@ -17,6 +17,8 @@ export interface SharedStore {
   compareAndSet(key: string, expected: string, value: string, ttlMs: number): Promise<boolean>;
   /** Delete only if the value is still `expected` (owner-checked lock release). */
   deleteIfEquals(key: string, expected: string): Promise<boolean>;
+  /** Reset the TTL only if the value is still `expected` (owner-checked lease renewal). */
+  extendIfEquals(key: string, expected: string, ttlMs: number): Promise<boolean>;
   delete(key: string): Promise<void>;
   /** Set members with a TTL on the whole set (refreshed on add). */
   addToSet(key: string, member: string, ttlMs: number): Promise<void>;
@@ -85,6 +87,13 @@ export class MemorySharedStore implements SharedStore {
   async deleteIfEquals(key: string, expected: string): Promise<boolean> {
     if (this.live(key)?.value !== expected) return false;
     this.entries.delete(key);
+    return true;
+  }
+
+  async extendIfEquals(key: string, expected: string, ttlMs: number): Promise<boolean> {
+    const entry = this.live(key);
+    if (entry?.value !== expected) return false;
+    entry.expiresAt = this.now() + ttlMs;
     return true;
   }
 

@@ -35,13 +35,20 @@ export interface Stores {
   close(): void;
 }
 
+/**
+ * The refresh lock's lease (store/lock.ts): renewed every third of it while a refresh runs, so a
+ * holder that dies delays the others by at most this long, and a stall of over two thirds of it
+ * (a long GC pause) is needed before a live holder loses the lock.
+ */
+export const LOCK_LEASE_MS = 2000;
+
 export function createStores(settings: StoreSettings): Stores {
   const shared: SharedStore = settings.redis ? new RedisSharedStore(settings.redis, settings.redisPrefix) : new MemorySharedStore();
   const ttlMs = settings.tokenStoreTtlSeconds * 1000;
-  // The lock outlives one refresh with margin: up to three provider calls in a row, each bounded
-  // by the HTTP timeout (discovery if not cached, the grant, a JWKS fetch for the new ID token).
-  // A waiter waits a little longer, so a holder that died is replaced, not waited for forever.
-  const lockTtlMs = settings.timeoutMs * 3 + 2000;
+  // A waiter waits as long as a live holder may take: up to three provider calls in a row, each
+  // bounded by the HTTP timeout (discovery if not cached, the grant, a JWKS fetch for the new ID
+  // token), plus margin. A holder that died is noticed much sooner: its lease lapses.
+  const maxWaitMs = settings.timeoutMs * 3 + 3000;
   return {
     shared,
     tokens: new TokenStore(shared, ttlMs),
@@ -52,7 +59,7 @@ export function createStores(settings: StoreSettings): Stores {
       shared,
       logger: settings.logger,
     }),
-    lock: new SharedLock(shared, { ttlMs: lockTtlMs, maxWaitMs: lockTtlMs + 1000, pollMs: 25 }),
+    lock: new SharedLock(shared, { leaseMs: LOCK_LEASE_MS, maxWaitMs, pollMs: 25 }),
     flights: new InProcessSingleFlight(),
     close() {
       if (shared instanceof MemorySharedStore) shared.close();

@@ -24,11 +24,16 @@ import { startRpProcess, type RpProcess } from '../support/rp-process.js';
 import { sessionIdOf } from '../support/cookies.js';
 import { loginWithCookies, meWithCookie } from '../support/login.js';
 import type { TokenSet } from '../../src/store/token-store.js';
+import { LOCK_LEASE_MS } from '../../src/store/stores.js';
 
-/** The library's `timeout` in the children: lock TTL = 3 * timeout + 2 s = 5 s, waiters wait up to 6 s. */
+/**
+ * The library's `timeout` in the children: a waiter waits for a live holder up to 3 * timeout +
+ * 3 s = 6 s. The lock itself is a 2 s lease (LOCK_LEASE_MS) the holder renews, whatever the timeout.
+ */
 const OIDC_TIMEOUT_SECONDS = 1;
-const LOCK_TTL_MS = OIDC_TIMEOUT_SECONDS * 3000 + 2000;
-const MAX_WAIT_MS = LOCK_TTL_MS + 1000;
+const MAX_WAIT_MS = OIDC_TIMEOUT_SECONDS * 3000 + 3000;
+/** Issue 10's target: from a holder's death to another instance completing, under 3 s. */
+const TAKEOVER_TARGET_MS = 3000;
 
 /**
  * The children run the Express this file resolves. vitest.config.ts runs this file in the express5
@@ -220,25 +225,25 @@ describe.each(['ioredis', 'node-redis'] as const)('two processes, library on %s 
 });
 
 describe('two processes, failures of the lock holder', () => {
-  it('a dead lock holder (lock key left in Redis) delays the refresh only until the lock expires, then exactly one grant', async () => {
+  it('a dead lock holder (its lease left in Redis) delays the refresh only until the lease lapses (under 3 s), then exactly one grant', async () => {
     const s = await setup('node-redis');
     const li = await login(s);
     await expireTokens(li);
-    // As if a process took the lock and died without releasing it.
-    await redis!.set(`oidc:lock:${li.loginId}`, 'dead-process', { expiration: { type: 'PX', value: 2500 } });
+    // As if a process renewed its lease and died at once: the longest a dead holder can block.
+    await redis!.set(`oidc:lock:${li.loginId}`, 'dead-process', { expiration: { type: 'PX', value: LOCK_LEASE_MS } });
     const t0 = Date.now();
     const res = await meWithCookie(s.b, li.cookie);
     const elapsed = Date.now() - t0;
     console.log(`[multi-instance] dead holder: /me on B answered ${res.status} after ${elapsed} ms, refresh grants ${s.op.grants('refresh_token')}`);
     expect(res.status, res.text).toBe(200);
-    expect(elapsed).toBeGreaterThanOrEqual(2000);
-    expect(elapsed).toBeLessThanOrEqual(7000);
+    expect(elapsed).toBeGreaterThanOrEqual(LOCK_LEASE_MS - 100);
+    expect(elapsed).toBeLessThan(TAKEOVER_TARGET_MS);
     expect(s.op.grants('refresh_token')).toBe(1);
     expect((res.body as MeBody).refreshToken).not.toBe(li.me.refreshToken);
     expect(await redis!.exists(`oidc:lock:${li.loginId}`)).toBe(0);
   }, 30_000);
 
-  it('a process killed mid-refresh (after the provider rotated) ends the login on the other process within the lock TTL: 401 session_ended, never a hang', async () => {
+  it('a process killed mid-refresh (after the provider rotated) ends the login on the other process within one lease (under 3 s): 401 session_ended, never a hang', async () => {
     // What happens: A takes the lock and presents RT1; the provider rotates RT1 -> RT2 even though A
     // is dead by the time it answers, so RT2 is lost. B waits for A's lock to expire, reads RT1 (A
     // never wrote), presents it, and the provider's reuse detection revokes the whole family:
@@ -269,7 +274,8 @@ describe('two processes, failures of the lock holder', () => {
     expect(await redis!.get(`oidc:lock:${li.loginId}`)).toBe(lockOwner);
     const remaining = await redis!.pTTL(`oidc:lock:${li.loginId}`);
     expect(remaining).toBeGreaterThan(0);
-    expect(remaining).toBeLessThanOrEqual(LOCK_TTL_MS);
+    // A lease, not a TTL sized for three provider calls (was 5 s here, 17 s with the default timeout).
+    expect(remaining).toBeLessThanOrEqual(LOCK_LEASE_MS);
 
     const t0 = Date.now();
     const res = await meWithCookie(s.b, li.cookie);
@@ -282,10 +288,11 @@ describe('two processes, failures of the lock holder', () => {
     expect(res.body).toMatchObject({ error: 'session_ended' });
     expect(res.headers['oidc-login-url']).toBe('/oidc/authenticate?next=%2Fme');
     // B waited out the dead holder's lock, then answered promptly; never anywhere near a hang
-    // (a waiter gives up after MAX_WAIT_MS, so lock TTL + max wait is the absolute bound).
+    // (a waiter gives up after MAX_WAIT_MS whatever happens; a dead holder costs one lease).
     expect(elapsed).toBeGreaterThanOrEqual(remaining - 100);
-    expect(elapsed).toBeLessThan(remaining + 3000);
-    expect(elapsed).toBeLessThan(LOCK_TTL_MS + MAX_WAIT_MS);
+    expect(elapsed).toBeLessThan(remaining + 1000);
+    expect(elapsed).toBeLessThan(TAKEOVER_TARGET_MS);
+    expect(elapsed).toBeLessThan(MAX_WAIT_MS);
     // Exactly two grants, both presenting RT1: A's (rotated at the provider, then lost) and B's replay.
     expect(s.op.grants('refresh_token')).toBe(2);
     const presented = s.op.requests.filter((r) => r.path === '/token' && r.body.grant_type === 'refresh_token').map((r) => r.body.refresh_token);

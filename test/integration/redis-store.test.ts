@@ -350,6 +350,16 @@ describe.each(factories)('SharedStore contract: $name', (factory) => {
     expect(await store.deleteIfEquals('k-die', 'owner-a')).toBe(false);
   });
 
+  it('extendIfEquals: resets the TTL only while the value still matches (lease renewal)', async () => {
+    const { store } = o;
+    await store.set('k-ext', 'owner-a', 1_000);
+    expect(await store.extendIfEquals('k-ext', 'owner-b', 30_000)).toBe(false);
+    expect(await store.extendIfEquals('k-ext', 'owner-a', 30_000)).toBe(true);
+    await expectTtl(o, 'k-ext', 30_000, async () => (await store.get('k-ext')) === 'owner-a');
+    expect(await store.extendIfEquals('k-absent', 'owner-a', 30_000)).toBe(false);
+    expect(await store.get('k-absent')).toBeUndefined();
+  });
+
   it('addToSet / members / removeFromSet, with the TTL on the whole set refreshed on add', async () => {
     const { store } = o;
     expect(await store.members('k-set')).toEqual([]);
@@ -477,7 +487,7 @@ describe.each(factories)('SharedStore contract: $name', (factory) => {
   // ---- SharedLock on top ------------------------------------------------------------------
 
   it('SharedLock: 20 concurrent single tryWith calls on one key from two instances -> exactly one acquires', async () => {
-    const opts = { ttlMs: 5_000, maxWaitMs: 6_000, pollMs: 10 };
+    const opts = { leaseMs: 5_000, maxWaitMs: 6_000, pollMs: 10 };
     const locks = [new SharedLock(o.store, opts), new SharedLock(o.other, opts)];
     let inside = 0;
     // The holder keeps the lock until the 19 other attempts have answered, so none of them can
@@ -507,7 +517,7 @@ describe.each(factories)('SharedStore contract: $name', (factory) => {
   });
 
   it('SharedLock: mutual exclusion across two instances - 20 callers retrying until acquired never overlap (max concurrency 1)', async () => {
-    const opts = { ttlMs: 5_000, maxWaitMs: 6_000, pollMs: 5 };
+    const opts = { leaseMs: 5_000, maxWaitMs: 6_000, pollMs: 5 };
     const locks = [new SharedLock(o.store, opts), new SharedLock(o.other, opts)];
     let active = 0;
     let maxActive = 0;
@@ -533,8 +543,51 @@ describe.each(factories)('SharedStore contract: $name', (factory) => {
     expect(await o.store.get('lock:lk-mutex')).toBeUndefined();
   });
 
+  it('SharedLock: the holder renews its short lease while its work outlasts it; nobody else gets in meanwhile', async () => {
+    const opts = { leaseMs: 150, maxWaitMs: 1_000, pollMs: 10 };
+    const holder = new SharedLock(o.store, opts);
+    const other = new SharedLock(o.other, opts);
+    let stop!: () => void;
+    const working = new Promise<void>((r) => (stop = r));
+    let entered!: () => void;
+    const inside = new Promise<void>((r) => (entered = r));
+    let seenLost = false;
+    const run = holder.tryWith('lk-lease', async (lease) => {
+      entered();
+      await working;
+      seenLost = lease.lost;
+      return 'done';
+    });
+    await inside;
+    // Four leases long (by Redis's clock, which the renewals keep pushing out), nobody else gets in.
+    for (let i = 0; i < 12; i++) {
+      expect(await other.tryWith('lk-lease', async () => 'intruder')).toEqual({ acquired: false });
+      await sleep(50);
+    }
+    if (o.raw) expect(await o.raw.pttl(`${o.prefix}lock:lk-lease`)).toBeGreaterThan(0);
+    stop();
+    expect(await run).toEqual({ acquired: true, value: 'done' });
+    expect(seenLost).toBe(false);
+    expect(await o.store.get('lock:lk-lease')).toBeUndefined();
+  });
+
+  it("SharedLock: a holder whose lease is taken from it learns lease.lost (and keeps its hands off the new owner's lock)", async () => {
+    const holder = new SharedLock(o.store, { leaseMs: 150, maxWaitMs: 1_000, pollMs: 10 });
+    let lost = false;
+    const run = holder.tryWith('lk-lost', async (lease) => {
+      // As if the lease had lapsed during a stall and another instance had taken the lock.
+      await o.other.set('lock:lk-lost', 'another-owner', 60_000);
+      await eventually(async () => lease.lost, 'the renewal to notice');
+      lost = lease.lost;
+    });
+    expect(await run).toEqual({ acquired: true, value: undefined });
+    expect(lost).toBe(true);
+    expect(await o.store.get('lock:lk-lost')).toBe('another-owner');
+    await o.store.delete('lock:lk-lost');
+  });
+
   it('SharedLock: a dead holder (lock key set directly, never released) blocks only until its TTL, then the lock is free', async () => {
-    const lock = new SharedLock(o.other, { ttlMs: 5_000, maxWaitMs: 6_000, pollMs: 10 });
+    const lock = new SharedLock(o.other, { leaseMs: 5_000, maxWaitMs: 6_000, pollMs: 10 });
     const ran: string[] = [];
     const attempt = (label: string) => lock.tryWith('lk-dead', async () => ran.push(label));
     // A process that took the lock for 60 s and died.
@@ -557,9 +610,10 @@ describe.each(factories)('SharedStore contract: $name', (factory) => {
   });
 
   it("SharedLock: release is owner-checked - a holder whose lock expired does not delete the next holder's lock", async () => {
-    // First's lock lasts 100 ms; second's long enough to still be held when first finishes.
-    const first = new SharedLock(o.store, { ttlMs: 100, maxWaitMs: 1_000, pollMs: 10 });
-    const second = new SharedLock(o.other, { ttlMs: 5_000, maxWaitMs: 6_000, pollMs: 10 });
+    // First's lease lasts 100 ms and is not renewed (a stalled holder); second's long enough to still
+    // be held when first finishes.
+    const first = new SharedLock(o.store, { leaseMs: 100, renew: false, maxWaitMs: 1_000, pollMs: 10 });
+    const second = new SharedLock(o.other, { leaseMs: 5_000, maxWaitMs: 6_000, pollMs: 10 });
     let releaseSecond!: () => void;
     const secondHolding = new Promise<void>((r) => (releaseSecond = r));
     let secondEntered!: () => void;

@@ -54,6 +54,7 @@ function redisLike(store: SharedStore): SharedStore {
     setIfAbsent: (k, v, ttl) => store.setIfAbsent(k, v, ttl),
     compareAndSet: (k, e, v, ttl) => store.compareAndSet(k, e, v, ttl),
     deleteIfEquals: (k, e) => store.deleteIfEquals(k, e),
+    extendIfEquals: (k, e, ttl) => store.extendIfEquals(k, e, ttl),
     delete: (k) => store.delete(k),
     addToSet: (k, m, ttl) => store.addToSet(k, m, ttl),
     removeFromSet: (k, m) => store.removeFromSet(k, m),

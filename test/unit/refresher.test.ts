@@ -69,7 +69,7 @@ afterEach(() => {
 });
 
 /** One app instance: its own single flight and refresher, on a shared store (another instance's, to share it). */
-function instance(provider: Provider, shared = new MemorySharedStore()): Instance & { shared: MemorySharedStore } {
+function instance(provider: Provider, shared = new MemorySharedStore(), leaseMs = 2000): Instance & { shared: MemorySharedStore } {
   stores.push(shared);
   const logs: CapturedLog[] = [];
   const refreshed: StoredTokens[] = [];
@@ -87,7 +87,7 @@ function instance(provider: Provider, shared = new MemorySharedStore()): Instanc
     settings,
     provider,
     tokens,
-    lock: new SharedLock(shared, { ttlMs: 2000, maxWaitMs: 3000, pollMs: 5 }),
+    lock: new SharedLock(shared, { leaseMs, maxWaitMs: 3000, pollMs: 5 }),
     flights: new InProcessSingleFlight(),
   });
   return { refresher, tokens, logs, refreshed, shared };
@@ -198,6 +198,28 @@ describe('TokenRefresher', () => {
     const a = instance(provider);
     const outcome = await a.refresher.refresh(session(), req);
     expect(outcome).toMatchObject({ kind: 'refreshed', set: { accessToken: 'at-1', refreshToken: 'rt-0' } });
+  });
+
+  it('a holder that lost its lease before the grant does not present the refresh token (temporary failure)', async () => {
+    const provider = rotatingProvider();
+    const shared = new MemorySharedStore();
+    // Discovery is slow this once; meanwhile the lease is taken over (as after a stall past it).
+    const slow = {
+      ...provider,
+      discovery: {
+        peek: provider.discovery.peek,
+        get: async () => {
+          await shared.set('lock:login-1', 'another-instance', 60_000);
+          await new Promise((r) => setTimeout(r, 150));
+          return META;
+        },
+      },
+    };
+    const a = instance(slow, shared, 60);
+    const outcome = await a.refresher.refresh(session(), req);
+    expect(outcome).toMatchObject({ kind: 'failed', error: { code: 'OIDC_REFRESH_FAILED', statusCode: 503 } });
+    expect(provider.grants).toHaveLength(0);
+    expect(await a.tokens.read('login-1')).toBeUndefined();
   });
 
   it('a waiter gives up with a temporary failure when the lock holder never finishes', async () => {
