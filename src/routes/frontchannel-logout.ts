@@ -29,6 +29,7 @@ export function frontchannelLogoutHandler({ config, provider, stores }: Pick<Ser
       sessions.push({ sessionId: (req as { sessionID?: string }).sessionID ?? '', loginId: own.loginId });
     }
     const ended = await endSessions(req, stores.tokens, sessions);
+    if (iss) await stores.index.forget(iss, { sid, sub: own?.sub }, sessions);
     config.logger.info('front-channel logout', { iss, sid, ended });
     res.status(200).type('text/html').send('<!doctype html><title>Logged out</title>');
   });

@@ -50,8 +50,21 @@ const COMPARE_AND_SET = `if redis.call('GET', KEYS[1]) == ARGV[1] then redis.cal
 const EXTEND_IF_EQUALS = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end`;
 // KEYS[1] key; ARGV[1] expected.
 const DELETE_IF_EQUALS = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`;
-// KEYS[1] set; ARGV[1] member; ARGV[2] ttl ms. The set's TTL is refreshed on each add.
-const ADD_TO_SET = `redis.call('SADD', KEYS[1], ARGV[1]) redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1`;
+// Sets of expiring members are sorted sets scored by each member's expiry (epoch ms on the Redis
+// server's clock, TIME, so every instance agrees). Expired members are pruned on each add and
+// read; the key expires with its longest-lived member.
+const NOW_MS = `local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
+// KEYS[1] set; ARGV[1] member; ARGV[2] ttl ms.
+const ADD_TO_SET = `${NOW_MS}
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+redis.call('PEXPIREAT', KEYS[1], last[2])
+return 1`;
+// KEYS[1] set.
+const LIVE_MEMBERS = `${NOW_MS}
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+return redis.call('ZRANGE', KEYS[1], 0, -1)`;
 
 export class RedisSharedStore implements SharedStore {
   readonly kind = 'redis' as const;
@@ -86,6 +99,11 @@ export class RedisSharedStore implements SharedStore {
     return r === 'OK';
   }
 
+  async setIfPresent(key: string, value: string, ttlMs: number): Promise<boolean> {
+    const r = await this.cmd(['SET', this.k(key), value, 'PX', String(Math.max(1, Math.round(ttlMs))), 'XX']);
+    return r === 'OK';
+  }
+
   async compareAndSet(key: string, expected: string, value: string, ttlMs: number): Promise<boolean> {
     return Number(await this.eval(COMPARE_AND_SET, key, expected, value, String(Math.max(1, Math.round(ttlMs))))) === 1;
   }
@@ -107,11 +125,12 @@ export class RedisSharedStore implements SharedStore {
   }
 
   async removeFromSet(key: string, member: string): Promise<void> {
-    await this.cmd(['SREM', this.k(key), member]);
+    // Redis deletes a sorted set with its last member.
+    await this.cmd(['ZREM', this.k(key), member]);
   }
 
   async members(key: string): Promise<string[]> {
-    const r = await this.cmd(['SMEMBERS', this.k(key)]);
+    const r = await this.eval(LIVE_MEMBERS, key);
     return Array.isArray(r) ? r.map((m) => (m instanceof Buffer ? m.toString('utf8') : String(m))) : [];
   }
 }

@@ -13,8 +13,10 @@ export interface IndexedSession {
   loginId: string;
 }
 
-const sidKey = (iss: string, sid: string) => `idx:sid:${iss}|${sid}`;
-const subKey = (iss: string, sub: string) => `idx:sub:${iss}|${sub}`;
+// `index:` (not the `idx:` plain sets of earlier versions, which expire on their own): these are
+// sets of expiring members, a different Redis type under the same name would fail.
+const sidKey = (iss: string, sid: string) => `index:sid:${iss}|${sid}`;
+const subKey = (iss: string, sub: string) => `index:sub:${iss}|${sub}`;
 const member = (s: IndexedSession) => `${s.sessionId} ${s.loginId}`;
 
 export class SessionIndex {
@@ -32,6 +34,17 @@ export class SessionIndex {
   async remove(iss: string, sub: string, sid: string | undefined, session: IndexedSession): Promise<void> {
     await this.store.removeFromSet(subKey(iss, sub), member(session));
     if (sid) await this.store.removeFromSet(sidKey(iss, sid), member(session));
+  }
+
+  /**
+   * Drop sessions a logout ended from the keys it found them by, and from the user's key when the
+   * logout names the user (a sid-only logout leaves the sub entry to expire with its TTL).
+   */
+  async forget(iss: string, target: { sid?: string | undefined; sub?: string | undefined }, sessions: IndexedSession[]): Promise<void> {
+    for (const s of sessions) {
+      if (target.sid) await this.store.removeFromSet(sidKey(iss, target.sid), member(s));
+      if (target.sub) await this.store.removeFromSet(subKey(iss, target.sub), member(s));
+    }
   }
 
   /**

@@ -13,6 +13,8 @@ export interface SharedStore {
   set(key: string, value: string, ttlMs: number): Promise<void>;
   /** SET NX: true when this call created the key (locks, replay ids). */
   setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean>;
+  /** SET XX: true when the key existed and now holds `value` (tombstones for sets that exist). */
+  setIfPresent(key: string, value: string, ttlMs: number): Promise<boolean>;
   /** Replace the value only if it is still `expected` (optimistic concurrency on token sets). */
   compareAndSet(key: string, expected: string, value: string, ttlMs: number): Promise<boolean>;
   /** Delete only if the value is still `expected` (owner-checked lock release). */
@@ -20,31 +22,58 @@ export interface SharedStore {
   /** Reset the TTL only if the value is still `expected` (owner-checked lease renewal). */
   extendIfEquals(key: string, expected: string, ttlMs: number): Promise<boolean>;
   delete(key: string): Promise<void>;
-  /** Set members with a TTL on the whole set (refreshed on add). */
+  /**
+   * Add a member that expires `ttlMs` from now (a re-add sets its new expiry). Members expire one
+   * by one, so a set that keeps getting members holds only the live ones; the key itself lives as
+   * long as its longest-lived member.
+   */
   addToSet(key: string, member: string, ttlMs: number): Promise<void>;
   removeFromSet(key: string, member: string): Promise<void>;
+  /** The members that have not expired. */
   members(key: string): Promise<string[]>;
 }
 
 interface Entry {
-  value: string | Set<string>;
+  /** A string, or a set's members with their expiry (epoch ms). */
+  value: string | Map<string, number>;
   expiresAt: number;
 }
 
+/** How many entries one sweep tick examines: the sweep never holds the event loop for long. */
+const SWEEP_BATCH = 1000;
+
+export interface MemoryStoreOptions {
+  /** Most entries kept; past it the least recently written are evicted (default 100,000). */
+  maxEntries?: number;
+  /** Called once, the first time an entry is evicted for room (the caller logs a warning). */
+  onFirstEviction?: (maxEntries: number) => void;
+}
+
 /**
- * In-process implementation. Expired entries are dropped on access and by a periodic sweep (an
- * unref'd timer, so it never keeps the process alive). `now` is the clock expiry is measured on;
- * tests pass one they move by hand, so a TTL is checked to the millisecond without sleeping.
+ * In-process implementation, for one process. Expired entries are dropped on access and by a
+ * periodic, incremental sweep (an unref'd timer, so it never keeps the process alive; each tick
+ * looks at SWEEP_BATCH entries and the next tick goes on from there). The number of entries is
+ * bounded: past `maxEntries`, the least recently written entry goes (a token set evicted that way is
+ * seeded again from the session copy, as after a restart). `now` is the clock expiry is measured
+ * on; tests pass one they move by hand, so a TTL is checked to the millisecond without sleeping.
  */
 export class MemorySharedStore implements SharedStore {
   readonly kind = 'memory' as const;
   private readonly entries = new Map<string, Entry>();
   private readonly sweeper: NodeJS.Timeout;
+  private readonly maxEntries: number;
+  private readonly onFirstEviction: ((maxEntries: number) => void) | undefined;
+  private cursor: Iterator<[string, Entry]> | undefined;
+  /** Entries evicted for room so far (tests, diagnostics). */
+  evictions = 0;
 
   constructor(
     sweepIntervalMs = 60_000,
     private readonly now: () => number = Date.now,
+    options: MemoryStoreOptions = {},
   ) {
+    this.maxEntries = options.maxEntries ?? 100_000;
+    this.onFirstEviction = options.onFirstEviction;
     this.sweeper = setInterval(() => this.sweep(), sweepIntervalMs);
     this.sweeper.unref();
   }
@@ -58,9 +87,35 @@ export class MemorySharedStore implements SharedStore {
     return entry;
   }
 
-  private sweep(): void {
+  /** One sweep step: the next SWEEP_BATCH entries, going on from where the last step stopped. */
+  sweep(): void {
     const now = this.now();
-    for (const [key, entry] of this.entries) if (entry.expiresAt <= now) this.entries.delete(key);
+    this.cursor ??= this.entries.entries();
+    for (let i = 0; i < SWEEP_BATCH; i++) {
+      const next = this.cursor.next();
+      if (next.done) {
+        this.cursor = undefined;
+        return;
+      }
+      const [key, entry] = next.value;
+      if (entry.expiresAt <= now) this.entries.delete(key);
+    }
+  }
+
+  /** Write an entry as the most recently written, evicting the least recently written past the bound. */
+  private put(key: string, entry: Entry): void {
+    this.entries.delete(key);
+    while (this.entries.size >= this.maxEntries) {
+      const oldest = this.entries.keys().next().value as string;
+      this.entries.delete(oldest);
+      if (this.evictions++ === 0) this.onFirstEviction?.(this.maxEntries);
+    }
+    this.entries.set(key, entry);
+  }
+
+  /** Entries held, expired ones not yet swept included (tests, diagnostics). */
+  get size(): number {
+    return this.entries.size;
   }
 
   async get(key: string): Promise<string | undefined> {
@@ -69,18 +124,24 @@ export class MemorySharedStore implements SharedStore {
   }
 
   async set(key: string, value: string, ttlMs: number): Promise<void> {
-    this.entries.set(key, { value, expiresAt: this.now() + ttlMs });
+    this.put(key, { value, expiresAt: this.now() + ttlMs });
   }
 
   async setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean> {
     if (this.live(key)) return false;
-    this.entries.set(key, { value, expiresAt: this.now() + ttlMs });
+    this.put(key, { value, expiresAt: this.now() + ttlMs });
+    return true;
+  }
+
+  async setIfPresent(key: string, value: string, ttlMs: number): Promise<boolean> {
+    if (!this.live(key)) return false;
+    this.put(key, { value, expiresAt: this.now() + ttlMs });
     return true;
   }
 
   async compareAndSet(key: string, expected: string, value: string, ttlMs: number): Promise<boolean> {
     if (this.live(key)?.value !== expected) return false;
-    this.entries.set(key, { value, expiresAt: this.now() + ttlMs });
+    this.put(key, { value, expiresAt: this.now() + ttlMs });
     return true;
   }
 
@@ -101,24 +162,32 @@ export class MemorySharedStore implements SharedStore {
     this.entries.delete(key);
   }
 
+  /** The live members of a set entry, expired ones dropped; undefined when there is no set. */
+  private liveSet(key: string): Map<string, number> | undefined {
+    const v = this.live(key)?.value;
+    if (!(v instanceof Map)) return undefined;
+    const now = this.now();
+    for (const [member, expiresAt] of v) if (expiresAt <= now) v.delete(member);
+    return v;
+  }
+
   async addToSet(key: string, member: string, ttlMs: number): Promise<void> {
-    const entry = this.live(key);
-    const set = entry && entry.value instanceof Set ? entry.value : new Set<string>();
-    set.add(member);
-    this.entries.set(key, { value: set, expiresAt: this.now() + ttlMs });
+    const set = this.liveSet(key) ?? new Map<string, number>();
+    set.set(member, this.now() + ttlMs);
+    let expiresAt = 0;
+    for (const t of set.values()) expiresAt = Math.max(expiresAt, t);
+    this.put(key, { value: set, expiresAt });
   }
 
   async removeFromSet(key: string, member: string): Promise<void> {
-    const entry = this.live(key);
-    if (entry?.value instanceof Set) {
-      entry.value.delete(member);
-      if (entry.value.size === 0) this.entries.delete(key);
-    }
+    const set = this.liveSet(key);
+    if (!set) return;
+    set.delete(member);
+    if (set.size === 0) this.entries.delete(key);
   }
 
   async members(key: string): Promise<string[]> {
-    const v = this.live(key)?.value;
-    return v instanceof Set ? [...v] : [];
+    return [...(this.liveSet(key)?.keys() ?? [])];
   }
 
   /** Stop the sweeper (tests). */

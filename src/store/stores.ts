@@ -43,7 +43,14 @@ export interface Stores {
 export const LOCK_LEASE_MS = 2000;
 
 export function createStores(settings: StoreSettings): Stores {
-  const shared: SharedStore = settings.redis ? new RedisSharedStore(settings.redis, settings.redisPrefix) : new MemorySharedStore();
+  const shared: SharedStore = settings.redis
+    ? new RedisSharedStore(settings.redis, settings.redisPrefix)
+    : new MemorySharedStore(60_000, Date.now, {
+        onFirstEviction: (max) =>
+          settings.logger.warn(
+            `the in-memory store is full (${max} entries): the least recently written are evicted. More than one process, or this many logins, wants the redis option`,
+          ),
+      });
   const ttlMs = settings.tokenStoreTtlSeconds * 1000;
   // A waiter waits as long as a live holder may take: up to three provider calls in a row, each
   // bounded by the HTTP timeout (discovery if not cached, the grant, a JWKS fetch for the new ID

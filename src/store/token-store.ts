@@ -29,6 +29,9 @@ export interface StoredTokenSet {
 
 const key = (loginId: string) => `tokens:${loginId}`;
 
+/** How long a login that had no stored set stays marked ended (see TokenStore.end). */
+export const END_GUARD_MS = 5 * 60_000;
+
 export class TokenStore {
   constructor(
     private readonly store: SharedStore,
@@ -68,9 +71,16 @@ export class TokenStore {
     return previous ? this.store.compareAndSet(key(loginId), previous.raw, value, ttl) : this.store.setIfAbsent(key(loginId), value, ttl);
   }
 
-  /** Mark the login's credential dead for every instance (kept for the TTL, then gone). */
+  /**
+   * Mark the login's credential dead for every instance. A set that exists becomes a tombstone for
+   * the store TTL (as long as a session could still point to it). One that does not (expired, or
+   * never written since a restart) gets a tombstone only for END_GUARD_MS: long enough for
+   * requests in flight when the login ended to finish and write their copy back, not the 30 days a
+   * full tombstone would add per ended login.
+   */
   async end(loginId: string): Promise<void> {
-    const tombstone: TokenSet = { version: Number.MAX_SAFE_INTEGER, obtainedAt: Math.floor(Date.now() / 1000), ended: true };
-    await this.store.set(key(loginId), JSON.stringify(tombstone), this.ttlMs);
+    const tombstone = JSON.stringify({ version: Number.MAX_SAFE_INTEGER, obtainedAt: Math.floor(Date.now() / 1000), ended: true } satisfies TokenSet);
+    if (await this.store.setIfPresent(key(loginId), tombstone, this.ttlMs)) return;
+    await this.store.setIfAbsent(key(loginId), tombstone, Math.min(this.ttlMs, END_GUARD_MS));
   }
 }

@@ -128,7 +128,7 @@ describe('anonymous logout', () => {
 });
 
 describe('a new login in a signed-in session', () => {
-  const members = (sub: string) => redis.sMembers(`oidc:idx:sub:${op.issuer}|${sub}`);
+  const members = (sub: string) => redis.zRange(`oidc:index:sub:${op.issuer}|${sub}`, 0, -1);
   const tokenSet = async (loginId: string) => JSON.parse((await redis.get(`oidc:tokens:${loginId}`)) ?? 'null') as { ended?: boolean } | null;
   const loginIdOf = (member: string) => member.split(' ')[1] as string;
 
@@ -146,7 +146,7 @@ describe('a new login in a signed-in session', () => {
     const now = await members('user-1');
     expect(now).toHaveLength(1);
     expect(now[0]).not.toBe(firstMember);
-    expect(await redis.sMembers(`oidc:idx:sid:${op.issuer}|${first.me.claims.sid}`)).toEqual([]);
+    expect(await redis.zRange(`oidc:index:sid:${op.issuer}|${first.me.claims.sid}`, 0, -1)).toEqual([]);
     expect((await tokenSet(loginIdOf(firstMember as string)))?.ended).toBe(true);
     expect(await signedIn(first.agent)).toBe(true);
   });
@@ -160,10 +160,22 @@ describe('a new login in a signed-in session', () => {
     const second = await login(rp, first.agent);
     expect(op.revokedTokens).not.toContain(first.me.refreshToken);
     expect(await members('user-1')).toHaveLength(1);
-    expect(await redis.sMembers(`oidc:idx:sid:${op.issuer}|one-provider-session`)).toHaveLength(1);
+    expect(await redis.zRange(`oidc:index:sid:${op.issuer}|one-provider-session`, 0, -1)).toHaveLength(1);
     expect((await tokenSet(loginIdOf(firstMember as string)))?.ended).toBe(true);
     expect(second.me.refreshToken).not.toBe(first.me.refreshToken);
     expect(await signedIn(first.agent)).toBe(true);
+  });
+
+  it('a back-channel logout removes the index entries of the sessions it ends (by sid, and by sub when named)', async () => {
+    await redis.flushAll();
+    const rp = await newRp({ redis });
+    const { me } = await login(rp);
+    const sid = me.claims.sid as string;
+    expect(await members('user-1')).toHaveLength(1);
+    const token = await op.makeLogoutToken({ sid, sub: 'user-1' });
+    expect((await request(rp.url).post('/oidc/backchannel-logout').type('form').send({ logout_token: token })).status).toBe(200);
+    expect(await members('user-1')).toEqual([]);
+    expect(await redis.zRange(`oidc:index:sid:${op.issuer}|${sid}`, 0, -1)).toEqual([]);
   });
 
   it('revokeTokensOnLogout: false revokes nothing on a re-login either', async () => {

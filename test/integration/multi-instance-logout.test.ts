@@ -89,7 +89,7 @@ describe('back-channel logout on two instances sharing Redis', () => {
     expect(other.sid).not.toBe(l.sid);
     for (const p of [a!, b!]) for (const x of [l, other]) expect((await meWithCookie(p, x.cookie)).status).toBe(200);
     // The index is in Redis, under the library's prefix.
-    expect(await redis!.sMembers(`oidc:idx:sid:${op!.issuer}|${l.sid}`)).toEqual([`${l.sessionId} ${l.loginId}`]);
+    expect(await redis!.zRange(`oidc:index:sid:${op!.issuer}|${l.sid}`, 0, -1)).toEqual([`${l.sessionId} ${l.loginId}`]);
 
     const res = await request(b!.url)
       .post(BCL)

@@ -52,6 +52,7 @@ function redisLike(store: SharedStore): SharedStore {
     get: (k) => store.get(k),
     set: (k, v, ttl) => store.set(k, v, ttl),
     setIfAbsent: (k, v, ttl) => store.setIfAbsent(k, v, ttl),
+    setIfPresent: (k, v, ttl) => store.setIfPresent(k, v, ttl),
     compareAndSet: (k, e, v, ttl) => store.compareAndSet(k, e, v, ttl),
     deleteIfEquals: (k, e) => store.deleteIfEquals(k, e),
     extendIfEquals: (k, e, ttl) => store.extendIfEquals(k, e, ttl),
