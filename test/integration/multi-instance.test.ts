@@ -17,8 +17,9 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import express from 'express';
 import request from 'supertest';
-import { createClient } from 'redis';
+import { createClient, createCluster } from 'redis';
 import { startRedisServer, type RedisServer } from '../support/redis-server.js';
+import { startRedisCluster, type RedisCluster } from '../support/redis-cluster.js';
 import { startFakeOp, type FakeOp } from '../support/fake-op.js';
 import { startRpProcess, type RpProcess } from '../support/rp-process.js';
 import { sessionIdOf } from '../support/cookies.js';
@@ -42,7 +43,31 @@ const TAKEOVER_TARGET_MS = 3000;
  */
 const EXPRESS_MODULE = typeof (express as unknown as { query?: unknown }).query === 'function' ? 'express4' : 'express';
 
-type Redis = ReturnType<typeof createClient>;
+type Topology = 'standalone' | 'cluster';
+
+/** The test's own view of the keys, on whichever topology the processes under test use. */
+interface RedisView {
+  get(key: string): Promise<string | null>;
+  exists(key: string): Promise<number>;
+  pTTL(key: string): Promise<number>;
+  setPx(key: string, value: string, px: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+function viewOf(client: ReturnType<typeof createClient> | ReturnType<typeof createCluster>): RedisView {
+  const c = client as ReturnType<typeof createClient>;
+  return {
+    get: (k) => c.get(k),
+    exists: (k) => c.exists(k),
+    pTTL: (k) => c.pTTL(k),
+    setPx: async (k, v, px) => {
+      await c.set(k, v, { expiration: { type: 'PX', value: px } });
+    },
+    close: async () => {
+      await c.close();
+    },
+  };
+}
 
 interface MeBody {
   pid: number;
@@ -53,16 +78,22 @@ interface MeBody {
 }
 
 let redisServer: RedisServer | undefined;
-let redis: Redis | undefined;
+let redisCluster: RedisCluster | undefined;
+const views: Partial<Record<Topology, RedisView>> = {};
+/** The view of the topology the current test's processes use (set by setup()). */
+let redis: RedisView | undefined;
 
 beforeAll(async () => {
-  redisServer = await startRedisServer();
-  redis = createClient({ url: redisServer.url });
-  await redis.connect();
+  [redisServer, redisCluster] = await Promise.all([startRedisServer(), startRedisCluster()]);
+  const standalone = createClient({ url: redisServer.url });
+  const cluster = createCluster({ rootNodes: redisCluster.urls.map((url) => ({ url })) });
+  await Promise.all([standalone.connect(), cluster.connect()]);
+  views.standalone = viewOf(standalone);
+  views.cluster = viewOf(cluster);
 }, 30_000);
 afterAll(async () => {
-  await redis?.close().catch(() => undefined);
-  await redisServer?.stop();
+  await Promise.all(Object.values(views).map((v) => v.close().catch(() => undefined)));
+  await Promise.all([redisServer?.stop(), redisCluster?.stop()]);
 }, 30_000);
 
 // Everything a test starts is stopped after it, pass or fail.
@@ -77,7 +108,8 @@ interface Setup {
   b: RpProcess;
 }
 
-async function setup(clientKind: 'node-redis' | 'ioredis'): Promise<Setup> {
+async function setup(clientKind: 'node-redis' | 'ioredis', topology: Topology = 'standalone'): Promise<Setup> {
+  redis = views[topology];
   // accessTokenTtl is long on purpose: expiry is forced through Redis (see the file comment).
   const op = await startFakeOp({ behaviour: { accessTokenTtl: 300 } });
   cleanups.push(() => op.close());
@@ -85,7 +117,7 @@ async function setup(clientKind: 'node-redis' | 'ioredis'): Promise<Setup> {
     ISSUER: op.issuer,
     CLIENT_ID: op.clientId,
     CLIENT_SECRET: op.clientSecret,
-    REDIS_URL: redisServer!.url,
+    ...(topology === 'cluster' ? { REDIS_CLUSTER: redisCluster!.urls.join(',') } : { REDIS_URL: redisServer!.url }),
     CLIENT_KIND: clientKind,
     OIDC_TIMEOUT_SECONDS: String(OIDC_TIMEOUT_SECONDS),
     EXPRESS_MODULE,
@@ -122,13 +154,13 @@ interface StoredJson {
   [field: string]: unknown;
 }
 
-/** Rewrite a JSON value in Redis, keeping its TTL. */
+/** Rewrite a JSON value in Redis, keeping (to the millisecond read) its TTL. */
 async function patchJson(key: string, patch: (v: StoredJson) => void): Promise<void> {
   const raw = await redis!.get(key);
   if (raw === null) throw new Error(`no key ${key} in Redis`);
   const value = JSON.parse(raw) as StoredJson;
   patch(value);
-  await redis!.sendCommand(['SET', key, JSON.stringify(value), 'KEEPTTL']);
+  await redis!.setPx(key, JSON.stringify(value), await redis!.pTTL(key));
 }
 
 /** Make the access token due everywhere: in the session copy and in the shared token set. */
@@ -189,9 +221,14 @@ async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs: number
   }
 }
 
-describe.each(['ioredis', 'node-redis'] as const)('two processes, library on %s (sessions on connect-redis/node-redis)', (clientKind) => {
+describe.each([
+  ['ioredis', 'standalone'],
+  ['node-redis', 'standalone'],
+  ['ioredis', 'cluster'],
+  ['node-redis', 'cluster'],
+] as const)('two processes, library on %s, %s Redis (sessions on connect-redis/node-redis)', (clientKind, topology) => {
   it('50 concurrent requests across both processes after expiry make exactly one refresh grant, twice in a row, and rotation is never lost', async () => {
-    const s = await setup(clientKind);
+    const s = await setup(clientKind, topology);
     const health = await Promise.all([request(s.a.url).get('/health'), request(s.b.url).get('/health')]);
     expect(health.map((h) => h.body.expressMajor)).toEqual(EXPRESS_MODULE === 'express4' ? [4, 4] : [5, 5]);
 
@@ -230,7 +267,7 @@ describe('two processes, failures of the lock holder', () => {
     const li = await login(s);
     await expireTokens(li);
     // As if a process renewed its lease and died at once: the longest a dead holder can block.
-    await redis!.set(`oidc:lock:${li.loginId}`, 'dead-process', { expiration: { type: 'PX', value: LOCK_LEASE_MS } });
+    await redis!.setPx(`oidc:lock:${li.loginId}`, 'dead-process', LOCK_LEASE_MS);
     const t0 = Date.now();
     const res = await meWithCookie(s.b, li.cookie);
     const elapsed = Date.now() - t0;

@@ -13,7 +13,9 @@ export interface RpProcessEnv {
   CLIENT_ID: string;
   CLIENT_SECRET: string;
   BASE_URL?: string;
-  REDIS_URL: string;
+  /** A standalone Redis; or REDIS_CLUSTER, a Redis Cluster's master URLs, comma separated. */
+  REDIS_URL?: string;
+  REDIS_CLUSTER?: string;
   CLIENT_KIND?: 'node-redis' | 'ioredis';
   OIDC_TIMEOUT_SECONDS?: string;
   EXPRESS_MODULE?: 'express' | 'express4';

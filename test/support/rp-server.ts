@@ -5,7 +5,9 @@
  *
  * Configured by env: PORT (0 = any), ISSUER, CLIENT_ID, CLIENT_SECRET, BASE_URL (defaults to this
  * process's own URL), REDIS_URL, CLIENT_KIND ('node-redis' | 'ioredis': the client given to the
- * library; connect-redis always gets node-redis), optional OIDC_TIMEOUT_SECONDS (the library's
+ * library; connect-redis always gets node-redis), optional REDIS_CLUSTER (comma-separated
+ * redis:// URLs of a Redis Cluster's masters: then both clients are cluster clients, node-redis
+ * createCluster or ioredis Cluster, and REDIS_URL is not read), optional OIDC_TIMEOUT_SECONDS (the library's
  * `timeout`, which sizes the refresh lock TTL) and EXPRESS_MODULE ('express' | 'express4').
  *
  * Prints `LISTENING <port>` on stdout when ready. Exits on SIGTERM/SIGINT (closing the server, the
@@ -37,36 +39,56 @@ if (env.EXPRESS_MODULE === 'express4') {
 const { default: express } = await import('express');
 const { default: session } = await import('express-session');
 const { RedisStore } = await import('connect-redis');
-const { createClient } = await import('redis');
-const { Redis } = await import('ioredis');
+const { createClient, createCluster } = await import('redis');
+const { Cluster, Redis } = await import('ioredis');
 const { createOidcAuth } = await import('../../src/index.js');
+type RedisClientLike = import('../../src/types.js').RedisClientLike;
 
 const issuer = need('ISSUER');
 const clientId = need('CLIENT_ID');
 const clientSecret = need('CLIENT_SECRET');
-const redisUrl = need('REDIS_URL');
+const clusterUrls = env.REDIS_CLUSTER ? env.REDIS_CLUSTER.split(',') : undefined;
+const redisUrl = clusterUrls ? '' : need('REDIS_URL');
 const clientKind = env.CLIENT_KIND ?? 'node-redis';
 if (clientKind !== 'node-redis' && clientKind !== 'ioredis') {
   process.stderr.write(`rp-server: CLIENT_KIND must be node-redis or ioredis, not ${clientKind}\n`);
   process.exit(2);
 }
 
-// connect-redis 9 speaks node-redis only.
-const sessionClient = createClient({ url: redisUrl });
+// connect-redis 9 speaks node-redis only (its cluster client too).
+const sessionClient = clusterUrls ? createCluster({ rootNodes: clusterUrls.map((url) => ({ url })) }) : createClient({ url: redisUrl });
 sessionClient.on('error', (err: Error) => process.stderr.write(`rp-server: session redis error: ${err.message}\n`));
 await sessionClient.connect();
 
-let libraryClient: ReturnType<typeof createClient> | InstanceType<typeof Redis>;
-if (clientKind === 'ioredis') {
+let libraryClient: RedisClientLike;
+let closeLibrary: () => Promise<unknown>;
+if (clientKind === 'ioredis' && clusterUrls) {
+  const io = new Cluster(
+    clusterUrls.map((u) => ({ host: new URL(u).hostname, port: Number(new URL(u).port) })),
+    { lazyConnect: true },
+  );
+  io.on('error', (err: Error) => process.stderr.write(`rp-server: ioredis cluster error: ${err.message}\n`));
+  await io.connect();
+  libraryClient = io;
+  closeLibrary = () => io.quit();
+} else if (clusterUrls) {
+  const nr = createCluster({ rootNodes: clusterUrls.map((url) => ({ url })) });
+  nr.on('error', (err: Error) => process.stderr.write(`rp-server: library redis cluster error: ${err.message}\n`));
+  await nr.connect();
+  libraryClient = nr;
+  closeLibrary = () => nr.close();
+} else if (clientKind === 'ioredis') {
   const io = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 });
   io.on('error', (err: Error) => process.stderr.write(`rp-server: ioredis error: ${err.message}\n`));
   await io.connect();
   libraryClient = io;
+  closeLibrary = () => io.quit();
 } else {
   const nr = createClient({ url: redisUrl });
   nr.on('error', (err: Error) => process.stderr.write(`rp-server: library redis error: ${err.message}\n`));
   await nr.connect();
   libraryClient = nr;
+  closeLibrary = () => nr.close();
 }
 
 const app = express();
@@ -132,10 +154,7 @@ async function shutdown(reason: string, code = 0): Promise<void> {
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
     await oidc.close();
-    await Promise.allSettled([
-      sessionClient.close(),
-      clientKind === 'ioredis' ? (libraryClient as InstanceType<typeof Redis>).quit() : (libraryClient as ReturnType<typeof createClient>).close(),
-    ]);
+    await Promise.allSettled([sessionClient.close(), closeLibrary()]);
   } catch (err) {
     process.stderr.write(`rp-server: error during shutdown (${reason}): ${(err as Error).message}\n`);
     process.exit(1);
