@@ -1,14 +1,15 @@
 /**
  * Back-channel logout across instances: two app processes (test/support/rp-server.ts, A and B) on
- * one redis-server, sessions in connect-redis, the session index, token sets and replay ids in the
+ * one redis-server, then on a 3-master Redis Cluster, sessions in connect-redis, the session index, token sets and replay ids in the
  * library's Redis store. The user logs in through A; the provider's logout token reaches B only;
  * the session ends on both.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import express from 'express';
 import request from 'supertest';
-import { createClient } from 'redis';
+import { createClient, createCluster } from 'redis';
 import { startRedisServer, type RedisServer } from '../support/redis-server.js';
+import { startRedisCluster, type RedisCluster } from '../support/redis-cluster.js';
 import { startFakeOp, type FakeOp } from '../support/fake-op.js';
 import { startRpProcess, type RpProcess } from '../support/rp-process.js';
 import { sessionIdOf } from '../support/cookies.js';
@@ -23,21 +24,30 @@ const EXPRESS_MODULE = typeof (express as unknown as { query?: unknown }).query 
 const BCL = '/oidc/backchannel-logout';
 
 let redisServer: RedisServer | undefined;
+let redisCluster: RedisCluster | undefined;
+/** The test's own client on the topology of the current block (the typed commands used here exist on both). */
 let redis: ReturnType<typeof createClient> | undefined;
 let op: FakeOp | undefined;
 let a: RpProcess | undefined;
 let b: RpProcess | undefined;
 
-beforeAll(async () => {
-  redisServer = await startRedisServer();
-  redis = createClient({ url: redisServer.url });
-  await redis.connect();
+async function startTopology(topology: 'standalone' | 'cluster'): Promise<void> {
+  if (topology === 'cluster') {
+    redisCluster = await startRedisCluster();
+    const cluster = createCluster({ rootNodes: redisCluster.urls.map((url) => ({ url })) });
+    await cluster.connect();
+    redis = cluster as unknown as ReturnType<typeof createClient>;
+  } else {
+    redisServer = await startRedisServer();
+    redis = createClient({ url: redisServer.url });
+    await redis.connect();
+  }
   op = await startFakeOp();
   const common = {
     ISSUER: op.issuer,
     CLIENT_ID: op.clientId,
     CLIENT_SECRET: op.clientSecret,
-    REDIS_URL: redisServer.url,
+    ...(topology === 'cluster' ? { REDIS_CLUSTER: redisCluster!.urls.join(',') } : { REDIS_URL: redisServer!.url }),
     EXPRESS_MODULE,
   } as const;
   // B gets A's URL as baseUrl, so both build the same redirect_uri. Different client libraries,
@@ -46,18 +56,16 @@ beforeAll(async () => {
     startRpProcess({ ...common, PORT: '0', CLIENT_KIND: 'ioredis' }),
     startRpProcess({ ...common, PORT: '0', CLIENT_KIND: 'node-redis' }),
   ]);
-}, 60_000);
+}
 
-afterAll(async () => {
+async function stopTopology(): Promise<void> {
   await Promise.allSettled([a?.stop(), b?.stop()]);
   await op?.close();
   await redis?.close().catch(() => undefined);
-  await redisServer?.stop();
-}, 30_000);
-
-afterEach(() => {
-  op?.reset();
-});
+  await Promise.all([redisServer?.stop(), redisCluster?.stop()]);
+  redisServer = undefined;
+  redisCluster = undefined;
+}
 
 interface Login {
   cookie: string;
@@ -82,7 +90,13 @@ async function expectSignedOutOn(p: RpProcess, l: Login): Promise<void> {
   if (res.status === 401) expect(res.body.error).toMatch(/^(unauthenticated|session_ended)$/);
 }
 
-describe('back-channel logout on two instances sharing Redis', () => {
+describe.each(['standalone', 'cluster'] as const)('back-channel logout on two instances sharing a %s Redis', (topology) => {
+  beforeAll(() => startTopology(topology), 60_000);
+  afterAll(() => stopTopology(), 30_000);
+  afterEach(() => {
+    op?.reset();
+  });
+
   it('logged in through A, the logout token POSTed to B only: 200, then /me is 401 on A and on B', async () => {
     const l = await loginThroughA();
     const other = await loginThroughA(); // same user, another provider session: must survive
