@@ -79,6 +79,20 @@ export function tokenSetFromSession(auth: AuthenticatedSession): TokenSet {
   };
 }
 
+/**
+ * The set to refresh from: the stored one, unless the session copy is newer. Versions only move
+ * forward, so a stored set older than a session's copy means the store lost a write (a Redis
+ * failover promoted a replica that had not received it): the session copy then holds the newest
+ * refresh token, and presenting the stored one would replay a rotated token (the provider revokes
+ * the family). A tombstone always wins (its version is the highest).
+ */
+export function newestSet(stored: StoredTokenSet | undefined, auth: AuthenticatedSession): TokenSet {
+  if (!stored) return tokenSetFromSession(auth);
+  // Without a refresh token of its own (OIDC_STORE_REFRESH_TOKEN off), the session copy cannot stand in.
+  if (stored.set.ended || stored.set.version >= auth.tokenVersion || auth.refreshToken === undefined) return stored.set;
+  return tokenSetFromSession(auth);
+}
+
 /** Copy a token set into the session, per the OIDC_STORE_* flags. Returns false if nothing changed. */
 export function applyTokenSet(auth: AuthenticatedSession, set: TokenSet, config: TokenStorageSettings): boolean {
   if (auth.tokenVersion === set.version && auth.accessTokenExpiresAt === set.accessTokenExpiresAt) return false;
@@ -125,7 +139,7 @@ export class TokenRefresher {
         return this.failed(err, 'the token store could not be read');
       }
       if (stored?.set.ended) return { kind: 'ended', error: new OidcError('OIDC_SESSION_ENDED', 'the login was ended by another request') };
-      const base = stored?.set ?? tokenSetFromSession(auth);
+      const base = newestSet(stored, auth);
       if (!this.due(base)) return { kind: 'current', set: base };
 
       let attempt: LockAttempt<RefreshOutcome>;
@@ -134,7 +148,7 @@ export class TokenRefresher {
           // Re-read under the lock: the previous holder may have refreshed just now.
           const latest = await this.tokens.read(auth.loginId);
           if (latest?.set.ended) return { kind: 'ended', error: new OidcError('OIDC_SESSION_ENDED', 'the login was ended by another request') } as const;
-          const current = latest?.set ?? tokenSetFromSession(auth);
+          const current = newestSet(latest, auth);
           if (!this.due(current)) return { kind: 'current', set: current } as const;
           return this.grant(auth, req, current, latest, lease);
         });

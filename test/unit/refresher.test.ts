@@ -193,6 +193,26 @@ describe('TokenRefresher', () => {
     expect(provider.grants.map((g) => g.refresh_token)).toEqual(['rt-0', 'rt-0']);
   });
 
+  it("a stored set older than the session copy (a failover lost a write): the session copy's refresh token is presented, and the store catches up", async () => {
+    const provider = rotatingProvider();
+    const a = instance(provider);
+    // The store went back to version 1 (rt-stale); the session copy says version 2 (rt-0).
+    await a.tokens.create('login-1', { version: 1, obtainedAt: NOW() - 600, accessTokenExpiresAt: NOW() - 1, refreshToken: 'rt-stale' });
+    const outcome = await a.refresher.refresh({ ...session(), tokenVersion: 2 }, req);
+    expect(outcome).toMatchObject({ kind: 'refreshed', set: { version: 3, refreshToken: 'rt-1' } });
+    expect(provider.grants.map((g) => g.refresh_token)).toEqual(['rt-0']);
+    expect((await a.tokens.read('login-1'))?.set).toMatchObject({ version: 3, refreshToken: 'rt-1' });
+  });
+
+  it('a newer session copy without a refresh token (OIDC_STORE_REFRESH_TOKEN off) does not stand in for the store', async () => {
+    const provider = rotatingProvider();
+    const a = instance(provider);
+    await a.tokens.create('login-1', { version: 1, obtainedAt: NOW() - 600, accessTokenExpiresAt: NOW() - 1, refreshToken: 'rt-stored' });
+    const outcome = await a.refresher.refresh({ ...session(), tokenVersion: 2, refreshToken: undefined }, req);
+    expect(outcome.kind).toBe('refreshed');
+    expect(provider.grants.map((g) => g.refresh_token)).toEqual(['rt-stored']);
+  });
+
   it('a provider that does not rotate: the old refresh token is kept (RFC 6749 6)', async () => {
     const provider = stubProvider(async () => ({ access_token: 'at-1', token_type: 'Bearer', expires_in: 300 }));
     const a = instance(provider);
