@@ -18,7 +18,7 @@ import { refreshTokenGrant, type TokenResponse } from '../protocol/token-endpoin
 import type { ProviderMetadata } from '../protocol/discovery.js';
 import { authTimeDeviation } from '../protocol/id-token.js';
 import type { Provider } from '../protocol/provider.js';
-import type { InProcessSingleFlight, Lease, LockAttempt, SharedLock } from '../store/lock.js';
+import { pollDelay, type InProcessSingleFlight, type Lease, type LockAttempt, type SharedLock } from '../store/lock.js';
 import type { StoredTokenSet, TokenSet, TokenStore } from '../store/token-store.js';
 import type { OidcHooks, OidcLogger } from '../types.js';
 import { sessionMaxAgeMs, type AuthenticatedSession } from './session-data.js';
@@ -129,9 +129,9 @@ export class TokenRefresher {
   }
 
   private async refreshAcrossInstances(auth: AuthenticatedSession, req: Request): Promise<RefreshOutcome> {
-    const { maxWaitMs, pollMs } = this.lock.options;
+    const { maxWaitMs } = this.lock.options;
     const deadline = Date.now() + maxWaitMs;
-    for (;;) {
+    for (let polls = 0; ; polls++) {
       let stored: StoredTokenSet | undefined;
       try {
         stored = await this.tokens.read(auth.loginId);
@@ -162,7 +162,8 @@ export class TokenRefresher {
           error: new OidcError('OIDC_REFRESH_FAILED', 'timed out waiting for another instance to refresh the tokens', { statusCode: 503 }),
         };
       }
-      await sleep(pollMs);
+      // Backed off and jittered: a waiter costs a few store commands per second, not forty.
+      await sleep(pollDelay(this.lock.options, polls));
     }
   }
 

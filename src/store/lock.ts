@@ -19,8 +19,20 @@ export interface LockOptions {
   renew?: boolean;
   /** How long a caller waits for another holder before giving up. */
   maxWaitMs: number;
-  /** Poll interval while waiting. */
+  /** The first poll interval while waiting; each next one doubles, up to maxPollMs. */
   pollMs: number;
+  /** The longest poll interval (default pollMs: a fixed interval). */
+  maxPollMs?: number;
+}
+
+/**
+ * The wait before the `attempt`-th poll (0-based): pollMs doubling up to maxPollMs, with full
+ * jitter over the upper half, so waiters of one storm neither hammer the store nor wake in step.
+ * `random` is injectable for tests. Pure.
+ */
+export function pollDelay(opts: Pick<LockOptions, 'pollMs' | 'maxPollMs'>, attempt: number, random: () => number = Math.random): number {
+  const ceiling = Math.min(opts.pollMs * 2 ** Math.min(attempt, 20), opts.maxPollMs ?? opts.pollMs);
+  return Math.round(ceiling / 2 + (random() * ceiling) / 2);
 }
 
 export class InProcessSingleFlight {

@@ -66,7 +66,9 @@ export function createStores(settings: StoreSettings): Stores {
       shared,
       logger: settings.logger,
     }),
-    lock: new SharedLock(shared, { leaseMs: LOCK_LEASE_MS, maxWaitMs, pollMs: 25 }),
+    // Waiters poll at 25 ms, then back off to 250 ms: a refresh usually ends within the first
+    // polls, and a slow one is not watched forty times a second by every waiter.
+    lock: new SharedLock(shared, { leaseMs: LOCK_LEASE_MS, maxWaitMs, pollMs: 25, maxPollMs: 250 }),
     flights: new InProcessSingleFlight(),
     close() {
       if (shared instanceof MemorySharedStore) shared.close();

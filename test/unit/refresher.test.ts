@@ -12,7 +12,8 @@ import type { ProviderMetadata } from '../../src/protocol/discovery.js';
 import type { HttpClient, HttpRequest } from '../../src/http/client.js';
 import { MemorySharedStore } from '../../src/store/shared-store.js';
 import { TokenStore } from '../../src/store/token-store.js';
-import { InProcessSingleFlight, SharedLock } from '../../src/store/lock.js';
+import { InProcessSingleFlight, SharedLock, pollDelay, type LockOptions } from '../../src/store/lock.js';
+import type { SharedStore } from '../../src/store/shared-store.js';
 import type { AuthenticatedSession } from '../../src/session/session-data.js';
 import type { StoredTokens } from '../../src/types.js';
 import { captureLogger, type CapturedLog } from '../support/logger.js';
@@ -258,5 +259,66 @@ describe('TokenRefresher', () => {
     } finally {
       vi.useRealTimers();
     }
+  });
+});
+
+describe('waiting for another instance: backed-off, jittered polls', () => {
+  it('pollDelay doubles from pollMs up to maxPollMs, jittered over the upper half', () => {
+    const opts = { pollMs: 25, maxPollMs: 250 };
+    expect([0, 1, 2, 3, 4, 5].map((n) => pollDelay(opts, n, () => 1))).toEqual([25, 50, 100, 200, 250, 250]);
+    expect([0, 1, 2, 3, 4, 5].map((n) => pollDelay(opts, n, () => 0))).toEqual([13, 25, 50, 100, 125, 125]);
+    expect(pollDelay({ pollMs: 25 }, 7, () => 1)).toBe(25); // no maxPollMs: a fixed interval
+  });
+
+  /** Store commands a waiting instance sends while the other holds the lock for `holdMs`. */
+  async function waiterCommands(lockOpts: LockOptions, holdMs: number): Promise<number> {
+    const shared = new MemorySharedStore();
+    stores.push(shared);
+    let count = 0;
+    const counting = new Proxy(shared, {
+      get(target, prop, receiver) {
+        const v = Reflect.get(target, prop, receiver);
+        if (typeof v !== 'function' || prop === 'close') return v;
+        return (...args: unknown[]) => {
+          count++;
+          return v.apply(target, args);
+        };
+      },
+    }) as SharedStore;
+    const provider = rotatingProvider(holdMs);
+    const settings: RefreshSettings = {
+      refreshLeewaySeconds: 30,
+      strictRefreshAuthTime: false,
+      storeAccessToken: true,
+      storeRefreshToken: true,
+      storeIdToken: false,
+      hooks: {},
+      logger: captureLogger([]),
+    };
+    const make = (store: SharedStore) =>
+      new TokenRefresher({
+        settings,
+        provider,
+        tokens: new TokenStore(store, 60_000),
+        lock: new SharedLock(store, lockOpts),
+        flights: new InProcessSingleFlight(),
+      });
+    const holder = make(shared);
+    const waiter = make(counting);
+    const held = holder.refresh(session(), req);
+    await new Promise((r) => setTimeout(r, 20)); // the holder has the lock
+    const waited = await waiter.refresh(session(), req);
+    await held;
+    expect(waited.kind).toBe('current');
+    expect(provider.grants).toHaveLength(1);
+    return count;
+  }
+
+  it('a waiter on a 1 s refresh sends a handful of commands, not one pair every 25 ms', async () => {
+    const fixed = await waiterCommands({ leaseMs: 2000, maxWaitMs: 5000, pollMs: 25 }, 1000);
+    const backedOff = await waiterCommands({ leaseMs: 2000, maxWaitMs: 5000, pollMs: 25, maxPollMs: 250 }, 1000);
+    console.log(`[refresher] store commands of one waiter on a 1 s refresh: fixed 25 ms polls ${fixed}, backed off to 250 ms ${backedOff}`);
+    expect(fixed).toBeGreaterThan(60);
+    expect(backedOff).toBeLessThan(30);
   });
 });
