@@ -12,6 +12,7 @@ import { startFakeOp, type FakeOp } from '../test/support/fake-op.js';
 import { startRedisServer, type RedisServer } from '../test/support/redis-server.js';
 import { startRpProcess, type RpProcess } from '../test/support/rp-process.js';
 import { createClient } from 'redis';
+import { stateMemory } from './state-memory.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const ROUND_MS = Number(process.env.BENCH_ROUND_MS ?? 2000);
@@ -295,6 +296,12 @@ async function main() {
     for (const g of grants) {
       console.log(`${String(g.processes).padStart(9)} | ${`${g.ok}/${g.requests}`.padStart(12)} | ${String(g.grants).padStart(25)} | ${g.ms.toFixed(0)} ms`);
     }
+    const m = await stateMemory(redis.url);
+    console.log('\nState kept outside the session for 10,000 logins (1,000 users x 10): a token set and two index members each');
+    console.log('token set JSON bytes | heap bytes/login (memory store) | after all ended | Redis used_memory bytes/login | after all ended');
+    console.log(
+      `${String(m.tokenSetBytes).padStart(20)} | ${m.heapPerLogin.toFixed(0).padStart(32)} | ${m.heapPerEndedLogin.toFixed(0).padStart(15)} | ${m.redisPerLogin.toFixed(0).padStart(29)} | ${m.redisPerEndedLogin.toFixed(0).padStart(15)}`,
+    );
   } finally {
     await redis?.stop();
     await op.close();
