@@ -16,6 +16,7 @@ import { startRedisServer, type RedisServer } from '../support/redis-server.js';
 import { startRedisCluster, type RedisCluster } from '../support/redis-cluster.js';
 import { MemorySharedStore, type SharedStore } from '../../src/store/shared-store.js';
 import { RedisSharedStore } from '../../src/store/redis-store.js';
+import type { RedisClientLike } from '../../src/types.js';
 import { TokenStore, type TokenSet } from '../../src/store/token-store.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SharedLock } from '../../src/store/lock.js';
@@ -73,6 +74,56 @@ interface Factory {
 
 const uniquePrefix = (tag: string) => `t:${tag}:${randomBytes(4).toString('hex')}:`;
 
+type NodeRedisClient = ReturnType<typeof createClient>;
+
+/** RawAccess through node-redis's typed API (a cluster client has the same methods); `keys` as the topology needs. */
+function nodeRedisRaw(c: NodeRedisClient, keys: (pattern: string) => Promise<string[]>): RawAccess {
+  return {
+    get: (k) => c.get(k),
+    pttl: (k) => c.pTTL(k),
+    keys,
+    setPx: async (k, v, px) => {
+      await c.set(k, v, { expiration: { type: 'PX', value: px } });
+    },
+    pexpire: async (k, px) => {
+      await c.pExpire(k, px);
+    },
+    setMembers: (k) => c.zRange(k, 0, -1),
+  };
+}
+
+/** RawAccess through ioredis's API (Redis and Cluster alike). */
+function ioRedisRaw(c: Redis, keys: (pattern: string) => Promise<string[]>): RawAccess {
+  return {
+    get: (k) => c.get(k),
+    pttl: (k) => c.pttl(k),
+    keys,
+    setPx: async (k, v, px) => {
+      await c.set(k, v, 'PX', px);
+    },
+    pexpire: async (k, px) => {
+      await c.pexpire(k, px);
+    },
+    setMembers: (k) => c.zrange(k, 0, -1),
+  };
+}
+
+/** Two Redis stores on two connections (two "processes"), under a fresh prefix. */
+function redisOpened(c1: RedisClientLike, c2: RedisClientLike, tag: string, raw: RawAccess, close: () => Promise<unknown>): Opened {
+  const prefix = uniquePrefix(tag);
+  return {
+    store: new RedisSharedStore(c1, prefix),
+    other: new RedisSharedStore(c2, prefix),
+    prefix,
+    withPrefix: (p) => new RedisSharedStore(c1, p),
+    clock: undefined,
+    raw,
+    async close() {
+      await close();
+    },
+  };
+}
+
 const factories: Factory[] = [
   {
     name: 'redis via node-redis',
@@ -81,29 +132,13 @@ const factories: Factory[] = [
       const c1 = createClient({ url });
       const c2 = createClient({ url });
       await Promise.all([c1.connect(), c2.connect()]);
-      const prefix = uniquePrefix('nr');
-      return {
-        store: new RedisSharedStore(c1, prefix),
-        other: new RedisSharedStore(c2, prefix),
-        prefix,
-        withPrefix: (p) => new RedisSharedStore(c1, p),
-        clock: undefined,
-        raw: {
-          get: (k) => c1.get(k),
-          pttl: (k) => c1.pTTL(k),
-          keys: (p) => c1.keys(p),
-          setPx: async (k, v, px) => {
-            await c1.set(k, v, { expiration: { type: 'PX', value: px } });
-          },
-          pexpire: async (k, px) => {
-            await c1.pExpire(k, px);
-          },
-          setMembers: (k) => c1.zRange(k, 0, -1),
-        },
-        async close() {
-          await Promise.all([c1.close(), c2.close()]);
-        },
-      };
+      return redisOpened(
+        c1,
+        c2,
+        'nr',
+        nodeRedisRaw(c1, (p) => c1.keys(p)),
+        () => Promise.all([c1.close(), c2.close()]),
+      );
     },
   },
   {
@@ -113,29 +148,13 @@ const factories: Factory[] = [
       const c1 = new Redis(url, { lazyConnect: true });
       const c2 = new Redis(url, { lazyConnect: true });
       await Promise.all([c1.connect(), c2.connect()]);
-      const prefix = uniquePrefix('io');
-      return {
-        store: new RedisSharedStore(c1, prefix),
-        other: new RedisSharedStore(c2, prefix),
-        prefix,
-        withPrefix: (p) => new RedisSharedStore(c1, p),
-        clock: undefined,
-        raw: {
-          get: (k) => c1.get(k),
-          pttl: (k) => c1.pttl(k),
-          keys: (p) => c1.keys(p),
-          setPx: async (k, v, px) => {
-            await c1.set(k, v, 'PX', px);
-          },
-          pexpire: async (k, px) => {
-            await c1.pexpire(k, px);
-          },
-          setMembers: (k) => c1.zrange(k, 0, -1),
-        },
-        async close() {
-          await Promise.all([c1.quit(), c2.quit()]);
-        },
-      };
+      return redisOpened(
+        c1,
+        c2,
+        'io',
+        ioRedisRaw(c1, (p) => c1.keys(p)),
+        () => Promise.all([c1.quit(), c2.quit()]),
+      );
     },
   },
   {
@@ -146,34 +165,10 @@ const factories: Factory[] = [
       const c1 = createCluster({ rootNodes });
       const c2 = createCluster({ rootNodes });
       await Promise.all([c1.connect(), c2.connect()]);
-      const prefix = uniquePrefix('nrc');
       /** KEYS on every master: one node only holds its own slots. */
-      const keysEverywhere = async (pattern: string) => {
-        const perNode = await Promise.all(c1.masters.map(async (m) => (await c1.nodeClient(m)).keys(pattern)));
-        return perNode.flat();
-      };
-      return {
-        store: new RedisSharedStore(c1, prefix),
-        other: new RedisSharedStore(c2, prefix),
-        prefix,
-        withPrefix: (p) => new RedisSharedStore(c1, p),
-        clock: undefined,
-        raw: {
-          get: (k) => c1.get(k),
-          pttl: (k) => c1.pTTL(k),
-          keys: keysEverywhere,
-          setPx: async (k, v, px) => {
-            await c1.set(k, v, { expiration: { type: 'PX', value: px } });
-          },
-          pexpire: async (k, px) => {
-            await c1.pExpire(k, px);
-          },
-          setMembers: (k) => c1.zRange(k, 0, -1),
-        },
-        async close() {
-          await Promise.all([c1.close(), c2.close()]);
-        },
-      };
+      const keysEverywhere = async (pattern: string) => (await Promise.all(c1.masters.map(async (m) => (await c1.nodeClient(m)).keys(pattern)))).flat();
+      const raw = nodeRedisRaw(c1 as unknown as NodeRedisClient, keysEverywhere);
+      return redisOpened(c1, c2, 'nrc', raw, () => Promise.all([c1.close(), c2.close()]));
     },
   },
   {
@@ -182,30 +177,8 @@ const factories: Factory[] = [
       const c1 = new Cluster(cluster!.nodes, { lazyConnect: true });
       const c2 = new Cluster(cluster!.nodes, { lazyConnect: true });
       await Promise.all([c1.connect(), c2.connect()]);
-      const prefix = uniquePrefix('ioc');
       const keysEverywhere = async (pattern: string) => (await Promise.all(c1.nodes('master').map((n) => n.keys(pattern)))).flat();
-      return {
-        store: new RedisSharedStore(c1, prefix),
-        other: new RedisSharedStore(c2, prefix),
-        prefix,
-        withPrefix: (p) => new RedisSharedStore(c1, p),
-        clock: undefined,
-        raw: {
-          get: (k) => c1.get(k),
-          pttl: (k) => c1.pttl(k),
-          keys: keysEverywhere,
-          setPx: async (k, v, px) => {
-            await c1.set(k, v, 'PX', px);
-          },
-          pexpire: async (k, px) => {
-            await c1.pexpire(k, px);
-          },
-          setMembers: (k) => c1.zrange(k, 0, -1),
-        },
-        async close() {
-          await Promise.all([c1.quit(), c2.quit()]);
-        },
-      };
+      return redisOpened(c1, c2, 'ioc', ioRedisRaw(c1 as unknown as Redis, keysEverywhere), () => Promise.all([c1.quit(), c2.quit()]));
     },
   },
   {

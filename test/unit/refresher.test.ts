@@ -69,23 +69,27 @@ afterEach(() => {
   for (const s of stores.splice(0)) s.close();
 });
 
+/** The refresher's settings as the defaults resolve them, logging into `logs`. */
+function refreshSettings(logs: CapturedLog[], onTokensRefreshed?: (t: StoredTokens) => void): RefreshSettings {
+  return {
+    refreshLeewaySeconds: 30,
+    strictRefreshAuthTime: false,
+    storeAccessToken: true,
+    storeRefreshToken: true,
+    storeIdToken: false,
+    hooks: onTokensRefreshed ? { onTokensRefreshed } : {},
+    logger: captureLogger(logs),
+  };
+}
+
 /** One app instance: its own single flight and refresher, on a shared store (another instance's, to share it). */
 function instance(provider: Provider, shared = new MemorySharedStore(), leaseMs = 2000): Instance & { shared: MemorySharedStore } {
   stores.push(shared);
   const logs: CapturedLog[] = [];
   const refreshed: StoredTokens[] = [];
   const tokens = new TokenStore(shared, 60_000);
-  const settings: RefreshSettings = {
-    refreshLeewaySeconds: 30,
-    strictRefreshAuthTime: false,
-    storeAccessToken: true,
-    storeRefreshToken: true,
-    storeIdToken: false,
-    hooks: { onTokensRefreshed: (t) => void refreshed.push(t) },
-    logger: captureLogger(logs),
-  };
   const refresher = new TokenRefresher({
-    settings,
+    settings: refreshSettings(logs, (t) => void refreshed.push(t)),
     provider,
     tokens,
     lock: new SharedLock(shared, { leaseMs, maxWaitMs: 3000, pollMs: 5 }),
@@ -286,15 +290,7 @@ describe('waiting for another instance: backed-off, jittered polls', () => {
       },
     }) as SharedStore;
     const provider = rotatingProvider(holdMs);
-    const settings: RefreshSettings = {
-      refreshLeewaySeconds: 30,
-      strictRefreshAuthTime: false,
-      storeAccessToken: true,
-      storeRefreshToken: true,
-      storeIdToken: false,
-      hooks: {},
-      logger: captureLogger([]),
-    };
+    const settings = refreshSettings([]);
     const make = (store: SharedStore) =>
       new TokenRefresher({
         settings,
