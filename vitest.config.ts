@@ -34,6 +34,8 @@ export default defineConfig({
             // The SharedStore/TokenStore/SharedLock contract against redis-server: no app, no
             // Express (createOidcAuth is only called to check its `redis` option).
             'test/integration/redis-store.test.ts',
+            // Token sets across a Redis failover (primary, replica, promotion): stores only.
+            'test/integration/redis-failover.test.ts',
           ],
         },
       },

@@ -9,7 +9,7 @@
  */
 import type { SharedStore } from './shared-store.js';
 import type { IoRedisLike, NodeRedisClusterLike, NodeRedisLike, NodeRedisSentinelLike, RedisClientLike } from '../types.js';
-import { redisClientKind } from '../config/validators.js';
+import { redisClientKind, type RedisClientKind } from '../config/validators.js';
 
 type Command = (args: string[]) => Promise<unknown>;
 
@@ -66,15 +66,47 @@ const LIVE_MEMBERS = `${NOW_MS}
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 return redis.call('ZRANGE', KEYS[1], 0, -1)`;
 
+/** How long a token-set write waits for a replica (WAIT's timeout). */
+const REPLICA_WAIT_MS = 250;
+/** How often the number of replicas is read again. */
+const REPLICAS_RECHECK_MS = 60_000;
+
 export class RedisSharedStore implements SharedStore {
   readonly kind = 'redis' as const;
   private readonly cmd: Command;
+
+  private readonly clientKind: RedisClientKind | undefined;
+  /** Replicas of the server, read from INFO replication at most once per REPLICAS_RECHECK_MS. */
+  private replicas: { count: number; at: number } | undefined;
 
   constructor(
     client: RedisClientLike,
     private readonly prefix: string,
   ) {
     this.cmd = redisCommand(client);
+    this.clientKind = redisClientKind(client);
+    // A cluster client cannot address WAIT to the node holding a key (WAIT names no key), and
+    // ioredis's Cluster is an ioredis kind too: recognised by its own flag.
+    this.isCluster = this.clientKind === 'node-redis-cluster' || (client as { isCluster?: unknown }).isCluster === true;
+  }
+
+  private readonly isCluster: boolean;
+
+  /**
+   * Redis acknowledges a write before its replicas have it; a failover in between promotes a
+   * replica without the rotated token set, and the next refresh would present the previous refresh
+   * token (which the provider counts as theft). WAIT 1 makes the write wait until one replica has it,
+   * bounded by REPLICA_WAIT_MS so a lagging replica delays a refresh, never blocks it.
+   */
+  async replicate(): Promise<void> {
+    if (this.isCluster) return;
+    const now = Date.now();
+    if (!this.replicas || now - this.replicas.at > REPLICAS_RECHECK_MS) {
+      const info = await this.cmd(['INFO', 'replication']);
+      const text = typeof info === 'string' ? info : info instanceof Buffer ? info.toString('utf8') : '';
+      this.replicas = { count: Number(/connected_slaves:(\d+)/.exec(text)?.[1] ?? 0), at: now };
+    }
+    if (this.replicas.count > 0) await this.cmd(['WAIT', '1', String(REPLICA_WAIT_MS)]);
   }
 
   private k(key: string): string {

@@ -23,6 +23,11 @@ export interface SharedStore {
   extendIfEquals(key: string, expected: string, ttlMs: number): Promise<boolean>;
   delete(key: string): Promise<void>;
   /**
+   * After a write that must survive a failover (a rotated token set): wait, briefly, until a
+   * replica has it (Redis WAIT). A no-op without replicas, in memory, and on a cluster.
+   */
+  replicate(key: string): Promise<void>;
+  /**
    * Add a member that expires `ttlMs` from now (a re-add sets its new expiry). Members expire one
    * by one, so a set that keeps getting members holds only the live ones; the key itself lives as
    * long as its longest-lived member.
@@ -160,6 +165,10 @@ export class MemorySharedStore implements SharedStore {
 
   async delete(key: string): Promise<void> {
     this.entries.delete(key);
+  }
+
+  async replicate(): Promise<void> {
+    // One process, nothing to replicate to.
   }
 
   /** The live members of a set entry, expired ones dropped; undefined when there is no set. */

@@ -59,6 +59,7 @@ export class TokenStore {
   /** Write at login (a new login id, nobody else knows it yet). */
   async create(loginId: string, set: TokenSet, sessionMaxAgeMs?: number): Promise<void> {
     await this.store.set(key(loginId), JSON.stringify(set), this.ttl(sessionMaxAgeMs));
+    await this.store.replicate(key(loginId));
   }
 
   /**
@@ -68,7 +69,10 @@ export class TokenStore {
   async replace(loginId: string, previous: StoredTokenSet | undefined, next: TokenSet, sessionMaxAgeMs?: number): Promise<boolean> {
     const value = JSON.stringify(next);
     const ttl = this.ttl(sessionMaxAgeMs);
-    return previous ? this.store.compareAndSet(key(loginId), previous.raw, value, ttl) : this.store.setIfAbsent(key(loginId), value, ttl);
+    const written = previous ? await this.store.compareAndSet(key(loginId), previous.raw, value, ttl) : await this.store.setIfAbsent(key(loginId), value, ttl);
+    // A rotated refresh token must outlive a failover of the primary that took it.
+    if (written) await this.store.replicate(key(loginId));
+    return written;
   }
 
   /**

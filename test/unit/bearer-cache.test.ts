@@ -57,6 +57,7 @@ function redisLike(store: SharedStore): SharedStore {
     deleteIfEquals: (k, e) => store.deleteIfEquals(k, e),
     extendIfEquals: (k, e, ttl) => store.extendIfEquals(k, e, ttl),
     delete: (k) => store.delete(k),
+    replicate: (k) => store.replicate(k),
     addToSet: (k, m, ttl) => store.addToSet(k, m, ttl),
     removeFromSet: (k, m) => store.removeFromSet(k, m),
     members: (k) => store.members(k),
