@@ -101,12 +101,18 @@ export class RedisSharedStore implements SharedStore {
   async replicate(): Promise<void> {
     if (this.isCluster) return;
     const now = Date.now();
-    if (!this.replicas || now - this.replicas.at > REPLICAS_RECHECK_MS) {
-      const info = await this.cmd(['INFO', 'replication']);
-      const text = typeof info === 'string' ? info : info instanceof Buffer ? info.toString('utf8') : '';
-      this.replicas = { count: Number(/connected_slaves:(\d+)/.exec(text)?.[1] ?? 0), at: now };
+    try {
+      if (!this.replicas || now - this.replicas.at > REPLICAS_RECHECK_MS) {
+        const info = await this.cmd(['INFO', 'replication']);
+        const text = typeof info === 'string' ? info : info instanceof Buffer ? info.toString('utf8') : '';
+        this.replicas = { count: Number(/connected_slaves:(\d+)/.exec(text)?.[1] ?? 0), at: now };
+      }
+      if (this.replicas.count > 0) await this.cmd(['WAIT', '1', String(REPLICA_WAIT_MS)]);
+    } catch {
+      // Best effort, never a failed write: a hosted Redis that refuses INFO or WAIT is treated as
+      // having no replica until the next check.
+      this.replicas = { count: 0, at: now };
     }
-    if (this.replicas.count > 0) await this.cmd(['WAIT', '1', String(REPLICA_WAIT_MS)]);
   }
 
   private k(key: string): string {

@@ -142,3 +142,20 @@ describe('promotion of the replica after the primary dies', () => {
     expect(presented).toEqual(['rt-1']);
   });
 });
+
+describe('a Redis that refuses INFO or WAIT (some hosted offerings)', () => {
+  it('the write still succeeds: replication is best effort', async () => {
+    const calls: string[][] = [];
+    const refusing = {
+      sendCommand: async (args: string[]) => {
+        calls.push(args);
+        if (args[0] === 'INFO' || args[0] === 'WAIT') throw new Error(`ERR unknown command '${args[0]}'`);
+        if (args[0] === 'SET') return 'OK';
+        return null;
+      },
+    };
+    const tokens = new TokenStore(new RedisSharedStore(refusing, 'x:'), 60_000);
+    await expect(tokens.create('login-3', { version: 1, obtainedAt: 0, refreshToken: 'rt' })).resolves.toBeUndefined();
+    expect(calls.map((c) => c[0])).toEqual(['SET', 'INFO']);
+  });
+});
