@@ -12,7 +12,6 @@
  * and replaces from the store, never a stale refresh token that would be presented again.
  */
 import type { Request } from 'express';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { OidcError, isOidcError, isTransientProviderError } from '../errors.js';
 import { refreshTokenGrant, type TokenResponse } from '../protocol/token-endpoint.js';
 import type { ProviderMetadata } from '../protocol/discovery.js';
@@ -131,6 +130,27 @@ export class TokenRefresher {
   private async refreshAcrossInstances(auth: AuthenticatedSession, req: Request): Promise<RefreshOutcome> {
     const { maxWaitMs } = this.lock.options;
     const deadline = Date.now() + maxWaitMs;
+    // Woken when the holder writes the set (pub/sub); the backed-off poll is the fallback.
+    let wake: (() => void) | undefined;
+    let unsubscribe: (() => Promise<void>) | undefined;
+    try {
+      return await this.waitOrRefresh(auth, req, deadline, async (polls) => {
+        unsubscribe ??= await this.tokens.onChange(auth.loginId, () => wake?.()).catch(() => async () => undefined);
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, pollDelay(this.lock.options, polls));
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        wake = undefined;
+      });
+    } finally {
+      await unsubscribe?.().catch(() => undefined);
+    }
+  }
+
+  private async waitOrRefresh(auth: AuthenticatedSession, req: Request, deadline: number, wait: (polls: number) => Promise<void>): Promise<RefreshOutcome> {
     for (let polls = 0; ; polls++) {
       let stored: StoredTokenSet | undefined;
       try {
@@ -163,7 +183,7 @@ export class TokenRefresher {
         };
       }
       // Backed off and jittered: a waiter costs a few store commands per second, not forty.
-      await sleep(pollDelay(this.lock.options, polls));
+      await wait(polls);
     }
   }
 

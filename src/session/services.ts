@@ -26,5 +26,5 @@ export function createServices(config: ResolvedConfig): Services {
 /** Release what the services hold open (the provider's connection pool, the memory store's sweeper). */
 export async function closeServices(services: Pick<Services, 'provider' | 'stores'>): Promise<void> {
   await services.provider.close();
-  services.stores.close();
+  await services.stores.close();
 }

@@ -71,9 +71,89 @@ const REPLICA_WAIT_MS = 250;
 /** How often the number of replicas is read again. */
 const REPLICAS_RECHECK_MS = 60_000;
 
+/** A subscriber connection's few operations, whichever client it comes from. */
+interface Subscriber {
+  subscribe(channel: string, deliver: (channel: string) => void): Promise<void>;
+  unsubscribe(channel: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+type Listener = (message: string, channel: string) => void;
+/** node-redis: a client's duplicate(), or a cluster's sharded subscriptions (it manages their connections). */
+interface NodeRedisPubSub {
+  duplicate(): NodeRedisPubSub;
+  on(event: 'error', listener: (err: unknown) => void): unknown;
+  connect(): Promise<unknown>;
+  subscribe(channel: string, listener: Listener): Promise<unknown>;
+  unsubscribe(channel: string): Promise<unknown>;
+  close(): Promise<unknown>;
+}
+interface NodeRedisClusterPubSub {
+  sSubscribe(channel: string, listener: Listener): Promise<unknown>;
+  sUnsubscribe(channel: string): Promise<unknown>;
+}
+/** ioredis (Redis and Cluster): a duplicate() connection in subscriber mode. */
+interface IoRedisPubSub {
+  duplicate(): IoRedisPubSub;
+  subscribe(channel: string): Promise<unknown>;
+  unsubscribe(channel: string): Promise<unknown>;
+  on(event: 'message', listener: (channel: string, message: string) => void): unknown;
+  on(event: 'error', listener: (err: unknown) => void): unknown;
+  quit(): Promise<unknown>;
+}
+
+/** The subscriber for this client kind; undefined for Sentinel clients (waiters then only poll). */
+async function openSubscriber(client: RedisClientLike, kind: RedisClientKind | undefined): Promise<Subscriber | undefined> {
+  switch (kind) {
+    case 'node-redis': {
+      const sub = (client as unknown as NodeRedisPubSub).duplicate();
+      // The subscriber only speeds waiters up (they poll anyway) and reconnects by itself: its
+      // connection errors must not crash the app as an unhandled 'error' event.
+      sub.on('error', () => undefined);
+      await sub.connect();
+      return {
+        subscribe: async (channel, deliver) => void (await sub.subscribe(channel, (_m, ch) => deliver(ch))),
+        unsubscribe: async (channel) => void (await sub.unsubscribe(channel)),
+        close: async () => void (await sub.close()),
+      };
+    }
+    case 'node-redis-cluster': {
+      // Sharded pub/sub (Redis 7): the message goes to the shard of the channel's slot only.
+      const cluster = client as unknown as NodeRedisClusterPubSub;
+      return {
+        subscribe: async (channel, deliver) => void (await cluster.sSubscribe(channel, (_m, ch) => deliver(ch))),
+        unsubscribe: async (channel) => void (await cluster.sUnsubscribe(channel)),
+        close: async () => undefined,
+      };
+    }
+    case 'ioredis': {
+      const sub = (client as unknown as IoRedisPubSub).duplicate();
+      sub.on('error', () => undefined); // as for node-redis: waiters poll anyway
+      const handlers: Array<(channel: string) => void> = [];
+      sub.on('message', (channel) => {
+        for (const h of handlers) h(channel);
+      });
+      return {
+        subscribe: async (channel, deliver) => {
+          if (!handlers.includes(deliver)) handlers.push(deliver);
+          await sub.subscribe(channel);
+        },
+        unsubscribe: async (channel) => void (await sub.unsubscribe(channel)),
+        close: async () => void (await sub.quit()),
+      };
+    }
+    default:
+      return undefined;
+  }
+}
+
 export class RedisSharedStore implements SharedStore {
   readonly kind = 'redis' as const;
   private readonly cmd: Command;
+  private readonly client: RedisClientLike;
+  private subscriber: Promise<Subscriber | undefined> | undefined;
+  /** Listeners by full channel name: one Redis subscription per channel, however many waiters. */
+  private readonly listeners = new Map<string, Set<() => void>>();
 
   private readonly clientKind: RedisClientKind | undefined;
   /** Replicas of the server, read from INFO replication at most once per REPLICAS_RECHECK_MS. */
@@ -84,6 +164,7 @@ export class RedisSharedStore implements SharedStore {
     private readonly prefix: string,
   ) {
     this.cmd = redisCommand(client);
+    this.client = client;
     this.clientKind = redisClientKind(client);
     // A cluster client cannot address WAIT to the node holding a key (WAIT names no key), and
     // ioredis's Cluster is an ioredis kind too: recognised by its own flag.
@@ -152,6 +233,44 @@ export class RedisSharedStore implements SharedStore {
 
   async extendIfEquals(key: string, expected: string, ttlMs: number): Promise<boolean> {
     return Number(await this.eval(EXTEND_IF_EQUALS, key, expected, String(Math.max(1, Math.round(ttlMs))))) === 1;
+  }
+
+  private readonly deliver = (channel: string): void => {
+    for (const fn of [...(this.listeners.get(channel) ?? [])]) fn();
+  };
+
+  async subscribe(channel: string, onMessage: () => void): Promise<() => Promise<void>> {
+    const full = this.k(channel);
+    this.subscriber ??= openSubscriber(this.client, this.clientKind);
+    const sub = await this.subscriber;
+    if (!sub) return async () => undefined; // Sentinel: waiters poll
+    let set = this.listeners.get(full);
+    if (!set) {
+      set = new Set();
+      this.listeners.set(full, set);
+      await sub.subscribe(full, this.deliver);
+    }
+    set.add(onMessage);
+    const listeners = set;
+    return async () => {
+      listeners.delete(onMessage);
+      if (listeners.size === 0 && this.listeners.get(full) === listeners) {
+        this.listeners.delete(full);
+        await sub.unsubscribe(full);
+      }
+    };
+  }
+
+  async publish(channel: string): Promise<void> {
+    // A cluster's sharded subscriptions hear SPUBLISH (routed by the channel, like a key).
+    await this.cmd([this.clientKind === 'node-redis-cluster' ? 'SPUBLISH' : 'PUBLISH', this.k(channel), '1']);
+  }
+
+  async close(): Promise<void> {
+    const sub = await this.subscriber;
+    this.subscriber = undefined;
+    this.listeners.clear();
+    await sub?.close();
   }
 
   async delete(key: string): Promise<void> {

@@ -28,6 +28,15 @@ export interface SharedStore {
    */
   replicate(key: string): Promise<void>;
   /**
+   * Wake-ups between instances (Redis pub/sub): `onMessage` runs when someone publishes on
+   * `channel`. At most once, never guaranteed (a message sent before the subscription is lost), so
+   * a waiter keeps polling too. Resolves once subscribed, to the function that unsubscribes.
+   */
+  subscribe(channel: string, onMessage: () => void): Promise<() => Promise<void>>;
+  publish(channel: string): Promise<void>;
+  /** Release what the store opened itself (a subscriber connection); the app's client stays the app's. */
+  close(): Promise<void> | void;
+  /**
    * Add a member that expires `ttlMs` from now (a re-add sets its new expiry). Members expire one
    * by one, so a set that keeps getting members holds only the live ones; the key itself lives as
    * long as its longest-lived member.
@@ -169,6 +178,26 @@ export class MemorySharedStore implements SharedStore {
 
   async replicate(): Promise<void> {
     // One process, nothing to replicate to.
+  }
+
+  private readonly listeners = new Map<string, Set<() => void>>();
+
+  async subscribe(channel: string, onMessage: () => void): Promise<() => Promise<void>> {
+    let set = this.listeners.get(channel);
+    if (!set) {
+      set = new Set();
+      this.listeners.set(channel, set);
+    }
+    set.add(onMessage);
+    const listeners = set;
+    return async () => {
+      listeners.delete(onMessage);
+      if (listeners.size === 0) this.listeners.delete(channel);
+    };
+  }
+
+  async publish(channel: string): Promise<void> {
+    for (const fn of [...(this.listeners.get(channel) ?? [])]) fn();
   }
 
   /** The live members of a set entry, expired ones dropped; undefined when there is no set. */

@@ -32,7 +32,7 @@ export interface Stores {
   /** The cross-instance refresh lock, and the in-process single flight in front of it. */
   lock: SharedLock;
   flights: InProcessSingleFlight;
-  close(): void;
+  close(): Promise<void>;
 }
 
 /**
@@ -70,8 +70,8 @@ export function createStores(settings: StoreSettings): Stores {
     // polls, and a slow one is not watched forty times a second by every waiter.
     lock: new SharedLock(shared, { leaseMs: LOCK_LEASE_MS, maxWaitMs, pollMs: 25, maxPollMs: 250 }),
     flights: new InProcessSingleFlight(),
-    close() {
-      if (shared instanceof MemorySharedStore) shared.close();
+    async close() {
+      await shared.close();
     },
   };
 }

@@ -28,6 +28,7 @@ export interface StoredTokenSet {
 }
 
 const key = (loginId: string) => `tokens:${loginId}`;
+const channel = (loginId: string) => `tokens-changed:${loginId}`;
 
 /** How long a login that had no stored set stays marked ended (see TokenStore.end). */
 export const END_GUARD_MS = 5 * 60_000;
@@ -71,7 +72,10 @@ export class TokenStore {
     const ttl = this.ttl(sessionMaxAgeMs);
     const written = previous ? await this.store.compareAndSet(key(loginId), previous.raw, value, ttl) : await this.store.setIfAbsent(key(loginId), value, ttl);
     // A rotated refresh token must outlive a failover of the primary that took it.
-    if (written) await this.store.replicate(key(loginId));
+    if (written) {
+      await this.store.replicate(key(loginId));
+      await this.announce(loginId);
+    }
     return written;
   }
 
@@ -84,7 +88,22 @@ export class TokenStore {
    */
   async end(loginId: string): Promise<void> {
     const tombstone = JSON.stringify({ version: Number.MAX_SAFE_INTEGER, obtainedAt: Math.floor(Date.now() / 1000), ended: true } satisfies TokenSet);
-    if (await this.store.setIfPresent(key(loginId), tombstone, this.ttlMs)) return;
-    await this.store.setIfAbsent(key(loginId), tombstone, Math.min(this.ttlMs, END_GUARD_MS));
+    if (!(await this.store.setIfPresent(key(loginId), tombstone, this.ttlMs))) {
+      await this.store.setIfAbsent(key(loginId), tombstone, Math.min(this.ttlMs, END_GUARD_MS));
+    }
+    await this.announce(loginId);
+  }
+
+  /**
+   * Run `fn` when another writer changes this login's set (pub/sub, at most once: waiters poll
+   * too). Resolves to the unsubscribe function.
+   */
+  onChange(loginId: string, fn: () => void): Promise<() => Promise<void>> {
+    return this.store.subscribe(channel(loginId), fn);
+  }
+
+  /** Tell waiting instances the set changed. Best effort: a lost message costs them one poll. */
+  private async announce(loginId: string): Promise<void> {
+    await this.store.publish(channel(loginId)).catch(() => undefined);
   }
 }

@@ -111,14 +111,18 @@ function ioRedisRaw(c: Redis, keys: (pattern: string) => Promise<string[]>): Raw
 /** Two Redis stores on two connections (two "processes"), under a fresh prefix. */
 function redisOpened(c1: RedisClientLike, c2: RedisClientLike, tag: string, raw: RawAccess, close: () => Promise<unknown>): Opened {
   const prefix = uniquePrefix(tag);
+  const store = new RedisSharedStore(c1, prefix);
+  const other = new RedisSharedStore(c2, prefix);
   return {
-    store: new RedisSharedStore(c1, prefix),
-    other: new RedisSharedStore(c2, prefix),
+    store,
+    other,
     prefix,
     withPrefix: (p) => new RedisSharedStore(c1, p),
     clock: undefined,
     raw,
     async close() {
+      // The stores' own subscriber connections first, then the clients.
+      await Promise.all([store.close(), other.close()]);
       await close();
     },
   };
@@ -370,6 +374,30 @@ describe.each(factories)('SharedStore contract: $name', (factory) => {
     await store.addToSet('k-set-churn', 'session-live', 60_000);
     expect(await store.members('k-set-churn')).toEqual(['session-live']);
     if (o.raw) expect(await o.raw.setMembers(`${o.prefix}k-set-churn`)).toEqual(['session-live']);
+  });
+
+  it('subscribe / publish: another connection (instance) is woken; after unsubscribe or close it is not', async () => {
+    const heard: string[] = [];
+    const stopA = await o.other.subscribe('ch-a', () => heard.push('a'));
+    const stopB = await o.other.subscribe('ch-a', () => heard.push('b')); // two waiters, one subscription
+    await o.store.publish('ch-a');
+    await eventually(async () => heard.length === 2, 'both listeners woken');
+    expect(heard.sort()).toEqual(['a', 'b']);
+    await stopA();
+    await o.store.publish('ch-a');
+    await eventually(async () => heard.length === 3, 'the remaining listener woken');
+    expect(heard[2]).toBe('b');
+    await stopB();
+    // Nothing listens any more: a publish reaches nobody (a later marker channel shows the earlier
+    // message would have arrived by then on this connection).
+    const marker: string[] = [];
+    const stopMarker = await o.other.subscribe('ch-marker', () => marker.push('m'));
+    await o.store.publish('ch-a');
+    await o.store.publish('ch-marker');
+    await eventually(async () => marker.length === 1, 'marker delivered');
+    await sleep(50);
+    expect(heard).toHaveLength(3);
+    await stopMarker();
   });
 
   it('setIfPresent: writes only over an existing key (tombstones only for sets that exist)', async () => {

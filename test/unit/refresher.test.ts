@@ -310,6 +310,35 @@ describe('waiting for another instance: backed-off, jittered polls', () => {
     return count;
   }
 
+  it('a waiter wakes when the holder writes the set (pub/sub), not at its next poll', async () => {
+    const shared = new MemorySharedStore();
+    stores.push(shared);
+    const provider = rotatingProvider(700);
+    const make = () =>
+      new TokenRefresher({
+        settings: refreshSettings([]),
+        provider,
+        tokens: new TokenStore(shared, 60_000),
+        lock: new SharedLock(shared, { leaseMs: 2000, maxWaitMs: 5000, pollMs: 25, maxPollMs: 250 }),
+        flights: new InProcessSingleFlight(),
+      });
+    const [holder, waiter] = [make(), make()];
+    let holderDone = 0;
+    const held = holder.refresh(session(), req).then((o) => {
+      holderDone = Date.now();
+      return o;
+    });
+    await new Promise((r) => setTimeout(r, 20));
+    const waited = await waiter.refresh(session(), req);
+    const waiterDone = Date.now();
+    await held;
+    expect(waited.kind).toBe('current');
+    // Polls alone (25, 50, 100, 200, 250 ms...) would first look again about 875 ms in, well after
+    // the 700 ms refresh; the message wakes the waiter as the set is written.
+    expect(waiterDone - holderDone).toBeLessThan(60);
+    expect(provider.grants).toHaveLength(1);
+  });
+
   it('a waiter on a 1 s refresh sends a handful of commands, not one pair every 25 ms', async () => {
     const fixed = await waiterCommands({ leaseMs: 2000, maxWaitMs: 5000, pollMs: 25 }, 1000);
     const backedOff = await waiterCommands({ leaseMs: 2000, maxWaitMs: 5000, pollMs: 25, maxPollMs: 250 }, 1000);
