@@ -226,7 +226,7 @@ async function grantsUnderConcurrency(op: FakeOp, redisUrl: string, processes: 1
       .split('.')[0] as string;
     const sessKey = `sess:${sid}`;
     const sess = JSON.parse((await redis.get(sessKey)) as string) as { oidc: { auth: { loginId: string; accessTokenExpiresAt: number } } };
-    const tokensKey = `oidc:tokens:${sess.oidc.auth.loginId}`;
+    const tokensKey = `oidc:tokens:{${sess.oidc.auth.loginId}}`;
     // Make the access token due in the session copy and in the shared token set.
     const past = Math.floor(Date.now() / 1000) - 60;
     for (const key of [sessKey, tokensKey]) {

@@ -67,7 +67,8 @@ export class SharedLock {
    */
   async tryWith<T>(key: string, fn: (lease: Lease) => Promise<T>): Promise<LockAttempt<T>> {
     const owner = randomBytes(12).toString('base64url');
-    const lockKey = `lock:${key}`;
+    // `{key}`: the hash tag shared with the login's token set (store/token-store.ts).
+    const lockKey = `lock:{${key}}`;
     const { leaseMs } = this.opts;
     if (!(await this.store.setIfAbsent(lockKey, owner, leaseMs))) return { acquired: false };
     const lease = { lost: false };

@@ -27,8 +27,10 @@ export interface StoredTokenSet {
   raw: string;
 }
 
-const key = (loginId: string) => `tokens:${loginId}`;
-const channel = (loginId: string) => `tokens-changed:${loginId}`;
+// `{loginId}` is a Redis Cluster hash tag: a login's token set and its refresh lock (store/lock.ts)
+// live in one slot, so one script can address both.
+const key = (loginId: string) => `tokens:{${loginId}}`;
+const channel = (loginId: string) => `tokens-changed:{${loginId}}`;
 
 /** How long a login that had no stored set stays marked ended (see TokenStore.end). */
 export const END_GUARD_MS = 5 * 60_000;

@@ -129,7 +129,7 @@ describe('anonymous logout', () => {
 
 describe('a new login in a signed-in session', () => {
   const members = (sub: string) => redis.zRange(`oidc:index:sub:${op.issuer}|${sub}`, 0, -1);
-  const tokenSet = async (loginId: string) => JSON.parse((await redis.get(`oidc:tokens:${loginId}`)) ?? 'null') as { ended?: boolean } | null;
+  const tokenSet = async (loginId: string) => JSON.parse((await redis.get(`oidc:tokens:{${loginId}}`)) ?? 'null') as { ended?: boolean } | null;
   const loginIdOf = (member: string) => member.split(' ')[1] as string;
 
   it('another provider session: the previous login is ended (tombstone, index entries) and its tokens revoked', async () => {

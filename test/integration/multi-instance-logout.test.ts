@@ -114,7 +114,7 @@ describe.each(['standalone', 'cluster'] as const)('back-channel logout on two in
 
     // B destroyed the session in the shared session store and tombstoned the shared token set.
     expect(await redis!.exists(`sess:${l.sessionId}`)).toBe(0);
-    expect(JSON.parse((await redis!.get(`oidc:tokens:${l.loginId}`)) as string)).toMatchObject({ ended: true });
+    expect(JSON.parse((await redis!.get(`oidc:tokens:{${l.loginId}}`)) as string)).toMatchObject({ ended: true });
     await expectSignedOutOn(a!, l);
     await expectSignedOutOn(b!, l);
     for (const p of [a!, b!]) expect((await meWithCookie(p, other.cookie)).status).toBe(200);

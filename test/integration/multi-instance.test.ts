@@ -169,13 +169,13 @@ async function expireTokens({ sid, loginId }: Login): Promise<void> {
   await patchJson(`sess:${sid}`, (s) => {
     s.oidc.auth.accessTokenExpiresAt = past;
   });
-  await patchJson(`oidc:tokens:${loginId}`, (t) => {
+  await patchJson(`oidc:tokens:{${loginId}}`, (t) => {
     t.accessTokenExpiresAt = past;
   });
 }
 
 async function tokenSet(loginId: string): Promise<TokenSet | undefined> {
-  const raw = await redis!.get(`oidc:tokens:${loginId}`);
+  const raw = await redis!.get(`oidc:tokens:{${loginId}}`);
   return raw === null ? undefined : (JSON.parse(raw) as TokenSet);
 }
 
@@ -242,7 +242,7 @@ describe.each([
     expect(s.op.grants('refresh_token')).toBe(1);
     const stored1 = (await tokenSet(li.loginId))!;
     expect(stored1).toMatchObject({ version: initialVersion + 1, accessToken: round1.accessToken, refreshToken: round1.refreshToken });
-    expect(await redis!.exists(`oidc:lock:${li.loginId}`)).toBe(0); // released
+    expect(await redis!.exists(`oidc:lock:{${li.loginId}}`)).toBe(0); // released
 
     // Round 2: the rotated refresh token from round 1 must be the one presented (else: family revoked -> 401).
     await expireTokens(li);
@@ -267,7 +267,7 @@ describe('two processes, failures of the lock holder', () => {
     const li = await login(s);
     await expireTokens(li);
     // As if a process renewed its lease and died at once: the longest a dead holder can block.
-    await redis!.setPx(`oidc:lock:${li.loginId}`, 'dead-process', LOCK_LEASE_MS);
+    await redis!.setPx(`oidc:lock:{${li.loginId}}`, 'dead-process', LOCK_LEASE_MS);
     const t0 = Date.now();
     const res = await meWithCookie(s.b, li.cookie);
     const elapsed = Date.now() - t0;
@@ -277,7 +277,7 @@ describe('two processes, failures of the lock holder', () => {
     expect(elapsed).toBeLessThan(TAKEOVER_TARGET_MS);
     expect(s.op.grants('refresh_token')).toBe(1);
     expect((res.body as MeBody).refreshToken).not.toBe(li.me.refreshToken);
-    expect(await redis!.exists(`oidc:lock:${li.loginId}`)).toBe(0);
+    expect(await redis!.exists(`oidc:lock:{${li.loginId}}`)).toBe(0);
   }, 30_000);
 
   it('a process killed mid-refresh (after the provider rotated) ends the login on the other process within one lease (under 3 s): 401 session_ended, never a hang', async () => {
@@ -298,7 +298,7 @@ describe('two processes, failures of the lock holder', () => {
     );
     // The fake OP logs the grant on receipt (before its delay): A holds the lock at that point.
     await waitFor(() => s.op.grants('refresh_token') === 1, 5000, "A's refresh grant to reach the provider");
-    const lockOwner = await redis!.get(`oidc:lock:${li.loginId}`);
+    const lockOwner = await redis!.get(`oidc:lock:{${li.loginId}}`);
     expect(lockOwner).not.toBeNull();
     await new Promise((r) => setTimeout(r, Math.max(0, 300 - (Date.now() - sentAt))));
     await s.a.kill();
@@ -308,8 +308,8 @@ describe('two processes, failures of the lock holder', () => {
     s.op.set({ tokenDelayMs: 0 });
 
     // The dead holder's lock is still there, expiring on its own.
-    expect(await redis!.get(`oidc:lock:${li.loginId}`)).toBe(lockOwner);
-    const remaining = await redis!.pTTL(`oidc:lock:${li.loginId}`);
+    expect(await redis!.get(`oidc:lock:{${li.loginId}}`)).toBe(lockOwner);
+    const remaining = await redis!.pTTL(`oidc:lock:{${li.loginId}}`);
     expect(remaining).toBeGreaterThan(0);
     // A lease, not a TTL sized for three provider calls (was 5 s here, 17 s with the default timeout).
     expect(remaining).toBeLessThanOrEqual(LOCK_LEASE_MS);
@@ -339,7 +339,7 @@ describe('two processes, failures of the lock holder', () => {
     // Every instance sees the login as ended; the session is gone; B's lock was released.
     expect(await tokenSet(li.loginId)).toMatchObject({ ended: true });
     expect(await redis!.exists(`sess:${li.sid}`)).toBe(0);
-    expect(await redis!.exists(`oidc:lock:${li.loginId}`)).toBe(0);
+    expect(await redis!.exists(`oidc:lock:{${li.loginId}}`)).toBe(0);
     const again = await meWithCookie(s.b, li.cookie);
     expect(again.status).toBe(401);
     expect(s.op.grants('refresh_token')).toBe(2);

@@ -63,9 +63,9 @@ describe.each(['node-redis', 'ioredis'] as const)('a primary with a replica, lib
       const first = await tokens.read('login-1');
       expect(await tokens.replace('login-1', first, { version: 2, obtainedAt: 1, refreshToken: 'rt-1' })).toBe(true);
       // Read from the replica right after the write returned: it has the rotation.
-      expect(JSON.parse((await replicaView.get(`fo:${kind}:tokens:login-1`)) as string)).toMatchObject({ version: 2, refreshToken: 'rt-1' });
+      expect(JSON.parse((await replicaView.get(`fo:${kind}:tokens:{login-1}`)) as string)).toMatchObject({ version: 2, refreshToken: 'rt-1' });
       expect((await waits(primary.url)) - before).toBe(2);
-      await store.setIfAbsent('lock:login-1', 'owner', 2000);
+      await store.setIfAbsent('lock:{login-1}', 'owner', 2000);
       expect((await waits(primary.url)) - before).toBe(2);
     } finally {
       await replicaView.close();

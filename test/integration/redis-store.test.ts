@@ -442,8 +442,8 @@ describe.each(factories)('SharedStore contract: $name', (factory) => {
     const read = await tokens.read('login-1');
     expect(read?.set).toEqual(set);
     expect(read?.raw).toBe(JSON.stringify(set));
-    if (o.raw) expect(await o.raw.get(`${o.prefix}tokens:login-1`)).toBe(JSON.stringify(set));
-    await o.store.set('tokens:login-garbage', '{not json', 10_000);
+    if (o.raw) expect(await o.raw.get(`${o.prefix}tokens:{login-1}`)).toBe(JSON.stringify(set));
+    await o.store.set('tokens:{login-garbage}', '{not json', 10_000);
     expect(await tokens.read('login-garbage')).toBeUndefined();
   });
 
@@ -488,14 +488,14 @@ describe.each(factories)('SharedStore contract: $name', (factory) => {
     const tokens = new TokenStore(o.store, 1_000);
     await tokens.create('login-long-session', tokenSet(), 60_000);
     // The session's 60 s, not the store's 1 s (on Redis PTTL > 30 s; on memory present at 59.999 s).
-    await expectTtl(o, 'tokens:login-long-session', 60_000, async () => (await tokens.read('login-long-session')) !== undefined);
+    await expectTtl(o, 'tokens:{login-long-session}', 60_000, async () => (await tokens.read('login-long-session')) !== undefined);
   });
 
   it('TokenStore: sets expire with the store TTL', async () => {
     const tokens = new TokenStore(o.store, 20_000);
     await tokens.create('login-ttl', tokenSet());
     expect(await tokens.read('login-ttl')).toBeDefined();
-    await expectTtl(o, 'tokens:login-ttl', 20_000, async () => (await tokens.read('login-ttl')) !== undefined);
+    await expectTtl(o, 'tokens:{login-ttl}', 20_000, async () => (await tokens.read('login-ttl')) !== undefined);
     const short = new TokenStore(o.store, 50);
     await short.create('login-ttl-short', tokenSet());
     await letExpire(o, 50, async () => (await short.read('login-ttl-short')) === undefined, 'login-ttl-short expired');
@@ -530,7 +530,7 @@ describe.each(factories)('SharedStore contract: $name', (factory) => {
     expect(results.filter((r) => r.acquired)).toHaveLength(1);
     expect(inside).toBe(1);
     // Released afterwards.
-    expect(await o.store.get('lock:lk-once')).toBeUndefined();
+    expect(await o.store.get('lock:{lk-once}')).toBeUndefined();
   });
 
   it('SharedLock: mutual exclusion across two instances - 20 callers retrying until acquired never overlap (max concurrency 1)', async () => {
@@ -557,7 +557,7 @@ describe.each(factories)('SharedStore contract: $name', (factory) => {
     );
     expect(maxActive).toBe(1);
     expect(order.sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i));
-    expect(await o.store.get('lock:lk-mutex')).toBeUndefined();
+    expect(await o.store.get('lock:{lk-mutex}')).toBeUndefined();
   });
 
   it('SharedLock: the holder renews its short lease while its work outlasts it; nobody else gets in meanwhile', async () => {
@@ -581,11 +581,11 @@ describe.each(factories)('SharedStore contract: $name', (factory) => {
       expect(await other.tryWith('lk-lease', async () => 'intruder')).toEqual({ acquired: false });
       await sleep(50);
     }
-    if (o.raw) expect(await o.raw.pttl(`${o.prefix}lock:lk-lease`)).toBeGreaterThan(0);
+    if (o.raw) expect(await o.raw.pttl(`${o.prefix}lock:{lk-lease}`)).toBeGreaterThan(0);
     stop();
     expect(await run).toEqual({ acquired: true, value: 'done' });
     expect(seenLost).toBe(false);
-    expect(await o.store.get('lock:lk-lease')).toBeUndefined();
+    expect(await o.store.get('lock:{lk-lease}')).toBeUndefined();
   });
 
   it("SharedLock: a holder whose lease is taken from it learns lease.lost (and keeps its hands off the new owner's lock)", async () => {
@@ -593,14 +593,14 @@ describe.each(factories)('SharedStore contract: $name', (factory) => {
     let lost = false;
     const run = holder.tryWith('lk-lost', async (lease) => {
       // As if the lease had lapsed during a stall and another instance had taken the lock.
-      await o.other.set('lock:lk-lost', 'another-owner', 60_000);
+      await o.other.set('lock:{lk-lost}', 'another-owner', 60_000);
       await eventually(async () => lease.lost, 'the renewal to notice');
       lost = lease.lost;
     });
     expect(await run).toEqual({ acquired: true, value: undefined });
     expect(lost).toBe(true);
-    expect(await o.store.get('lock:lk-lost')).toBe('another-owner');
-    await o.store.delete('lock:lk-lost');
+    expect(await o.store.get('lock:{lk-lost}')).toBe('another-owner');
+    await o.store.delete('lock:{lk-lost}');
   });
 
   it('SharedLock: a dead holder (lock key set directly, never released) blocks only until its TTL, then the lock is free', async () => {
@@ -608,8 +608,8 @@ describe.each(factories)('SharedStore contract: $name', (factory) => {
     const ran: string[] = [];
     const attempt = (label: string) => lock.tryWith('lk-dead', async () => ran.push(label));
     // A process that took the lock for 60 s and died.
-    if (o.raw) await o.raw.setPx(`${o.prefix}lock:lk-dead`, 'dead-process', 60_000);
-    else await o.store.set('lock:lk-dead', 'dead-process', 60_000);
+    if (o.raw) await o.raw.setPx(`${o.prefix}lock:{lk-dead}`, 'dead-process', 60_000);
+    else await o.store.set('lock:{lk-dead}', 'dead-process', 60_000);
     expect(await attempt('early')).toEqual({ acquired: false });
     if (o.clock) {
       o.clock.advance(60_000 - 1);
@@ -618,12 +618,12 @@ describe.each(factories)('SharedStore contract: $name', (factory) => {
       expect(await attempt('after-expiry')).toEqual({ acquired: true, value: 1 });
     } else {
       // As if the minute had passed: Redis drops the key by itself, and the next attempt gets in.
-      await o.raw!.pexpire(`${o.prefix}lock:lk-dead`, 50);
-      await eventually(async () => (await o.raw!.get(`${o.prefix}lock:lk-dead`)) === null, 'dead lock expired');
+      await o.raw!.pexpire(`${o.prefix}lock:{lk-dead}`, 50);
+      await eventually(async () => (await o.raw!.get(`${o.prefix}lock:{lk-dead}`)) === null, 'dead lock expired');
       expect(await attempt('after-expiry')).toEqual({ acquired: true, value: 1 });
     }
     expect(ran).toEqual(['after-expiry']);
-    expect(await o.store.get('lock:lk-dead')).toBeUndefined();
+    expect(await o.store.get('lock:{lk-dead}')).toBeUndefined();
   });
 
   it("SharedLock: release is owner-checked - a holder whose lock expired does not delete the next holder's lock", async () => {
@@ -647,25 +647,25 @@ describe.each(factories)('SharedStore contract: $name', (factory) => {
       return 'first done';
     });
     await firstIn;
-    await letExpire(o, 100, async () => (await o.store.get('lock:lk-owner')) === undefined, "first's lock expired");
+    await letExpire(o, 100, async () => (await o.store.get('lock:{lk-owner}')) === undefined, "first's lock expired");
     const secondRun = second.tryWith('lk-owner', async () => {
       secondEntered();
       await secondHolding;
       return 'second done';
     });
     await secondIn;
-    const secondOwner = await o.store.get('lock:lk-owner');
+    const secondOwner = await o.store.get('lock:{lk-owner}');
     expect(secondOwner).toBeDefined();
 
     // First finishes and "releases": must not touch second's lock.
     finishFirst();
     expect(await firstRun).toEqual({ acquired: true, value: 'first done' });
-    expect(await o.store.get('lock:lk-owner')).toBe(secondOwner);
+    expect(await o.store.get('lock:{lk-owner}')).toBe(secondOwner);
     expect(await first.tryWith('lk-owner', async () => 'third')).toEqual({ acquired: false });
 
     releaseSecond();
     expect(await secondRun).toEqual({ acquired: true, value: 'second done' });
-    expect(await o.store.get('lock:lk-owner')).toBeUndefined();
+    expect(await o.store.get('lock:{lk-owner}')).toBeUndefined();
   });
 });
 

@@ -234,7 +234,7 @@ describe('TokenRefresher', () => {
       discovery: {
         peek: provider.discovery.peek,
         get: async () => {
-          await shared.set('lock:login-1', 'another-instance', 60_000);
+          await shared.set('lock:{login-1}', 'another-instance', 60_000);
           await new Promise((r) => setTimeout(r, 150));
           return META;
         },
@@ -253,7 +253,7 @@ describe('TokenRefresher', () => {
       const provider = rotatingProvider();
       const a = instance(provider);
       // A holder that died: the lock key is there and nobody releases it.
-      await a.shared.setIfAbsent('lock:login-1', 'dead-holder', 60_000);
+      await a.shared.setIfAbsent('lock:{login-1}', 'dead-holder', 60_000);
       const pending = a.refresher.refresh(session(), req);
       // Past maxWaitMs (3 s) by the clock the refresher reads.
       vi.setSystemTime(Date.now() + 4000);
