@@ -46,15 +46,13 @@ export interface LoginRequired {
   /** `unauthenticated`, `session_ended`, `reauthentication_required`. */
   error: string;
   description: string;
-  /** Page requests: redirect to login (default), or 401 like JSON requests. */
-  redirectPages?: boolean;
 }
 
 /** The user must sign in (again): 401 JSON with the login URL for API callers, a 302 to it for pages. */
 export function sendLoginRequired(req: Request, res: Response, loginPath: string, why: LoginRequired): void {
   const loginUrl = loginUrlFor(loginPath, req);
   res.set('cache-control', 'no-store');
-  if (why.redirectPages === false || wantsJson(req)) {
+  if (wantsJson(req)) {
     res.status(401).set(LOGIN_URL_HEADER, loginUrl).json({ error: why.error, error_description: why.description, login_url: loginUrl });
     return;
   }

@@ -74,8 +74,7 @@ export function backchannelLogoutHandler({ config, provider, stores }: Pick<Serv
       let ended: number;
       try {
         const sessions = await stores.index.find(claims.iss, { sid: claims.sid, sub: claims.sub });
-        ended = await endSessions(req, stores.tokens, sessions);
-        await stores.index.forget(claims.iss, { sid: claims.sid, sub: claims.sub }, sessions);
+        ended = await endSessions(req, stores, { iss: claims.iss, sid: claims.sid, sub: claims.sub }, sessions);
       } catch (err) {
         // The logout did not happen: forget the jti so the provider's retry is not a "replay".
         await stores.shared.delete(jtiKey).catch(() => undefined);

@@ -28,8 +28,8 @@ export function frontchannelLogoutHandler({ config, provider, stores }: Pick<Ser
     if (own && !sessions.some((s) => s.loginId === own.loginId) && (!sid || own.sid === sid)) {
       sessions.push({ sessionId: (req as { sessionID?: string }).sessionID ?? '', loginId: own.loginId });
     }
-    const ended = await endSessions(req, stores.tokens, sessions);
-    if (iss) await stores.index.forget(iss, { sid, sub: own?.sub }, sessions);
+    // Without iss and sid, the only session ended is the cookie's own: it leaves its own keys.
+    const ended = await endSessions(req, stores, { iss: iss ?? own?.iss, sid: sid ?? own?.sid, sub: own?.sub }, sessions);
     config.logger.info('front-channel logout', { iss, sid, ended });
     res.status(200).type('text/html').send('<!doctype html><title>Logged out</title>');
   });

@@ -38,7 +38,8 @@ export class SessionIndex {
 
   /**
    * Drop sessions a logout ended from the keys it found them by, and from the user's key when the
-   * logout names the user (a sid-only logout leaves the sub entry to expire with its TTL).
+   * logout names the user (a sid-only back-channel logout leaves the sub entry to expire with its
+   * TTL). Removing a member a key does not hold is a no-op.
    */
   async forget(iss: string, target: { sid?: string | undefined; sub?: string | undefined }, sessions: IndexedSession[]): Promise<void> {
     for (const s of sessions) {

@@ -178,6 +178,17 @@ describe('a new login in a signed-in session', () => {
     expect(await redis.zRange(`oidc:index:sid:${op.issuer}|${sid}`, 0, -1)).toEqual([]);
   });
 
+  it("a front-channel logout without iss and sid (the cookie's own session) removes that session's index entries", async () => {
+    await redis.flushAll();
+    const rp = await newRp({ redis, frontchannelLogout: true });
+    const { agent, me } = await login(rp);
+    expect(await members('user-1')).toHaveLength(1);
+    expect((await agent.get('/oidc/frontchannel-logout')).status).toBe(200);
+    expect(await members('user-1')).toEqual([]);
+    expect(await redis.zRange(`oidc:index:sid:${op.issuer}|${me.claims.sid}`, 0, -1)).toEqual([]);
+    expect(await signedIn(agent)).toBe(false);
+  });
+
   it('revokeTokensOnLogout: false revokes nothing on a re-login either', async () => {
     const rp = await newRp({ revokeTokensOnLogout: false });
     const first = await login(rp);

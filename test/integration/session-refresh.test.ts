@@ -15,7 +15,7 @@ import request from 'supertest';
 import { createOidcAuth } from '../../src/index.js';
 import type { OidcAuthOptions, StoredTokens } from '../../src/types.js';
 import { startFakeOp, type FakeOp, type FakeOpRequestLog } from '../support/fake-op.js';
-import { reservePort } from '../support/rp-app.js';
+import { reservePort, sendMe } from '../support/rp-app.js';
 import { captureLogger, type CapturedLog } from '../support/logger.js';
 import { jwtPayload } from '../support/jwt.js';
 import { atFakeOp, expectAnonymous, loginThrough, pathOf, type Agent } from '../support/login.js';
@@ -120,16 +120,7 @@ async function startRp(op: FakeOp, opts: RpOptions = {}): Promise<TestRp> {
   app.get('/', (_req, res) => {
     res.type('text/plain').send('home');
   });
-  app.get('/me', oidc.requireAuth(), (req, res) => {
-    res.json({
-      user: req.user,
-      claims: req.oidc.claims,
-      accessToken: req.oidc.accessToken,
-      refreshToken: req.oidc.refreshToken,
-      idToken: req.oidc.idToken,
-      accessTokenExpiresAt: req.oidc.accessTokenExpiresAt,
-    });
-  });
+  app.get('/me', oidc.requireAuth(), sendMe);
   app.post('/submit', oidc.requireAuth(), (req, res) => {
     res.json({ ok: true, sub: req.oidc.claims?.sub });
   });

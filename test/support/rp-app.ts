@@ -12,6 +12,18 @@ import { createOidcAuth, type OidcAuth } from '../../src/index.js';
 import type { OidcAuthOptions } from '../../src/types.js';
 import { captureLogger, type CapturedLog } from './logger.js';
 
+/** GET /me of the test apps: who the request is, and its tokens, as JSON. */
+export function sendMe(req: express.Request, res: express.Response): void {
+  res.json({
+    user: req.user,
+    claims: req.oidc.claims,
+    accessToken: req.oidc.accessToken,
+    refreshToken: req.oidc.refreshToken,
+    idToken: req.oidc.idToken,
+    accessTokenExpiresAt: req.oidc.accessTokenExpiresAt,
+  });
+}
+
 export interface RpApp {
   url: string;
   oidc: OidcAuth;
@@ -58,16 +70,7 @@ export async function startRpApp(opts: RpAppOptions): Promise<RpApp> {
   app.get('/', (_req, res) => {
     res.type('text/plain').send('home');
   });
-  app.get('/me', oidc.requireAuth(), (req, res) => {
-    res.json({
-      user: req.user,
-      claims: req.oidc.claims,
-      accessToken: req.oidc.accessToken,
-      refreshToken: req.oidc.refreshToken,
-      idToken: req.oidc.idToken,
-      accessTokenExpiresAt: req.oidc.accessTokenExpiresAt,
-    });
-  });
+  app.get('/me', oidc.requireAuth(), sendMe);
   app.get('/whoami', (req, res) => {
     res.json({ authenticated: req.oidc?.isAuthenticated() ?? false, user: req.user ?? null });
   });
