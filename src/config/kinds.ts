@@ -134,38 +134,33 @@ export function list(): Kind<string[], readonly string[] | string> {
   };
 }
 
-/** Hosts (`host` or `host:port`, not URLs), resolved lower-case as request hosts are compared. */
-export function hostList(): Kind<string[], readonly string[] | string> {
+/** A list whose entries each pass `entryProblem`, resolved lower-case (for values compared case-insensitively). */
+function lowerCaseList(entryProblem: (entry: string) => string | undefined): Kind<string[], readonly string[] | string> {
   return withMap(
     {
       fromEnv: splitList,
       decode(value, report) {
-        const hosts = list().decode(value, report);
-        for (const host of hosts ?? []) {
-          const problem = allowedHostProblem(host);
-          if (problem) report(`entry "${host}": ${problem}`);
+        const entries = list().decode(value, report);
+        for (const entry of entries ?? []) {
+          const problem = entryProblem(entry);
+          if (problem) report(`entry "${entry}"${problem}`);
         }
-        return hosts;
+        return entries;
       },
     },
-    (hosts) => hosts.map((h) => h.toLowerCase()),
+    (entries) => entries.map((e) => e.toLowerCase()),
   );
 }
 
+/** Hosts (`host` or `host:port`, not URLs), resolved lower-case as request hosts are compared. */
+export const hostList = () =>
+  lowerCaseList((host) => {
+    const problem = allowedHostProblem(host);
+    return problem && `: ${problem}`;
+  });
+
 /** Microsoft Entra tenant ids (GUIDs), lower-case as tokens' `tid` claims are compared. */
-export function tenantList(): Kind<string[], readonly string[] | string> {
-  return withMap(
-    {
-      fromEnv: splitList,
-      decode(value, report) {
-        const tenants = list().decode(value, report);
-        for (const t of tenants ?? []) if (!isTenantId(t)) report(`entry "${t}" is not a tenant id (a GUID such as 72f988bf-86f1-41af-91ab-2d7cd011db47)`);
-        return tenants;
-      },
-    },
-    (tenants) => tenants.map((t) => t.toLowerCase()),
-  );
-}
+export const tenantList = () => lowerCaseList((t) => (isTenantId(t) ? undefined : ' is not a tenant id (a GUID such as 72f988bf-86f1-41af-91ab-2d7cd011db47)'));
 
 /** Paths and RegExps (RegExps in code only); comma or space separated paths in the env. */
 export function pathsOrPatterns(): Kind<Array<string | RegExp>, ReadonlyArray<string | RegExp>> {
