@@ -48,7 +48,8 @@ function requestPath(req: Request): string {
 
 const UNAVAILABLE = 'The identity provider could not be reached';
 
-export function sessionRefresh({ config, provider, refresher }: Pick<Services, 'config' | 'provider' | 'refresher'>): RequestHandler {
+export function sessionRefresh(services: Pick<Services, 'config' | 'provider' | 'refresher' | 'dpopKeys'>): RequestHandler {
+  const { config, provider, refresher } = services;
   const isExempt = exemptMatcher(config);
   const loginPath = loginPathOf(config);
 
@@ -97,7 +98,7 @@ export function sessionRefresh({ config, provider, refresher }: Pick<Services, '
     if (req.method === 'GET') {
       const meta = await provider.discovery.get();
       const back = safeRedirectTarget(req.originalUrl, { baseUrl: config.baseUrl, allowedHosts: [] });
-      const url = await beginAuthorization(req, config, meta, { next: back, silent: true });
+      const url = await beginAuthorization(req, services, meta, { next: back, silent: true });
       res.set('cache-control', 'no-store');
       res.redirect(302, url);
       return;
