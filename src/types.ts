@@ -296,6 +296,14 @@ export interface OidcContext {
   accessTokenExpiresAt: number | undefined;
   /** Granted scopes: the session's token response, or a bearer token's `scope` / `scp` claim. */
   scopes: string[];
+  /**
+   * Call an API with this session's access token: `Authorization: Bearer`, or for DPoP-bound tokens
+   * `Authorization: DPoP` with a proof (retried once on a `use_dpop_nonce` challenge). On `401`
+   * with `invalid_token` the tokens are refreshed once (single-flight, as sessionRefresh does) and
+   * the call is retried. Returns the fetch `Response`. Rejects with OIDC_NOT_AUTHENTICATED when the
+   * request has no signed-in session (bearerAuth requests included).
+   */
+  fetch(url: string | URL, init?: RequestInit): Promise<Response>;
 }
 
 declare global {

@@ -48,8 +48,8 @@ function requestPath(req: Request): string {
 
 const UNAVAILABLE = 'The identity provider could not be reached';
 
-export function sessionRefresh(services: Pick<Services, 'config' | 'provider' | 'refresher' | 'dpopKeys'>): RequestHandler {
-  const { config, provider, refresher } = services;
+export function sessionRefresh(services: Pick<Services, 'config' | 'provider' | 'refresher' | 'dpopKeys' | 'context'>): RequestHandler {
+  const { config, provider, refresher, context } = services;
   const isExempt = exemptMatcher(config);
   const loginPath = loginPathOf(config);
 
@@ -76,7 +76,7 @@ export function sessionRefresh(services: Pick<Services, 'config' | 'provider' | 
         case 'refreshed':
           // Mutating the session object makes express-session save this request's copy.
           applyTokenSet(auth, outcome.set, config);
-          return continueWithContext(req, config, next);
+          return continueWithContext(req, context, next);
         case 'ended':
           await destroySession(req);
           setContext(req, undefined, undefined);
@@ -104,7 +104,7 @@ export function sessionRefresh(services: Pick<Services, 'config' | 'provider' | 
       return;
     }
     // Other methods (a form POST) cannot survive a redirect round trip: let them through.
-    continueWithContext(req, config, next);
+    continueWithContext(req, context, next);
   });
 
   return (req, res, next) => {
@@ -125,7 +125,7 @@ export function sessionRefresh(services: Pick<Services, 'config' | 'provider' | 
       !auth ||
       isExempt(requestPath(req)) ||
       (auth.refreshToken !== undefined ? !refreshDue(auth.accessTokenExpiresAt, auth.tokensObtainedAt, config.refreshLeewaySeconds, now) : now < auth.renewAt);
-    if (fresh) return continueWithContext(req, config, next);
+    if (fresh) return continueWithContext(req, context, next);
     renew(req, res, next);
   };
 }

@@ -140,7 +140,7 @@ async function endReplacedLogin(
 }
 
 /** GET routes.callback: the authorization response. */
-type CallbackDeps = Pick<Services, 'config' | 'provider' | 'stores' | 'dpopKeys'>;
+type CallbackDeps = Pick<Services, 'config' | 'provider' | 'stores' | 'dpopKeys' | 'context'>;
 
 export function callbackHandler(deps: CallbackDeps): RequestHandler {
   const { config } = deps;
@@ -211,7 +211,7 @@ export function callbackHandler(deps: CallbackDeps): RequestHandler {
     if (sessionId) {
       await index.add(result.auth.iss, result.auth.sub, result.auth.sid, { sessionId, loginId: result.auth.loginId }, sessionMaxAgeMs(req));
     }
-    setContext(req, result.auth, result.user);
+    setContext(req, result.auth, result.user, deps.context.fetcher);
     config.logger.info('login succeeded', { sub: result.auth.sub, iss: result.auth.iss });
     if (replaced) await endReplacedLogin(deps, replaced, result.auth, replacedSessionId);
     res.redirect(302, pending?.next ?? config.loginRedirectUrl);
