@@ -265,6 +265,13 @@ export interface OidcAuthOptions {
   /** OIDC_TOKEN_STORE_TTL_SECONDS, default 2592000 (30 days): how long a login's token set is kept unused. */
   tokenStoreTtlSeconds?: number;
   /**
+   * OIDC_STORE_ENCRYPTION_KEYS (comma separated), default none: keys of 32 random bytes, base64url
+   * or base64 (`openssl rand -base64 32`), that encrypt token sets in the shared store (Redis or
+   * memory) as JWEs (`dir`, `A256GCM`). The first encrypts; every key decrypts, for rotation.
+   * Without keys, token sets are stored as JSON. README "Tokens at rest".
+   */
+  storeEncryptionKeys?: readonly string[] | string;
+  /**
    * A connected node-redis or ioredis client. With it, token sets and refresh locks are shared by
    * every instance; without it they live in this process. (connect-redis 9, for the sessions,
    * takes node-redis only: README "Several instances (Redis)".)

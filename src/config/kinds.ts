@@ -7,7 +7,7 @@
  * Messages are the end of a sentence that starts with the option's name and env var, which the
  * caller adds: `option "timeout" (env OIDC_TIMEOUT) must be a number >= 0.001`.
  */
-import { allowedHostProblem, isPlainObject, providerUrlProblem, routePathProblem, urlProblem } from './validators.js';
+import { allowedHostProblem, base64KeyBytes, isPlainObject, providerUrlProblem, routePathProblem, urlProblem } from './validators.js';
 import { isTenantId } from '../issuer-forms.js';
 
 export type Report = (problem: string) => void;
@@ -176,6 +176,43 @@ export const hostList = () =>
 
 /** Microsoft Entra tenant ids (GUIDs), lower-case as tokens' `tid` claims are compared. */
 export const tenantList = () => lowerCaseList((t) => (isTenantId(t) ? undefined : ' is not a tenant id (a GUID such as 72f988bf-86f1-41af-91ab-2d7cd011db47)'));
+
+/**
+ * Secret keys of `bytes` bytes each, base64url or base64 (a list as `list` reads one), resolved to
+ * their bytes. Entries are named by position, never quoted: they are secrets, and messages get logged.
+ */
+export function keyList(bytes: number): Kind<Uint8Array[], readonly string[] | string> {
+  const expected = `must be ${bytes} random bytes, base64url or base64 (openssl rand -base64 ${bytes})`;
+  return {
+    fromEnv: splitList,
+    decode(value, report) {
+      const entries = list().decode(value, report);
+      if (entries === undefined) return undefined;
+      const keys: Uint8Array[] = [];
+      const seen = new Map<string, number>();
+      for (const [i, entry] of entries.entries()) {
+        const n = i + 1;
+        const key = base64KeyBytes(entry);
+        if (key === undefined) {
+          report(`entry ${n} ${expected}; it is not base64`);
+        } else if (key.byteLength !== bytes) {
+          // 64 hex digits are valid base64 too, and decode to 48 bytes: say what they are.
+          const hex = /^[0-9a-f]+$/i.test(entry) && entry.length === bytes * 2 ? ' (it looks like hex: give the key as base64)' : '';
+          report(`entry ${n} ${expected}; it decodes to ${key.byteLength} bytes${hex}`);
+        } else {
+          const id = Buffer.from(key).toString('base64');
+          const first = seen.get(id);
+          if (first !== undefined) report(`entries ${first} and ${n} are the same key`);
+          else {
+            seen.set(id, n);
+            keys.push(key);
+          }
+        }
+      }
+      return keys;
+    },
+  };
+}
 
 /** Paths and RegExps (RegExps in code only); comma or space separated paths in the env. */
 export function pathsOrPatterns(): Kind<Array<string | RegExp>, ReadonlyArray<string | RegExp>> {

@@ -16,6 +16,7 @@ import {
   boolean,
   hostList,
   integer,
+  keyList,
   keyText,
   list,
   oneOf,
@@ -281,6 +282,12 @@ export const OPTION_SPECS = {
     env: 'OIDC_TOKEN_STORE_TTL_SECONDS',
     default: 30 * 24 * 3600,
     doc: "How long an unused login's token set is kept (30 days; each refresh renews it).",
+  }),
+  // 32 bytes: the content encryption key of A256GCM with `dir` (RFC 7518 4.5, 5.3; src/store/encryption.ts).
+  storeEncryptionKeys: option(keyList(32), {
+    env: 'OIDC_STORE_ENCRYPTION_KEYS',
+    default: [],
+    doc: 'Keys (32 bytes, base64url or base64) that encrypt token sets in the shared store (Redis or memory): the first encrypts, all decrypt (rotation).',
   }),
   'routes.login': option(routePath(), {
     env: 'OIDC_ROUTE_LOGIN',

@@ -211,3 +211,15 @@ export function redisClientKind(value: unknown): RedisClientKind | undefined {
 }
 
 export type RedisClientKind = 'ioredis' | 'node-redis' | 'node-redis-cluster' | 'node-redis-sentinel';
+
+// base64url (RFC 4648 5) or base64 (RFC 4648 4, as `openssl rand -base64 32` prints it), padding optional.
+const BASE64_OR_URL = /^(?:[A-Za-z0-9_-]+|[A-Za-z0-9+/]+)={0,2}$/;
+
+/**
+ * The bytes of a key given as base64url or base64, or undefined when `entry` is neither.
+ * (Buffer.from(…, 'base64') alone would skip any character it does not know.)
+ */
+export function base64KeyBytes(entry: string): Uint8Array | undefined {
+  if (!BASE64_OR_URL.test(entry) || entry.replace(/=+$/, '').length % 4 === 1) return undefined;
+  return new Uint8Array(Buffer.from(entry, 'base64'));
+}

@@ -8,11 +8,12 @@
  * so every instance that refreshes or calls an API with the login's tokens signs with it. It is
  * never written to the session.
  *
+ * Stored sealed (store/sealed-values.ts): encrypted with storeEncryptionKeys, as token sets are.
  * Imported keys are cached per process (bounded): a proof is signed on every API call.
  */
 import { randomBytes } from 'node:crypto';
 import { generateDpopKey, importDpopKey, type DpopKey, type StoredDpopKey } from '../protocol/dpop.js';
-import type { SharedStore } from '../store/shared-store.js';
+import type { SealedValues } from '../store/sealed-values.js';
 
 const pendingKey = (ref: string) => `dpop-pending:${ref}`;
 
@@ -23,7 +24,7 @@ export class DpopKeys {
   private readonly imported = new Map<string, Promise<DpopKey>>();
 
   constructor(
-    private readonly store: SharedStore,
+    private readonly store: SealedValues,
     private readonly alg: string,
     /** How long a key waits for its callback: the login's state lifetime. */
     private readonly pendingTtlMs: number,
@@ -33,15 +34,14 @@ export class DpopKeys {
   async begin(): Promise<{ ref: string; jkt: string }> {
     const { key, stored } = await generateDpopKey(this.alg);
     const ref = randomBytes(16).toString('base64url');
-    await this.store.set(pendingKey(ref), JSON.stringify(stored), this.pendingTtlMs);
+    await this.store.put(pendingKey(ref), JSON.stringify(stored), this.pendingTtlMs);
     return { ref, jkt: key.jkt };
   }
 
   /** The key a pending login was started with, taken (single use); undefined when it expired. */
   async claim(ref: string): Promise<{ key: DpopKey; stored: StoredDpopKey } | undefined> {
-    const raw = await this.store.get(pendingKey(ref));
+    const raw = await this.store.take(pendingKey(ref));
     if (raw === undefined) return undefined;
-    await this.store.delete(pendingKey(ref));
     const stored = JSON.parse(raw) as StoredDpopKey;
     return { key: await this.use(stored), stored };
   }

@@ -41,7 +41,15 @@ function isInvalidToken(res: Response): boolean {
 
 /** A body that can be sent twice. */
 function replayable(body: RequestInit['body']): boolean {
-  return body === undefined || body === null || typeof body === 'string' || body instanceof URLSearchParams || body instanceof Uint8Array || body instanceof ArrayBuffer || body instanceof Blob;
+  return (
+    body === undefined ||
+    body === null ||
+    typeof body === 'string' ||
+    body instanceof URLSearchParams ||
+    body instanceof Uint8Array ||
+    body instanceof ArrayBuffer ||
+    body instanceof Blob
+  );
 }
 
 /** `fetch` for a request that has no signed-in session (or, for bearerAuth, no tokens of its own). */

@@ -26,7 +26,7 @@ export interface Services {
 export function createServices(config: ResolvedConfig): Services {
   const provider = createProvider(config);
   const stores = createStores(config);
-  const dpopKeys = new DpopKeys(stores.shared, config.dpopSigningAlg, config.stateTtlSeconds * 1000);
+  const dpopKeys = new DpopKeys(stores.sealed, config.dpopSigningAlg, config.stateTtlSeconds * 1000);
   const refresher = new TokenRefresher({ settings: config, provider, tokens: stores.tokens, lock: stores.lock, flights: stores.flights, dpopKeys });
   const fetcher = resourceFetcher({ config, provider, tokens: stores.tokens, refresher, dpopKeys });
   return { config, provider, stores, refresher, dpopKeys, context: { hooks: config.hooks, logger: config.logger, fetcher } };

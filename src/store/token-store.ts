@@ -3,9 +3,14 @@
  * concurrency"): express-session writes each request's whole copy of the session back when the
  * request ends, so a request that loaded the session before a refresh would write the old refresh
  * token back over the rotated one. The session keeps only a read-only copy; refresh reads and
- * writes here, with compare-and-set on the serialised value (which carries a version).
+ * writes here, with compare-and-set on the stored value (whose set carries a version).
+ *
+ * Every write is sealed by the store's codec (store/encryption.ts: a JWE when storeEncryptionKeys
+ * is set, the JSON as is otherwise) and every read opened by it. Compare-and-set compares the
+ * stored string, ciphertext included, so it works the same either way.
  */
 import type { JWK } from 'jose';
+import { IDENTITY_CODEC, type ValueCodec } from './encryption.js';
 import type { SharedStore } from './shared-store.js';
 
 export interface TokenSet {
@@ -26,7 +31,7 @@ export interface TokenSet {
   ended?: true | undefined;
 }
 
-/** A token set as read, with the exact stored string for compare-and-set. */
+/** A token set as read, with the exact stored string (sealed, when encrypted) for compare-and-set. */
 export interface StoredTokenSet {
   set: TokenSet;
   raw: string;
@@ -44,16 +49,33 @@ export class TokenStore {
   constructor(
     private readonly store: SharedStore,
     private readonly ttlMs: number,
+    private readonly codec: ValueCodec = IDENTITY_CODEC,
   ) {}
 
   async read(loginId: string): Promise<StoredTokenSet | undefined> {
     const raw = await this.store.get(key(loginId));
     if (raw === undefined) return undefined;
+    const set = await this.decode(loginId, raw);
+    return set && { set, raw };
+  }
+
+  /**
+   * The set a stored value holds, or undefined when it is unreadable: not JSON, or refused by the
+   * codec (sealed with a key no longer configured, tampered with, copied from another login, or in
+   * clear while encryption is on). Unreadable is treated as absent: the session copy seeds it again.
+   */
+  private async decode(loginId: string, raw: string): Promise<TokenSet | undefined> {
+    const json = await this.codec.open(key(loginId), raw);
+    if (json === undefined) return undefined;
     try {
-      return { set: JSON.parse(raw) as TokenSet, raw };
+      return JSON.parse(json) as TokenSet;
     } catch {
-      return undefined; // unreadable: treated as absent, the session copy seeds it again
+      return undefined;
     }
+  }
+
+  private seal(loginId: string, set: TokenSet): Promise<string> {
+    return this.codec.seal(key(loginId), JSON.stringify(set));
   }
 
   /**
@@ -66,24 +88,37 @@ export class TokenStore {
 
   /** Write at login (a new login id, nobody else knows it yet). */
   async create(loginId: string, set: TokenSet, sessionMaxAgeMs?: number): Promise<void> {
-    await this.store.set(key(loginId), JSON.stringify(set), this.ttl(sessionMaxAgeMs));
+    await this.store.set(key(loginId), await this.seal(loginId, set), this.ttl(sessionMaxAgeMs));
     await this.store.replicate(key(loginId));
   }
 
   /**
-   * Replace `previous` with `next`. With `previous` undefined, only if no set exists (a set seeded
-   * from the session copy). False when another writer got there first.
+   * Replace `previous` with `next`. With `previous` undefined, only if no readable set exists (a set
+   * seeded from the session copy): the key is absent, or holds a value `read` treated as absent.
+   * False when another writer got there first.
    */
   async replace(loginId: string, previous: StoredTokenSet | undefined, next: TokenSet, sessionMaxAgeMs?: number): Promise<boolean> {
-    const value = JSON.stringify(next);
+    const value = await this.seal(loginId, next);
     const ttl = this.ttl(sessionMaxAgeMs);
-    const written = previous ? await this.store.compareAndSet(key(loginId), previous.raw, value, ttl) : await this.store.setIfAbsent(key(loginId), value, ttl);
+    const written = previous ? await this.store.compareAndSet(key(loginId), previous.raw, value, ttl) : await this.seed(loginId, value, ttl);
     // A rotated refresh token must outlive a failover of the primary that took it.
     if (written) {
       await this.store.replicate(key(loginId));
       await this.announce(loginId);
     }
     return written;
+  }
+
+  /**
+   * Write a set where `read` found none. An unreadable value (say, sealed with a key removed too
+   * early) is replaced too, with compare-and-set on exactly that value: otherwise it would block
+   * every write for the login until it expired, and each refresh would write nowhere.
+   */
+  private async seed(loginId: string, value: string, ttl: number): Promise<boolean> {
+    if (await this.store.setIfAbsent(key(loginId), value, ttl)) return true;
+    const raw = await this.store.get(key(loginId));
+    if (raw === undefined || (await this.decode(loginId, raw)) !== undefined) return false;
+    return this.store.compareAndSet(key(loginId), raw, value, ttl);
   }
 
   /**
@@ -94,7 +129,7 @@ export class TokenStore {
    * full tombstone would add per ended login.
    */
   async end(loginId: string): Promise<void> {
-    const tombstone = JSON.stringify({ version: Number.MAX_SAFE_INTEGER, obtainedAt: Math.floor(Date.now() / 1000), ended: true } satisfies TokenSet);
+    const tombstone = await this.seal(loginId, { version: Number.MAX_SAFE_INTEGER, obtainedAt: Math.floor(Date.now() / 1000), ended: true });
     if (!(await this.store.setIfPresent(key(loginId), tombstone, this.ttlMs))) {
       await this.store.setIfAbsent(key(loginId), tombstone, Math.min(this.ttlMs, END_GUARD_MS));
     }

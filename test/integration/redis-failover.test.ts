@@ -14,6 +14,8 @@ import { TokenStore } from '../../src/store/token-store.js';
 import { InProcessSingleFlight, SharedLock } from '../../src/store/lock.js';
 import { TokenRefresher } from '../../src/session/refresh.js';
 import { DpopKeys } from '../../src/session/dpop-keys.js';
+import { SealedValues } from '../../src/store/sealed-values.js';
+import { IDENTITY_CODEC } from '../../src/store/encryption.js';
 import { stubProvider } from '../support/stub-provider.js';
 import type { AuthenticatedSession } from '../../src/session/session-data.js';
 import { captureLogger } from '../support/logger.js';
@@ -111,7 +113,7 @@ describe('promotion of the replica after the primary dies', () => {
       tokens: new TokenStore(promoted, 60_000),
       lock: new SharedLock(promoted, { leaseMs: 2000, maxWaitMs: 3000, pollMs: 10 }),
       flights: new InProcessSingleFlight(),
-      dpopKeys: new DpopKeys(promoted, 'ES256', 60_000),
+      dpopKeys: new DpopKeys(new SealedValues(promoted, IDENTITY_CODEC), 'ES256', 60_000),
     });
     // A session copy from before the rotation (its request never saved the newer copy).
     const auth = {

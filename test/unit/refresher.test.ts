@@ -17,6 +17,8 @@ import type { StoredTokens } from '../../src/types.js';
 import { captureLogger, type CapturedLog } from '../support/logger.js';
 import { STUB_META, stubProvider as stubTokenProvider, type StubTokenEndpoint } from '../support/stub-provider.js';
 import { DpopKeys } from '../../src/session/dpop-keys.js';
+import { SealedValues } from '../../src/store/sealed-values.js';
+import { IDENTITY_CODEC } from '../../src/store/encryption.js';
 
 const NOW = () => Math.floor(Date.now() / 1000);
 /** A provider whose token endpoint is `endpoint`; refreshed responses carry no ID token. */
@@ -71,7 +73,7 @@ function instance(provider: Provider, shared = new MemorySharedStore(), leaseMs 
     tokens,
     lock: new SharedLock(shared, { leaseMs, maxWaitMs: 3000, pollMs: 5 }),
     flights: new InProcessSingleFlight(),
-    dpopKeys: new DpopKeys(shared, 'ES256', 60_000),
+    dpopKeys: new DpopKeys(new SealedValues(shared, IDENTITY_CODEC), 'ES256', 60_000),
   });
   return { refresher, tokens, logs, refreshed, shared };
 }
@@ -282,7 +284,7 @@ describe('waiting for another instance: backed-off, jittered polls', () => {
         tokens: new TokenStore(store, 60_000),
         lock: new SharedLock(store, lockOpts),
         flights: new InProcessSingleFlight(),
-        dpopKeys: new DpopKeys(store, 'ES256', 60_000),
+        dpopKeys: new DpopKeys(new SealedValues(store, IDENTITY_CODEC), 'ES256', 60_000),
       });
     const held = make(h.store).refresh(session(), req);
     await new Promise((r) => setTimeout(r, 20)); // the holder has the lock
@@ -304,7 +306,7 @@ describe('waiting for another instance: backed-off, jittered polls', () => {
         tokens: new TokenStore(shared, 60_000),
         lock: new SharedLock(shared, { leaseMs: 2000, maxWaitMs: 5000, pollMs: 25, maxPollMs: 250 }),
         flights: new InProcessSingleFlight(),
-        dpopKeys: new DpopKeys(shared, 'ES256', 60_000),
+        dpopKeys: new DpopKeys(new SealedValues(shared, IDENTITY_CODEC), 'ES256', 60_000),
       });
     const [holder, waiter] = [make(), make()];
     let holderDone = 0;
