@@ -1,7 +1,8 @@
 // Starts a throwaway redis-server (Debian package, installed by scripts/ensure-system-deps.mjs)
 // on a free loopback port, without persistence, for tests that need a real Redis.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createServer, connect } from 'node:net';
 import { delimiter, join } from 'node:path';
 
@@ -74,7 +75,24 @@ async function startOnce(bin: string, opts: RedisServerOptions): Promise<RedisSe
   const extra = (opts.args ?? []).map((a) => a.replaceAll('{port}', String(port)));
   const child: ChildProcess = spawn(
     bin,
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--loglevel', 'warning', ...extra],
+    // --dir: a replica's full sync writes an RDB file even with --save "": never into the checkout.
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      mkdtempSync(join(tmpdir(), 'oidc-redis-')),
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--daemonize',
+      'no',
+      '--loglevel',
+      'warning',
+      ...extra,
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';

@@ -71,6 +71,19 @@ export async function startRpApp(opts: RpAppOptions): Promise<RpApp> {
     res.type('text/plain').send('home');
   });
   app.get('/me', oidc.requireAuth(), sendMe);
+  // req.oidc.fetch to the URL given (tests only: a real app never lets the browser pick the URL).
+  app.get('/call', async (req, res, next) => {
+    try {
+      const r = await req.oidc.fetch(String(req.query.url));
+      res.json({ status: r.status, body: await r.text(), wwwAuthenticate: r.headers.get('www-authenticate') });
+    } catch (err) {
+      next(err);
+    }
+  });
+  // An API that refuses every token as invalid (RFC 6750 3.1).
+  app.get('/always-invalid-token', (_req, res) => {
+    res.status(401).set('www-authenticate', 'Bearer error="invalid_token"').end();
+  });
   app.get('/whoami', (req, res) => {
     res.json({ authenticated: req.oidc?.isAuthenticated() ?? false, user: req.user ?? null });
   });
