@@ -93,6 +93,14 @@ describe('OPTION_SPECS', () => {
     },
   );
 
+  it('DPoP: allowed by default, required / off from the env; a nonce secret under 32 characters is refused', () => {
+    expect(resolve().dpop).toEqual({ mode: 'allowed', proofMaxAgeSeconds: 60, nonce: false, nonceSecret: undefined });
+    expect(resolve({}, { OIDC_BEARER_DPOP: 'required', OIDC_DPOP_NONCE: 'true' }).dpop).toMatchObject({ mode: 'required', nonce: true });
+    expectConfigError(() => resolve({}, { OIDC_BEARER_DPOP: 'on' }), 'option "bearerDpop" (env OIDC_BEARER_DPOP) must be allowed, required or off');
+    expectConfigError(() => resolve({ dpopNonceSecret: 'short' }), 'option "dpopNonceSecret" (env OIDC_DPOP_NONCE_SECRET) must be at least 32 characters');
+    expect(resolve({ dpopNonceSecret: 'x'.repeat(32) }).dpop.nonceSecret).toBe('x'.repeat(32));
+  });
+
   it('bearerAudience defaults to the client id (defaultFrom)', () => {
     expect(resolve().bearer.audience).toBe('client-1');
     expect(resolve({}, { OIDC_BEARER_AUDIENCE: 'api://x' }).bearer.audience).toBe('api://x');
@@ -119,6 +127,12 @@ describe('OPTION_SPECS', () => {
       opaqueTokens: 'auto' | 'introspection' | 'userinfo' | 'reject';
       cacheMaxEntries: number;
       cacheTtlSeconds: number;
+    }>();
+    expectTypeOf(cfg.dpop).toEqualTypeOf<{
+      mode: 'allowed' | 'required' | 'off';
+      proofMaxAgeSeconds: number;
+      nonce: boolean;
+      nonceSecret: string | undefined;
     }>();
     expectTypeOf(cfg.endpoints.introspection).toEqualTypeOf<string | undefined>();
     expectTypeOf(cfg.discovery).toEqualTypeOf<{ url: string; issuerSetting: string } | { url: undefined; reason: string }>();
