@@ -22,6 +22,10 @@ import { captureLogger, type CapturedLog } from '../support/logger.js';
 import { nowSeconds } from '../support/jwt.js';
 import { challengeOf, parseChallenges } from '../support/challenges.js';
 import { dpopKey, dpopProof, type DpopKey, type ProofOptions } from '../support/dpop.js';
+import { readmeSnippet, runSnippet } from '../support/readme-snippet.js';
+import * as jose from 'jose';
+import * as nodeCrypto from 'node:crypto';
+import { createServer } from 'node:http';
 
 const BASE = 'http://127.0.0.1:3999';
 const API = `${BASE}/api`;
@@ -441,5 +445,25 @@ describe('the replay store', () => {
         await Promise.all([c1.close(), c2.close()]);
       }
     });
+  });
+});
+
+describe("README's client call (snippet dpop-client)", () => {
+  it('reaches a bearerAuth route with its proof, as written', async () => {
+    // The snippet calls a real URL: the app listens first, so that baseUrl can be its address.
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+      server.on('request', apiFor(makeRt({ baseUrl: base })));
+      const accessToken = await boundJwt();
+      const keyPair = { publicKey: await jose.importJWK(key.publicJwk, 'ES256'), privateKey: key.privateKey };
+      const { res } = await runSnippet(readmeSnippet('dpop-client'), { jose, 'node:crypto': nodeCrypto }, { keyPair, accessToken, url: `${base}/api` });
+      expect((res as Response).status).toBe(200);
+      expect(await (res as Response).json()).toMatchObject({ sub: 'user-1', cnf: { jkt: key.jkt } });
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });
