@@ -77,9 +77,15 @@ export interface BearerAuthOptions {
 export type DpopMode = 'allowed' | 'required' | 'off';
 const DPOP_MODES: readonly DpopMode[] = ['allowed', 'required', 'off'];
 
-/** The `DPoP` request header fields, each one separately (RFC 9449 4.3 step 1 counts them). */
+/**
+ * The `DPoP` request header fields, each one separately (RFC 9449 4.3 step 1 counts them; Node
+ * folds repeated fields of unknown headers into one `a, b` in req.headers). headersDistinct is
+ * built on first use, so it is only read when there is a DPoP header at all.
+ */
 function dpopHeaders(req: Request): string[] {
-  return req.headersDistinct?.dpop ?? (typeof req.headers.dpop === 'string' ? [req.headers.dpop] : []);
+  const folded = req.headers.dpop;
+  if (folded === undefined) return [];
+  return req.headersDistinct?.dpop ?? [String(folded)];
 }
 
 /** Validate a token, whatever its kind, against the provider. Not cached here. */
