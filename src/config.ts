@@ -125,6 +125,9 @@ export function resolveConfig(options: OidcAuthOptions = {}): ResolvedConfig {
     else seen.set(path.toLowerCase(), r);
   }
   const security = resolveSecurity(values, given, report);
+  if (values.dpopNonce === true && !given('dpopNonceSecret') && !given('clientSecret')) {
+    report('dpopNonce', `needs ${ref('dpopNonceSecret')}: without a client secret there is nothing to derive the nonces from`);
+  }
   if (problems.length > 0) throw configInvalid(problems);
 
   const placed = placeOptions(values);

@@ -44,6 +44,10 @@ export type OidcErrorCode =
   // bearer access tokens (RFC 6750, RFC 9068, RFC 7662)
   | 'OIDC_ACCESS_TOKEN_INVALID' // malformed, bad signature, a claim check failed, inactive at introspection
   | 'OIDC_INSUFFICIENT_SCOPE' // valid token without the scopes the route requires
+  // DPoP proofs at bearerAuth (RFC 9449 4.3, 7.1, 9)
+  | 'OIDC_DPOP_PROOF_INVALID' // the DPoP proof failed a section 4.3 check (answered 401 invalid_dpop_proof)
+  | 'OIDC_DPOP_PROOF_REPLAYED' // the proof's jti was seen before (RFC 9449 11.1; also invalid_dpop_proof)
+  | 'OIDC_DPOP_NONCE_INVALID' // the proof lacks a current server nonce (answered 401 use_dpop_nonce)
   // user resolution (hooks)
   | 'OIDC_CLAIMS_REJECTED' // verifyClaims returned false
   | 'OIDC_USER_NOT_FOUND' // no user and creation disabled

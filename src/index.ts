@@ -43,9 +43,11 @@ export interface OidcAuth {
    */
   requireAuth(opts?: RequireAuthOptions): RequestHandler;
   /**
-   * API guard: an `Authorization: Bearer` access token (RFC 6750). JWT access tokens (RFC 9068) are
-   * checked locally, opaque ones by introspection (RFC 7662) or userinfo; results cached up to the
-   * token's expiry. 401 invalid_token / 403 insufficient_scope / 503 when the provider is down.
+   * API guard: an `Authorization: Bearer` access token (RFC 6750), or a DPoP-bound one with its
+   * proof (`Authorization: DPoP` + `DPoP`, RFC 9449; OIDC_BEARER_DPOP). JWT access tokens (RFC 9068)
+   * are checked locally, opaque ones by introspection (RFC 7662) or userinfo; results cached up to
+   * the token's expiry, DPoP proofs checked on every request. 401 invalid_token /
+   * invalid_dpop_proof / use_dpop_nonce, 403 insufficient_scope, 503 when the provider is down.
    * Needs no express-session.
    */
   bearerAuth(opts?: BearerAuthOptions): RequestHandler;
@@ -126,4 +128,4 @@ export type {
   StoredTokens,
 } from './types.js';
 export type { RequireAuthOptions, ClaimCheck } from './middleware/require-auth.js';
-export type { BearerAuthOptions } from './middleware/bearer-auth.js';
+export type { BearerAuthOptions, DpopMode } from './middleware/bearer-auth.js';

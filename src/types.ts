@@ -248,6 +248,18 @@ export interface OidcAuthOptions {
   bearerCacheMaxEntries?: number;
   /** OIDC_BEARER_CACHE_TTL_SECONDS, default 300: longest a bearer result is cached (never past the token's expiry). */
   bearerCacheTtlSeconds?: number;
+  /**
+   * OIDC_BEARER_DPOP, default `allowed`: DPoP-bound access tokens (RFC 9449) at bearerAuth():
+   * `allowed` (Bearer or DPoP), `required` (DPoP only), `off` (Bearer only). A DPoP-bound token is
+   * never accepted with the Bearer scheme. `bearerAuth({ dpop })` overrides it per route.
+   */
+  bearerDpop?: 'allowed' | 'required' | 'off';
+  /** OIDC_DPOP_PROOF_MAX_AGE_SECONDS, default 60: how old a DPoP proof's `iat` may be (plus the clock tolerance). */
+  dpopProofMaxAgeSeconds?: number;
+  /** OIDC_DPOP_NONCE, default false: require server-provided nonces in DPoP proofs (RFC 9449 9); `bearerAuth({ dpopNonce })` per route. */
+  dpopNonce?: boolean;
+  /** OIDC_DPOP_NONCE_SECRET: secret the DPoP nonces are derived from (32+ characters, the same on every instance); default: the client secret. */
+  dpopNonceSecret?: string;
   /** OIDC_BACKCHANNEL_LOGOUT, default true: serve routes.backchannelLogout. */
   backchannelLogout?: boolean;
   /** OIDC_FRONTCHANNEL_LOGOUT, default false: serve routes.frontchannelLogout. */

@@ -265,6 +265,33 @@ export const OPTION_SPECS = {
     at: 'bearer.cacheTtlSeconds',
     doc: "Longest a bearer result is cached; never past the token's expiry.",
   }),
+  bearerDpop: option(oneOf('allowed', 'required', 'off'), {
+    env: 'OIDC_BEARER_DPOP',
+    default: 'allowed',
+    at: 'bearer.dpopMode',
+    doc: 'DPoP-bound access tokens (RFC 9449) at `bearerAuth()`: `allowed` (Bearer or DPoP), `required` (DPoP only) or `off` (Bearer only).',
+  }),
+  dpopProofMaxAgeSeconds: option(seconds(1), {
+    env: 'OIDC_DPOP_PROOF_MAX_AGE_SECONDS',
+    default: 60,
+    at: 'bearer.dpopProofMaxAgeSeconds',
+    doc: "How old a DPoP proof's `iat` may be (plus the clock tolerance); each proof's `jti` is remembered that long.",
+  }),
+  dpopNonce: option(boolean(), {
+    env: 'OIDC_DPOP_NONCE',
+    default: false,
+    at: 'bearer.dpopNonce',
+    doc: 'Require server-provided nonces in DPoP proofs (RFC 9449 9).',
+  }),
+  dpopNonceSecret: option(text(), {
+    env: 'OIDC_DPOP_NONCE_SECRET',
+    at: 'bearer.dpopNonceSecret',
+    check: (secret, report): void => {
+      // The nonce key is derived from it (protocol/dpop-nonce.ts): a short one could be guessed offline from a nonce.
+      if (secret.length < 32) report('must be at least 32 characters (e.g. `openssl rand -base64 32`)');
+    },
+    doc: 'Secret the DPoP nonces are derived from, the same on every instance; default: derived from the client secret.',
+  }),
   backchannelLogout: option(boolean(), { env: 'OIDC_BACKCHANNEL_LOGOUT', default: true, doc: 'Serve the back-channel logout route' }),
   frontchannelLogout: option(boolean(), { env: 'OIDC_FRONTCHANNEL_LOGOUT', default: false, doc: 'Serve the front-channel logout route.' }),
   logoutTokenMaxAgeSeconds: option(seconds(1), {

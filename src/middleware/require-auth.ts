@@ -8,8 +8,8 @@
 import type { Request, RequestHandler, Response } from 'express';
 import type { Services } from '../session/services.js';
 import { continueWithContext } from '../session/context.js';
-import { hasBearerScheme } from '../protocol/bearer-token.js';
-import { bearerRealm, loginPathOf, sendBearerError, sendForbidden, sendLoginRequired } from './responses.js';
+import { accessTokenScheme } from '../protocol/bearer-token.js';
+import { bearerRealm, loginPathOf, sendForbidden, sendLoginRequired, sendTokenError } from './responses.js';
 import type { OidcClaims } from '../types.js';
 
 export interface RequireAuthOptions {
@@ -34,11 +34,13 @@ interface Verdict {
 
 type GuardDeps = Pick<Services, 'config' | 'context'>;
 
-const hasBearer = (req: Request) => hasBearerScheme(req.get('authorization'));
+/** The access token scheme of the request (`Bearer` or RFC 9449 `DPoP`), if it carries one. */
+const tokenScheme = (req: Request) => accessTokenScheme(req.get('authorization'));
 
 function deny(config: GuardDeps['config'], loginPath: string, req: Request, res: Response): void {
   // An API request whose token bearerAuth did not accept (or no bearerAuth in front).
-  if (hasBearer(req)) sendBearerError(res, bearerRealm(req, config), 401, 'invalid_token');
+  const scheme = tokenScheme(req);
+  if (scheme) sendTokenError(res, { realm: bearerRealm(req, config), schemes: [scheme] }, scheme, 401, 'invalid_token');
   else sendLoginRequired(req, res, loginPath, { error: 'unauthenticated', description: 'Authentication required' });
 }
 
@@ -56,7 +58,7 @@ export function guard({ config, context }: GuardDeps, check: (req: Request) => V
         return next(e);
       }
       if (verdict.allowed) next();
-      else sendForbidden(req, res, bearerRealm(req, config), hasBearer(req), verdict.missingScopes);
+      else sendForbidden(req, res, bearerRealm(req, config), tokenScheme(req), verdict.missingScopes);
     });
   };
 }

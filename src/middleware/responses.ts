@@ -6,7 +6,7 @@
  * one user's authentication must not be cached, RFC 6749 5.1 / RFC 6750 3).
  */
 import type { Request, Response } from 'express';
-import { bearerChallenge, challengeText } from '../protocol/bearer-token.js';
+import { authChallenge, challengeText, type TokenScheme } from '../protocol/bearer-token.js';
 
 /** Header telling a JSON client where to send the user to sign in again. */
 export const LOGIN_URL_HEADER = 'oidc-login-url';
@@ -79,6 +79,46 @@ export function bearerRealm(req: Request, config: { issuer: string | undefined; 
   return (req as WithRealm)[REALM] ?? config.issuer ?? config.baseUrl;
 }
 
+/** The challenges an API route answers with: its realm, the schemes it accepts, the DPoP algorithms. */
+export interface TokenChallenges {
+  realm: string;
+  /** In the order they are listed (RFC 9110 11.6.1: one header may carry several challenges). */
+  schemes: readonly TokenScheme[];
+  /** RFC 9449 7.1 `algs`, on the DPoP challenge of a 401. */
+  dpopAlgs?: readonly string[];
+}
+
+/**
+ * An RFC 6750 3 / RFC 9449 7.1 answer: `WWW-Authenticate` and the same attributes in a JSON body.
+ * A 401 lists every scheme the route accepts (RFC 9449 7.2: `Bearer, DPoP algs=...`), with the
+ * error attributes on the scheme the request used; a 400 or 403 is about that scheme only. Without
+ * `error` (no credentials at all, RFC 6750 3.1) the challenges have no error attributes.
+ */
+export function sendTokenError(
+  res: Response,
+  challenges: TokenChallenges,
+  used: TokenScheme | undefined,
+  status: 400 | 401 | 403,
+  error: string | undefined,
+  description?: string,
+  extra: Record<string, string> = {},
+): void {
+  res.status(status).set('cache-control', 'no-store');
+  const text = description === undefined ? undefined : challengeText(description);
+  const params = error === undefined ? {} : { error, ...(text === undefined ? {} : { error_description: text }), ...extra };
+  // The scheme the error is about: the request's, else (a token in the query string) the first accepted.
+  const about = used ?? (challenges.schemes[0] as TokenScheme);
+  const listed = status === 401 ? challenges.schemes : [about];
+  const header = listed.map((scheme) => {
+    const own = scheme === about ? params : {};
+    const algs: Record<string, string> = scheme === 'DPoP' && status === 401 && challenges.dpopAlgs?.length ? { algs: challenges.dpopAlgs.join(' ') } : {};
+    return authChallenge(scheme, challenges.realm, { ...own, ...algs });
+  });
+  res.set('www-authenticate', header.join(', '));
+  if (error === undefined) res.json({ error: 'unauthenticated', ...(text === undefined ? {} : { error_description: text }) });
+  else res.json(params);
+}
+
 /**
  * An RFC 6750 3 answer: `WWW-Authenticate: Bearer realm=..., error=...` and the same in a JSON
  * body. Without `error` (no credentials at all, RFC 6750 3.1) the challenge has no error attributes.
@@ -91,29 +131,23 @@ export function sendBearerError(
   description?: string,
   extra: Record<string, string> = {},
 ): void {
-  res.status(status).set('cache-control', 'no-store');
-  const text = description === undefined ? undefined : challengeText(description);
-  if (error === undefined) {
-    res.set('www-authenticate', bearerChallenge(realm));
-    res.json({ error: 'unauthenticated', ...(text === undefined ? {} : { error_description: text }) });
-    return;
-  }
-  const params = { error, ...(text === undefined ? {} : { error_description: text }), ...extra };
-  res.set('www-authenticate', bearerChallenge(realm, params));
-  res.json(params);
+  sendTokenError(res, { realm, schemes: ['Bearer'] }, 'Bearer', status, error, description, extra);
 }
 
-/** A signed-in user who is not allowed: 403 (never a 401, which would loop back to login). */
-export function sendForbidden(req: Request, res: Response, realm: string, bearer: boolean, missingScopes?: string[]): void {
+/**
+ * A signed-in user who is not allowed: 403 (never a 401, which would loop back to login). `scheme`:
+ * the access token scheme of the request (Bearer or DPoP), which the challenge then uses.
+ */
+export function sendForbidden(req: Request, res: Response, realm: string, scheme: TokenScheme | undefined, missingScopes?: string[]): void {
   if (missingScopes?.length) {
     const scope = missingScopes.join(' ');
     res.status(403).set('cache-control', 'no-store');
-    // RFC 6750 3.1: the challenge names the scope the request lacks.
-    if (bearer) res.set('www-authenticate', bearerChallenge(realm, { error: 'insufficient_scope', scope }));
+    // RFC 6750 3.1 (and RFC 9449 7.1 for DPoP): the challenge names the scope the request lacks.
+    if (scheme) res.set('www-authenticate', authChallenge(scheme, realm, { error: 'insufficient_scope', scope }));
     res.json({ error: 'insufficient_scope', error_description: `missing scope: ${scope}` });
     return;
   }
   res.status(403).set('cache-control', 'no-store');
-  if (wantsJson(req) || bearer) res.json({ error: 'forbidden', error_description: 'Not allowed for this user' });
+  if (wantsJson(req) || scheme) res.json({ error: 'forbidden', error_description: 'Not allowed for this user' });
   else res.type('text/plain').send('Forbidden');
 }

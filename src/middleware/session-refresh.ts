@@ -16,7 +16,7 @@ import type { Request, RequestHandler } from 'express';
 import type { Services } from '../session/services.js';
 import { asyncHandler } from './async-handler.js';
 import { loginPathOf, sendLoginRequired, sendUnavailable, wantsJson } from './responses.js';
-import { hasBearerScheme } from '../protocol/bearer-token.js';
+import { accessTokenScheme } from '../protocol/bearer-token.js';
 import { continueWithContext, setContext } from '../session/context.js';
 import { destroySession, readOidcData, type AuthenticatedSession } from '../session/session-data.js';
 import { applyTokenSet, refreshDue } from '../session/refresh.js';
@@ -108,11 +108,11 @@ export function sessionRefresh(services: Pick<Services, 'config' | 'provider' | 
   });
 
   return (req, res, next) => {
-    // A Bearer header never makes a session more trusted: a request that carries a session is
+    // A Bearer (or DPoP) header never makes a session more trusted: a request that carries a session is
     // checked exactly as it would be without the header (a stolen cookie plus a junk header must
     // not skip refresh, re-authentication or the end of a dead session). bearerAuth on the route
     // then lets the token alone decide. Only an API without express-session is passed through.
-    if ((req as { session?: unknown }).session === undefined && hasBearerScheme(req.headers.authorization)) return next();
+    if ((req as { session?: unknown }).session === undefined && accessTokenScheme(req.headers.authorization) !== undefined) return next();
     let auth: AuthenticatedSession | undefined;
     try {
       auth = readOidcData(req)?.auth;

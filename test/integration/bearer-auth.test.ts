@@ -19,6 +19,8 @@ import { requireAuth } from '../../src/middleware/require-auth.js';
 import type { OidcAuthOptions } from '../../src/types.js';
 import { captureLogger, type CapturedLog } from '../support/logger.js';
 import { b64json, nowSeconds } from '../support/jwt.js';
+import { challengeOf, parseChallenges } from '../support/challenges.js';
+import { DPOP_ALGS } from '../../src/protocol/dpop-verification.js';
 
 // ---------------------------------------------------------------------------
 // helpers
@@ -135,16 +137,21 @@ async function revoke(token: string, provider: FakeOp = op): Promise<void> {
   expect(r.status).toBe(200);
 }
 
-/** RFC 6750 3: `Bearer realm="...", error="...", error_description="..."` */
+/**
+ * RFC 6750 3: the `Bearer realm="...", error="...", error_description="..."` challenge. A 401 also
+ * lists a bare DPoP challenge (RFC 9449 7.2; DPoP is `allowed` by default), which carries no error.
+ */
 function parseChallenge(header: string | undefined): { scheme: string; params: Record<string, string> } {
-  expect(header).toBeTypeOf('string');
-  const [scheme, rest = ''] = (header as string).split(/ (.*)/s);
-  const params: Record<string, string> = {};
-  for (const m of rest.matchAll(/([a-z_]+)="([^"]*)"(?:, |$)/g)) params[m[1] as string] = m[2] as string;
-  // Nothing but well-formed auth-params.
-  expect(rest.replace(/([a-z_]+)="([^"]*)"(?:, |$)/g, '')).toBe('');
-  return { scheme: scheme as string, params };
+  const all = parseChallenges(header);
+  for (const other of all.filter((c) => c.scheme !== 'Bearer')) {
+    expect(other.scheme).toBe('DPoP');
+    expect(other.params.error).toBeUndefined();
+  }
+  return challengeOf(header, 'Bearer');
 }
+
+/** The header of a 401 without credentials when DPoP is `allowed`: both schemes, no error. */
+const bareChallenges = (realm: string) => `Bearer realm="${realm}", DPoP realm="${realm}", algs="${DPOP_ALGS.join(' ')}"`;
 
 function expectInvalidToken(res: request.Response, descriptionPart?: string): void {
   expect(res.status).toBe(401);
@@ -252,17 +259,19 @@ describe('JWT access tokens', () => {
 // ---------------------------------------------------------------------------
 
 describe('RFC 6750 responses', () => {
-  it('no token -> 401 with a bare challenge (no error attribute)', async () => {
+  it('no token -> 401 with bare challenges (no error attribute): Bearer and, DPoP being allowed, DPoP with its algs', async () => {
     const res = await get(apiFor(makeRt()));
     expect(res.status).toBe(401);
-    expect(res.headers['www-authenticate']).toBe(`Bearer realm="${op.issuer}"`);
+    expect(res.headers['www-authenticate']).toBe(bareChallenges(op.issuer));
     expect(res.headers['cache-control']).toBe('no-store');
+    // bearerDpop "off": Bearer only, as before DPoP.
+    expect((await get(apiFor(makeRt({ bearerDpop: 'off' })))).headers['www-authenticate']).toBe(`Bearer realm="${op.issuer}"`);
   });
 
-  it('Authorization: Basic -> 401 with the bare Bearer challenge', async () => {
+  it('Authorization: Basic -> 401 with the bare challenges', async () => {
     const res = await request(apiFor(makeRt())).get('/api').set('authorization', 'Basic dXNlcjpwYXNz');
     expect(res.status).toBe(401);
-    expect(res.headers['www-authenticate']).toBe(`Bearer realm="${op.issuer}"`);
+    expect(res.headers['www-authenticate']).toBe(bareChallenges(op.issuer));
   });
 
   it('a token in the query string -> 400 invalid_request, never checked', async () => {
@@ -307,7 +316,7 @@ describe('RFC 6750 responses', () => {
 
   it('a realm option replaces the issuer in the challenge', async () => {
     const res = await get(apiFor(makeRt(), { realm: 'my-api' }));
-    expect(res.headers['www-authenticate']).toBe('Bearer realm="my-api"');
+    expect(res.headers['www-authenticate']).toBe(bareChallenges('my-api'));
   });
 });
 

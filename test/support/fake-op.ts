@@ -60,6 +60,8 @@ export interface FakeOpBehaviour {
   // userinfo
   userinfoClaims?: Record<string, unknown>;
   userinfoStatus?: number;
+  // introspection: members added to (or, undefined, removed from) every active response, e.g. a DPoP binding `cnf: { jkt }` (RFC 9449 6.2)
+  introspectionExtra?: Record<string, unknown>;
   // keys: the JWKS endpoint answers this status (with a JSON error body) instead of the keys
   jwksStatus?: number;
   // revocation
@@ -776,15 +778,22 @@ class FakeOpServer implements FakeOp {
     const token = log.body.token;
     const rec = this.liveAccessToken(token);
     if (!rec) return this.sendJson(res, 200, { active: false });
-    this.sendJson(res, 200, {
-      active: true,
-      sub: this.sub,
-      client_id: this.clientId,
-      scope: rec.scope,
-      exp: rec.exp,
-      token_type: 'Bearer',
-      iss: this.issuer,
-    });
+    this.sendJson(
+      res,
+      200,
+      mergeDeleting(
+        {
+          active: true,
+          sub: this.sub,
+          client_id: this.clientId,
+          scope: rec.scope,
+          exp: rec.exp,
+          token_type: 'Bearer',
+          iss: this.issuer,
+        },
+        this.behaviour.introspectionExtra,
+      ),
+    );
   }
 
   private endSession(log: FakeOpRequestLog, res: ServerResponse): void {

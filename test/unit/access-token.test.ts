@@ -16,7 +16,7 @@ import {
 } from '../../src/protocol/access-token.js';
 import { allowedAccessTokenAlgorithms } from '../../src/protocol/jwt-verification.js';
 import { checkIntrospectionResponse, type IntrospectionExpectations } from '../../src/protocol/introspection.js';
-import { readBearerToken, tokenScopes } from '../../src/protocol/bearer-token.js';
+import { accessTokenScheme, readAccessToken, readBearerToken, tokenScopes } from '../../src/protocol/bearer-token.js';
 import { hashToken } from '../../src/store/bearer-cache.js';
 import type { KeyResolver } from '../../src/keys/jwks.js';
 import { errorOf, errorOfAsync } from '../support/error-code.js';
@@ -247,6 +247,32 @@ describe('readBearerToken (RFC 6750 2.1)', () => {
     expect(readBearerToken('Bearer a b').kind).toBe('malformed');
     expect(readBearerToken('Bearer a"b').kind).toBe('malformed');
     expect(readBearerToken('Bearer ab=c').kind).toBe('malformed');
+  });
+});
+
+describe('readAccessToken (RFC 6750 2.1, RFC 9449 7.1)', () => {
+  it('reads Bearer and DPoP tokens with their scheme, case-insensitively', () => {
+    expect(readAccessToken('Bearer abc')).toEqual({ kind: 'token', scheme: 'Bearer', token: 'abc' });
+    expect(readAccessToken('dpop abc.DEF-_~+/=')).toEqual({ kind: 'token', scheme: 'DPoP', token: 'abc.DEF-_~+/=' });
+    expect(readAccessToken('DPoP   abc  ')).toEqual({ kind: 'token', scheme: 'DPoP', token: 'abc' });
+  });
+
+  it('another scheme is none; a DPoP header without a token or with a bad token68 is malformed', () => {
+    expect(readAccessToken('Basic dXNlcjpwYXNz').kind).toBe('none');
+    expect(readAccessToken('DPoPabc').kind).toBe('none');
+    expect(readAccessToken('DPoP')).toMatchObject({ kind: 'malformed', scheme: 'DPoP' });
+    expect(readAccessToken('DPoP a b')).toMatchObject({ kind: 'malformed', scheme: 'DPoP' });
+  });
+
+  it('a DPoP token is no bearer token for readBearerToken', () => {
+    expect(readBearerToken('DPoP abc').kind).toBe('none');
+  });
+
+  it('accessTokenScheme names the scheme, whatever the token', () => {
+    expect(accessTokenScheme('bearer x')).toBe('Bearer');
+    expect(accessTokenScheme('DPOP x')).toBe('DPoP');
+    expect(accessTokenScheme('Basic x')).toBeUndefined();
+    expect(accessTokenScheme(undefined)).toBeUndefined();
   });
 });
 

@@ -93,6 +93,19 @@ describe('OPTION_SPECS', () => {
     },
   );
 
+  it('DPoP: allowed by default, required / off from the env; a nonce secret under 32 characters is refused', () => {
+    expect(resolve().bearer).toMatchObject({ dpopMode: 'allowed', dpopProofMaxAgeSeconds: 60, dpopNonce: false, dpopNonceSecret: undefined });
+    expect(resolve({}, { OIDC_BEARER_DPOP: 'required', OIDC_DPOP_NONCE: 'true' }).bearer).toMatchObject({ dpopMode: 'required', dpopNonce: true });
+    expectConfigError(() => resolve({}, { OIDC_BEARER_DPOP: 'on' }), 'option "bearerDpop" (env OIDC_BEARER_DPOP) must be allowed, required or off');
+    expectConfigError(() => resolve({ dpopNonceSecret: 'short' }), 'option "dpopNonceSecret" (env OIDC_DPOP_NONCE_SECRET) must be at least 32 characters');
+    expect(resolve({ dpopNonceSecret: 'x'.repeat(32) }).bearer.dpopNonceSecret).toBe('x'.repeat(32));
+    // Nonces are derived from a secret: without a client secret, dpopNonceSecret must be given.
+    expectConfigError(
+      () => resolve({ clientSecret: undefined, clientAuthMethod: 'none', dpopNonce: true }),
+      'option "dpopNonce" (env OIDC_DPOP_NONCE) needs "dpopNonceSecret" (env OIDC_DPOP_NONCE_SECRET)',
+    );
+  });
+
   it('bearerAudience defaults to the client id (defaultFrom)', () => {
     expect(resolve().bearer.audience).toBe('client-1');
     expect(resolve({}, { OIDC_BEARER_AUDIENCE: 'api://x' }).bearer.audience).toBe('api://x');
@@ -119,7 +132,12 @@ describe('OPTION_SPECS', () => {
       opaqueTokens: 'auto' | 'introspection' | 'userinfo' | 'reject';
       cacheMaxEntries: number;
       cacheTtlSeconds: number;
+      dpopMode: 'allowed' | 'required' | 'off';
+      dpopProofMaxAgeSeconds: number;
+      dpopNonce: boolean;
+      dpopNonceSecret: string | undefined;
     }>();
+    expectTypeOf(cfg.dpop).toEqualTypeOf<boolean | undefined>();
     expectTypeOf(cfg.endpoints.introspection).toEqualTypeOf<string | undefined>();
     expectTypeOf(cfg.discovery).toEqualTypeOf<{ url: string; issuerSetting: string } | { url: undefined; reason: string }>();
     expect(Object.keys(cfg.endpoints)).toHaveLength(7);
