@@ -114,6 +114,8 @@ export function createOidcAuth(options: OidcAuthOptions = {}): OidcAuth {
 }
 
 export { OidcError, isOidcError, isTransientProviderError } from './errors.js';
+/** The public JWK (with the kid assertions carry) of a private_key_jwt key, to register at the provider. */
+export { publicJwkFor } from './keys/client-assertion-key.js';
 export type { OidcErrorCode } from './errors.js';
 export type {
   OidcAuthOptions,

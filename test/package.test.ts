@@ -30,6 +30,15 @@ describe('package', () => {
     expect(typeof mod.OidcError).toBe('function');
   });
 
+  it("prints the public JWKS of a client key as README's FAPI 2.0 section shows (publicJwkFor)", async () => {
+    const { publicJwkFor } = (await import('express-oidc-rp')) as { publicJwkFor: (pem: string, alg: string) => Promise<Record<string, unknown>> };
+    const { generateKeyPairSync } = await import('node:crypto');
+    const pem = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'pem', type: 'pkcs8' }) as string;
+    const jwk = await publicJwkFor(pem, 'PS256');
+    expect(jwk).toMatchObject({ kty: 'RSA', alg: 'PS256', use: 'sig', kid: expect.any(String) });
+    expect(jwk).not.toHaveProperty('d');
+  });
+
   it('keeps the option table internal: README "Options" documents it', async () => {
     const mod = (await import('express-oidc-rp')) as Record<string, unknown>;
     expect(Object.keys(mod).filter((name) => /OPTION|SPEC/i.test(name))).toEqual([]);

@@ -11,7 +11,9 @@ export interface RpProcessEnv {
   PORT?: string;
   ISSUER: string;
   CLIENT_ID: string;
-  CLIENT_SECRET: string;
+  CLIENT_SECRET?: string;
+  /** More createOidcAuth options, as JSON. */
+  OIDC_EXTRA_OPTIONS?: string;
   BASE_URL?: string;
   /** A standalone Redis; or REDIS_CLUSTER, a Redis Cluster's master URLs, comma separated. */
   REDIS_URL?: string;

@@ -3,7 +3,8 @@
  *
  *   node --import tsx test/support/rp-server.ts
  *
- * Configured by env: PORT (0 = any), ISSUER, CLIENT_ID, CLIENT_SECRET, BASE_URL (defaults to this
+ * Configured by env: PORT (0 = any), ISSUER, CLIENT_ID, CLIENT_SECRET (optional), OIDC_EXTRA_OPTIONS
+ * (more createOidcAuth options as JSON), BASE_URL (defaults to this
  * process's own URL), REDIS_URL, CLIENT_KIND ('node-redis' | 'ioredis': the client given to the
  * library; connect-redis always gets node-redis), optional REDIS_CLUSTER (comma-separated
  * redis:// URLs of a Redis Cluster's masters: then both clients are cluster clients, node-redis
@@ -46,7 +47,10 @@ type RedisClientLike = import('../../src/types.js').RedisClientLike;
 
 const issuer = need('ISSUER');
 const clientId = need('CLIENT_ID');
-const clientSecret = need('CLIENT_SECRET');
+// Optional: a private_key_jwt or public client has none (OIDC_EXTRA_OPTIONS then says how it authenticates).
+const clientSecret = env.CLIENT_SECRET || undefined;
+// More createOidcAuth options as JSON (profile, clientAssertionSigningKey, dpop...).
+const extraOptions = env.OIDC_EXTRA_OPTIONS ? (JSON.parse(env.OIDC_EXTRA_OPTIONS) as Record<string, unknown>) : {};
 const clusterUrls = env.REDIS_CLUSTER ? env.REDIS_CLUSTER.split(',') : undefined;
 const redisUrl = clusterUrls ? '' : need('REDIS_URL');
 const clientKind = env.CLIENT_KIND ?? 'node-redis';
@@ -108,6 +112,7 @@ const oidc = createOidcAuth({
   redis: libraryClient,
   env: {},
   ...(env.OIDC_TIMEOUT_SECONDS ? { timeout: Number(env.OIDC_TIMEOUT_SECONDS) } : {}),
+  ...extraOptions,
 });
 
 app.use(
@@ -127,6 +132,15 @@ app.get('/me', oidc.requireAuth(), (req, res) => {
     refreshToken: req.oidc.refreshToken,
     accessTokenExpiresAt: req.oidc.accessTokenExpiresAt,
   });
+});
+// req.oidc.fetch to the URL given (tests only).
+app.get('/call', oidc.requireAuth(), async (req, res, next) => {
+  try {
+    const r = await req.oidc.fetch(String(req.query.url));
+    res.json({ pid: process.pid, status: r.status, body: await r.text() });
+  } catch (err) {
+    next(err);
+  }
 });
 // Which Express major this child runs (the test checks it matches its own project).
 app.get('/health', (_req, res) => {
