@@ -48,6 +48,15 @@ export function oneOf<const V extends readonly [string, ...string[]]>(...values:
   return stringKind<V[number]>((v) => ((values as readonly string[]).includes(v) ? undefined : `must be ${words}, got "${v}"`));
 }
 
+/**
+ * PEM text, checked by the option's own check (src/config/validators.ts parses it with
+ * node:crypto). In the env a PEM may be written on one line with literal `\n` escapes, as PaaS env
+ * settings (and .env files) often hold it: those become line breaks.
+ */
+export function pem(): Kind<string> {
+  return { ...stringKind(), fromEnv: (value) => value.replace(/(?:\\r)?\\n/g, '\n') };
+}
+
 /** A provider URL: https, http only on loopback. */
 export const providerUrl = (): Kind<string> => stringKind(providerUrlProblem);
 

@@ -19,6 +19,7 @@ import {
   oneOf,
   params,
   pathsOrPatterns,
+  pem,
   providerUrl,
   proxyUrl,
   routePath,
@@ -29,7 +30,7 @@ import {
   type Kind,
   type Report,
 } from './kinds.js';
-import { isPlainObject, redisClientKind, signKeyProblem } from './validators.js';
+import { certificatesProblem, isPlainObject, privateKeyProblem, redisClientKind, signKeyProblem } from './validators.js';
 
 interface SpecFields<T, I> {
   /** The environment variable (mozilla-django-oidc's setting name where it has one). */
@@ -160,6 +161,30 @@ export const OPTION_SPECS = {
   timeout: option(secondsAsMilliseconds(0.001), { env: 'OIDC_TIMEOUT', default: 5, at: 'timeoutMs', doc: 'Seconds for each request to the provider.' }),
   proxy: option(proxyUrl(), { env: 'OIDC_PROXY', doc: 'HTTP(S) proxy URL for requests to the provider.' }),
   verifySsl: option(boolean(), { env: 'OIDC_VERIFY_SSL', default: true, doc: "Verify the provider's TLS certificate." }),
+  clientCertificate: option(pem(), {
+    env: 'OIDC_RP_CLIENT_CERTIFICATE',
+    check: (chain, report): void => {
+      const problem = certificatesProblem(chain, ref('clientKey'));
+      if (problem) report(problem);
+    },
+    doc: 'PEM client certificate (its chain after it), presented to the provider in every TLS handshake: mutual TLS (RFC 8705). Needs `clientKey`.',
+  }),
+  clientKey: option(pem(), {
+    env: 'OIDC_RP_CLIENT_KEY',
+    check: (key, report): void => {
+      const problem = privateKeyProblem(key);
+      if (problem) report(problem);
+    },
+    doc: 'PEM private key of `clientCertificate` (unencrypted; keep it as secret as a client secret).',
+  }),
+  caCertificates: option(pem(), {
+    env: 'OIDC_CA_CERTIFICATES',
+    check: (bundle, report): void => {
+      const problem = certificatesProblem(bundle, undefined);
+      if (problem) report(problem);
+    },
+    doc: "PEM bundle of CA certificates trusted for the provider's TLS certificate in addition to Node's default roots (a private CA).",
+  }),
   maxResponseBytes: option(integer(1024), { env: 'OIDC_MAX_RESPONSE_BYTES', default: 1024 * 1024, doc: 'Largest provider response accepted.' }),
   tokenUseBasicAuth: option(boolean(), { env: 'OIDC_TOKEN_USE_BASIC_AUTH', default: true, doc: '`client_secret_basic`; `false` for `client_secret_post`.' }),
   allowUnsecuredJwt: option(boolean(), {
