@@ -24,6 +24,10 @@ export type ProviderSettings = Parameters<typeof createDiscovery>[0] & {
   proxy: string | undefined;
   verifySsl: boolean;
   maxResponseBytes: number;
+  /** Mutual TLS (RFC 8705) and a private CA: passed to the HTTP client. */
+  clientCertificate: string | undefined;
+  clientKey: string | undefined;
+  caCertificates: string | undefined;
   /** OIDC_OP_ALLOWED_TENANTS (Entra multi-tenant). */
   allowedTenants: readonly string[];
 };
@@ -46,6 +50,9 @@ export function createProvider(settings: ProviderSettings): Provider {
     proxy: settings.proxy,
     verifySsl: settings.verifySsl,
     maxResponseBytes: settings.maxResponseBytes,
+    clientCertificate: settings.clientCertificate,
+    clientKey: settings.clientKey,
+    caCertificates: settings.caCertificates,
   });
   const discovery = createDiscovery(settings, http);
 
