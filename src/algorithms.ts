@@ -21,3 +21,9 @@ export const SUPPORTED_ALGS = [
   'HS384',
   'HS512',
 ] as const;
+
+/** Asymmetric algorithms the client signs with: client assertions (RFC 7523), DPoP proofs (RFC 9449 4.2). */
+export const SIGNING_ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'] as const;
+
+/** FAPI 2.0 Security Profile 5.4 (cryptography): the only signing algorithms allowed. */
+export const FAPI2_ALGS = ['PS256', 'ES256', 'EdDSA', 'Ed25519'] as const;

@@ -28,6 +28,7 @@ import {
 import { placeOptions, readOptions } from './config/read.js';
 import { optionKeyProblems } from './config/unknown-keys.js';
 import { keyPairProblem } from './config/validators.js';
+import { resolveSecurity, type SecuritySettings } from './config/security-profile.js';
 
 export { ROUTE_NAMES } from './config/options.js';
 /** How messages name an option: `"issuer" (env OIDC_OP_ISSUER)` (from the option table). */
@@ -43,6 +44,8 @@ export interface ResolvedConfig extends ConfigFromOptions {
   redirectUri: string;
   /** Whether the discovery document is fetched, and from where. */
   discovery: DiscoveryPlan;
+  /** Client authentication, PAR, DPoP and the FAPI 2.0 profile, decided together (config/security-profile.ts). */
+  security: SecuritySettings;
   redis: RedisClientLike | undefined;
   hooks: OidcHooks;
   logger: OidcLogger;
@@ -131,6 +134,7 @@ export function resolveConfig(options: OidcAuthOptions = {}): ResolvedConfig {
     if (first) problems.push(`options ${ref(`routes.${first}`)} and ${ref(`routes.${r}`)} are the same path "${path}"; each route needs its own`);
     else seen.set(path.toLowerCase(), r);
   }
+  const security = resolveSecurity(values, given, report);
   if (problems.length > 0) throw configInvalid(problems);
 
   const placed = placeOptions(values);
@@ -138,6 +142,7 @@ export function resolveConfig(options: OidcAuthOptions = {}): ResolvedConfig {
     ...placed,
     redirectUri: placed.baseUrl + placed.routes.callback,
     discovery: discoveryPlan(placed),
+    security,
     redis: options.redis,
     hooks: options.hooks ?? {},
     logger: options.logger ?? defaultLogger(),

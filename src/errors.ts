@@ -20,6 +20,8 @@ export type OidcErrorCode =
   // discovery
   | 'OIDC_DISCOVERY_FAILED'
   | 'OIDC_DISCOVERY_ISSUER_MISMATCH'
+  // pushed authorization requests (RFC 9126)
+  | 'OIDC_PAR_FAILED' // the PAR endpoint refused the request or answered malformed
   // authorization response (callback)
   | 'OIDC_STATE_MISSING'
   | 'OIDC_STATE_MISMATCH'
@@ -51,7 +53,9 @@ export type OidcErrorCode =
   | 'OIDC_LOGOUT_TOKEN_REPLAYED'
   // session refresh
   | 'OIDC_REFRESH_FAILED' // temporary: nothing changed, try again later
-  | 'OIDC_SESSION_ENDED'; // the credential is dead (invalid_grant...)
+  | 'OIDC_SESSION_ENDED' // the credential is dead (invalid_grant...)
+  // req.oidc.fetch
+  | 'OIDC_NOT_AUTHENTICATED'; // no signed-in session (or no access token kept) to call an API with
 
 export interface OidcErrorOptions {
   cause?: unknown;
@@ -106,6 +110,7 @@ export function isTransientProviderError(err: unknown): boolean {
     case 'OIDC_REFRESH_FAILED':
       return true;
     case 'OIDC_HTTP_STATUS':
+    case 'OIDC_PAR_FAILED':
     case 'OIDC_HTTP_INVALID_BODY':
     case 'OIDC_HTTP_RESPONSE_TOO_LARGE':
       // A 5xx (or a proxy's HTML error page) says nothing about the token itself.

@@ -4,6 +4,7 @@
 import type { Request } from 'express';
 import type { JWTPayload } from 'jose';
 import type { OidcError } from './errors.js';
+import type { SIGNING_ALGS } from './algorithms.js';
 
 /** Claims of the signed-in user: ID token claims merged with userinfo (userinfo wins). */
 export interface OidcClaims extends JWTPayload {
@@ -130,8 +131,27 @@ export interface OidcAuthOptions {
   allowedTenants?: readonly string[] | string;
   /** OIDC_RP_CLIENT_ID (required). */
   clientId?: string;
-  /** OIDC_RP_CLIENT_SECRET (required). */
+  /** OIDC_RP_CLIENT_SECRET: required unless the client authenticates with a key or a certificate. */
   clientSecret?: string;
+  /**
+   * OIDC_RP_CLIENT_AUTH_METHOD (OIDC Core 9, RFC 8705): how the client authenticates at the
+   * provider. Default: chosen from the configured credentials and the provider's
+   * `token_endpoint_auth_methods_supported`.
+   */
+  clientAuthMethod?:
+    | 'client_secret_basic'
+    | 'client_secret_post'
+    | 'client_secret_jwt'
+    | 'private_key_jwt'
+    | 'tls_client_auth'
+    | 'self_signed_tls_client_auth'
+    | 'none';
+  /** OIDC_RP_CLIENT_ASSERTION_KEY: private_key_jwt's private key, PEM (PKCS#8) or a JWK as JSON. */
+  clientAssertionSigningKey?: string;
+  /** OIDC_RP_CLIENT_ASSERTION_ALG: default from the key (RS256 / PS256 under fapi2, ES256, EdDSA...). */
+  clientAssertionSigningAlg?: (typeof SIGNING_ALGS)[number];
+  /** OIDC_RP_CLIENT_ASSERTION_AUDIENCE: `token_endpoint` (default), `issuer` (default under fapi2), `endpoint`, or a URL. */
+  clientAssertionAudience?: string;
   /** OIDC_RP_BASE_URL (required): public origin of the app; redirect_uri = baseUrl + routes.callback. */
   baseUrl?: string;
   /** OIDC_RP_SCOPES, default `openid email`; must contain `openid`. */
@@ -194,8 +214,16 @@ export interface OidcAuthOptions {
   caCertificates?: string;
   /** OIDC_MAX_RESPONSE_BYTES, default 1048576: cap on any provider response body. */
   maxResponseBytes?: number;
-  /** OIDC_TOKEN_USE_BASIC_AUTH, default true: client_secret_basic; false = client_secret_post. */
+  /** OIDC_TOKEN_USE_BASIC_AUTH (mozilla-django-oidc): true = client_secret_basic, false = client_secret_post. */
   tokenUseBasicAuth?: boolean;
+  /** OIDC_PAR: pushed authorization requests (RFC 9126); default: when the provider requires them, or under fapi2. */
+  pushedAuthorizationRequests?: boolean;
+  /** OIDC_DPOP: DPoP-bound tokens (RFC 9449); default false (true under fapi2 unless mTLS binds the tokens). */
+  dpop?: boolean;
+  /** OIDC_DPOP_ALG, default ES256: the algorithm of each login's DPoP key. */
+  dpopSigningAlg?: 'ES256' | 'ES384' | 'ES512' | 'PS256' | 'RS256' | 'EdDSA';
+  /** OIDC_PROFILE: `fapi2` turns on and enforces the FAPI 2.0 Security Profile. */
+  profile?: 'fapi2';
   /** OIDC_ALLOW_UNSECURED_JWT, default false: accept `alg: none` ID tokens from the token endpoint. */
   allowUnsecuredJwt?: boolean;
   /** OIDC_FETCH_USERINFO, default true: call the userinfo endpoint at login when the provider has one. */
@@ -278,6 +306,14 @@ export interface OidcContext {
   accessTokenExpiresAt: number | undefined;
   /** Granted scopes: the session's token response, or a bearer token's `scope` / `scp` claim. */
   scopes: string[];
+  /**
+   * Call an API with this session's access token: `Authorization: Bearer`, or for DPoP-bound tokens
+   * `Authorization: DPoP` with a proof (retried once on a `use_dpop_nonce` challenge). On `401`
+   * with `invalid_token` the tokens are refreshed once (single-flight, as sessionRefresh does) and
+   * the call is retried. Returns the fetch `Response`. Rejects with OIDC_NOT_AUTHENTICATED when the
+   * request has no signed-in session (bearerAuth requests included).
+   */
+  fetch(url: string | URL, init?: RequestInit): Promise<Response>;
 }
 
 declare global {

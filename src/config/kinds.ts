@@ -44,17 +44,17 @@ export const text = (): Kind<string> => stringKind();
 
 /** One of a few words, e.g. `auto | introspection | userinfo | reject`. */
 export function oneOf<const V extends readonly [string, ...string[]]>(...values: V): Kind<V[number], V[number]> {
-  const words = `${values.slice(0, -1).join(', ')} or ${values[values.length - 1]}`;
+  const words = values.length === 1 ? values[0] : `${values.slice(0, -1).join(', ')} or ${values[values.length - 1]}`;
   return stringKind<V[number]>((v) => ((values as readonly string[]).includes(v) ? undefined : `must be ${words}, got "${v}"`));
 }
 
 /**
- * PEM text, checked by the option's own check (src/config/validators.ts parses it with
- * node:crypto). In the env a PEM may be written on one line with literal `\n` escapes, as PaaS env
- * settings (and .env files) often hold it: those become line breaks.
+ * Key or certificate text (PEM, or JWK JSON). In an env var, a PEM written on one line with
+ * literal `\n` (or `\r\n`) escapes (how PaaS settings pages store multi-line values) is accepted.
  */
-export function pem(): Kind<string> {
-  return { ...stringKind(), fromEnv: (value) => value.replace(/(?:\\r)?\\n/g, '\n') };
+export function keyText(check?: (value: string) => string | undefined): Kind<string> {
+  const kind = stringKind(check);
+  return { ...kind, fromEnv: (value) => (value.startsWith('-----') ? value.replace(/(?:\\r)?\\n/g, '\n') : value) };
 }
 
 /** A provider URL: https, http only on loopback. */
@@ -93,9 +93,15 @@ function withMap<T, U, I>(kind: Kind<T, I>, map: (value: T) => U): Kind<U, I> {
 const TRUE = new Set(['1', 'true', 'yes', 'on']);
 const FALSE = new Set(['0', 'false', 'no', 'off', '']);
 
-export function boolean(): Kind<boolean> {
+/**
+ * true/false. `unsetWhenEmpty`: for a switch without a default whose absence means "decide for
+ * me" (tokenUseBasicAuth, pushedAuthorizationRequests, dpop), an empty env var leaves it unset
+ * rather than turning it off.
+ */
+export function boolean(unsetWhenEmpty = false): Kind<boolean> {
   return {
     fromEnv(value, raw, report) {
+      if (unsetWhenEmpty && value === '') return undefined;
       const v = value.toLowerCase();
       if (TRUE.has(v)) return true;
       if (FALSE.has(v)) return false;

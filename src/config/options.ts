@@ -8,18 +8,19 @@
  * shape resolveConfig returns, ConfigFromOptions), the known option keys, the route names, and
  * how every message names an option: `"name" (env NAME)`.
  */
-import { SUPPORTED_ALGS } from '../algorithms.js';
+import { SIGNING_ALGS, SUPPORTED_ALGS } from '../algorithms.js';
+import { CLIENT_AUTH_METHODS } from '../client-auth-methods.js';
 import type { OidcAuthOptions, OidcHooks, OidcLogger, OidcRoutes } from '../types.js';
 import {
   appUrl,
   boolean,
   hostList,
   integer,
+  keyText,
   list,
   oneOf,
   params,
   pathsOrPatterns,
-  pem,
   providerUrl,
   proxyUrl,
   routePath,
@@ -30,7 +31,7 @@ import {
   type Kind,
   type Report,
 } from './kinds.js';
-import { certificatesProblem, isPlainObject, privateKeyProblem, redisClientKind, signKeyProblem } from './validators.js';
+import { certificatesProblem, isPlainObject, privateKeyProblem, privateSigningKeyProblem, redisClientKind, signKeyProblem } from './validators.js';
 
 interface SpecFields<T, I> {
   /** The environment variable (mozilla-django-oidc's setting name where it has one). */
@@ -74,7 +75,30 @@ export const OPTION_SPECS = {
     doc: 'Microsoft Entra multi-tenant issuers (`common`, `organizations`): the tenant ids allowed to sign in; empty lets any tenant in.',
   }),
   clientId: option(text(), { env: 'OIDC_RP_CLIENT_ID', required: true, doc: 'Client id.' }),
-  clientSecret: option(text(), { env: 'OIDC_RP_CLIENT_SECRET', required: true, doc: 'Client secret (also the HS256 key).' }),
+  clientSecret: option(text(), {
+    env: 'OIDC_RP_CLIENT_SECRET',
+    doc: 'Client secret (also the HS256 key). Required unless the client authenticates otherwise (`clientAuthMethod`, `clientAssertionSigningKey`, `clientCertificate`).',
+  }),
+  clientAuthMethod: option(oneOf(...CLIENT_AUTH_METHODS), {
+    env: 'OIDC_RP_CLIENT_AUTH_METHOD',
+    doc: "How the client authenticates at the token, PAR, revocation and introspection endpoints; by default the first the credentials allow (`private_key_jwt`, `client_secret_basic`, `client_secret_post`, `client_secret_jwt`, then the mTLS methods) that the provider's `token_endpoint_auth_methods_supported` lists.",
+  }),
+  clientAssertionSigningKey: option(keyText(privateSigningKeyProblem), {
+    env: 'OIDC_RP_CLIENT_ASSERTION_KEY',
+    doc: "private_key_jwt: the private key, PEM (PKCS#8) or JWK; its `kid` is the JWK's, else its RFC 7638 thumbprint.",
+  }),
+  clientAssertionSigningAlg: option(oneOf(...SIGNING_ALGS), {
+    env: 'OIDC_RP_CLIENT_ASSERTION_ALG',
+    doc: "private_key_jwt's algorithm; default from the key: the JWK's `alg`, RS256 for RSA (PS256 with `profile: 'fapi2'`), ES256/384/512 by curve, EdDSA.",
+  }),
+  clientAssertionAudience: option(text(), {
+    env: 'OIDC_RP_CLIENT_ASSERTION_AUDIENCE',
+    check: (aud, report): void => {
+      if (!['token_endpoint', 'issuer', 'endpoint'].includes(aud) && !URL.canParse(aud))
+        report(`must be token_endpoint, issuer, endpoint or a URL, got "${aud}"`);
+    },
+    doc: "`aud` of client assertions: `token_endpoint` (default; OIDC Core 9), `issuer` (default with `profile: 'fapi2'`; RFC 9126 2), `endpoint` (the URL called, as Okta wants) or a fixed URL.",
+  }),
   baseUrl: option(appUrl(), { env: 'OIDC_RP_BASE_URL', required: true, doc: 'Public URL of the app (origin plus optional path prefix).' }),
   scopes: option(list(), {
     env: 'OIDC_RP_SCOPES',
@@ -161,32 +185,48 @@ export const OPTION_SPECS = {
   timeout: option(secondsAsMilliseconds(0.001), { env: 'OIDC_TIMEOUT', default: 5, at: 'timeoutMs', doc: 'Seconds for each request to the provider.' }),
   proxy: option(proxyUrl(), { env: 'OIDC_PROXY', doc: 'HTTP(S) proxy URL for requests to the provider.' }),
   verifySsl: option(boolean(), { env: 'OIDC_VERIFY_SSL', default: true, doc: "Verify the provider's TLS certificate." }),
-  clientCertificate: option(pem(), {
+  clientCertificate: option(keyText(), {
     env: 'OIDC_RP_CLIENT_CERTIFICATE',
     check: (chain, report): void => {
+      // Names clientKey, so a check of the entry (the kind's check cannot refer to the table).
       const problem = certificatesProblem(chain, ref('clientKey'));
       if (problem) report(problem);
     },
     doc: 'PEM client certificate (its chain after it), presented to the provider in every TLS handshake: mutual TLS (RFC 8705). Needs `clientKey`.',
   }),
-  clientKey: option(pem(), {
+  clientKey: option(keyText(privateKeyProblem), {
     env: 'OIDC_RP_CLIENT_KEY',
-    check: (key, report): void => {
-      const problem = privateKeyProblem(key);
-      if (problem) report(problem);
-    },
     doc: 'PEM private key of `clientCertificate` (unencrypted; keep it as secret as a client secret).',
   }),
-  caCertificates: option(pem(), {
-    env: 'OIDC_CA_CERTIFICATES',
-    check: (bundle, report): void => {
-      const problem = certificatesProblem(bundle, undefined);
-      if (problem) report(problem);
+  caCertificates: option(
+    keyText((bundle) => certificatesProblem(bundle, undefined)),
+    {
+      env: 'OIDC_CA_CERTIFICATES',
+      doc: "PEM bundle of CA certificates trusted for the provider's TLS certificate in addition to Node's default roots (a private CA).",
     },
-    doc: "PEM bundle of CA certificates trusted for the provider's TLS certificate in addition to Node's default roots (a private CA).",
-  }),
+  ),
   maxResponseBytes: option(integer(1024), { env: 'OIDC_MAX_RESPONSE_BYTES', default: 1024 * 1024, doc: 'Largest provider response accepted.' }),
-  tokenUseBasicAuth: option(boolean(), { env: 'OIDC_TOKEN_USE_BASIC_AUTH', default: true, doc: '`client_secret_basic`; `false` for `client_secret_post`.' }),
+  tokenUseBasicAuth: option(boolean(true), {
+    env: 'OIDC_TOKEN_USE_BASIC_AUTH',
+    doc: "mozilla-django-oidc's switch: `true` is `clientAuthMethod: 'client_secret_basic'`, `false` is `client_secret_post`.",
+  }),
+  pushedAuthorizationRequests: option(boolean(true), {
+    env: 'OIDC_PAR',
+    doc: "Send the authorization request to the provider's PAR endpoint first (RFC 9126); by default only when the provider requires it (`require_pushed_authorization_requests`) or `profile: 'fapi2'`.",
+  }),
+  dpop: option(boolean(true), {
+    env: 'OIDC_DPOP',
+    doc: "DPoP-bound tokens (RFC 9449): a key pair per login, proofs on every token, userinfo, revocation and `req.oidc.fetch` call; default off (on with `profile: 'fapi2'` unless mTLS binds the tokens).",
+  }),
+  dpopSigningAlg: option(oneOf('ES256', 'ES384', 'ES512', 'PS256', 'RS256', 'EdDSA'), {
+    env: 'OIDC_DPOP_ALG',
+    default: 'ES256',
+    doc: 'Algorithm of the per-login DPoP key.',
+  }),
+  profile: option(oneOf('fapi2'), {
+    env: 'OIDC_PROFILE',
+    doc: '`fapi2`: the FAPI 2.0 Security Profile: PAR, PKCE, RFC 9207 `iss`, private_key_jwt or mTLS, DPoP or mTLS-bound tokens, PS256/ES256/EdDSA only; a weaker explicit setting fails at start-up.',
+  }),
   allowUnsecuredJwt: option(boolean(), {
     env: 'OIDC_ALLOW_UNSECURED_JWT',
     default: false,

@@ -41,9 +41,6 @@ const EOC_HINTS = new Map<string, string>([
   ['baseURL', `use ${ref('baseUrl')}`],
   ['secret', 'the session belongs to express-session here: give the secret to session({ secret })'],
   ['session', 'the session belongs to express-session here: set its store, cookie, rolling and maxAge in session({ ... })'],
-  ['clientAuthMethod', `use ${ref('tokenUseBasicAuth')}: true for client_secret_basic, false for client_secret_post (private_key_jwt is not supported)`],
-  ['clientAssertionSigningKey', `private_key_jwt is not supported; authenticate with ${ref('clientSecret')}`],
-  ['clientAssertionSigningAlg', `private_key_jwt is not supported; authenticate with ${ref('clientSecret')}`],
   [
     'attemptSilentLogin',
     `there is no silent login for anonymous visitors; signed-in sessions without a refresh token are re-checked with prompt=none after ${ref('renewIdTokenExpirySeconds')}`,
@@ -58,7 +55,6 @@ const EOC_HINTS = new Map<string, string>([
   ['transactionCookie', 'the login state is kept in the express-session session, with no cookie of its own'],
   ['legacySameSiteCookie', 'the login state is kept in the express-session session, with no cookie of its own'],
   ['enableTelemetry', 'there is no telemetry; remove it'],
-  ['pushedAuthorizationRequests', 'pushed authorization requests (PAR) are not supported'],
   ['postLogoutRedirect', `use ${ref('logoutRedirectUrl')} (a top-level option)`],
 ]);
 

@@ -99,6 +99,80 @@ export function signKeyProblem(material: string, clientSecret: string): string |
   return undefined;
 }
 
+/** The client's own private key (PEM PKCS#8 or a private JWK), or why it cannot be one. */
+function parsePrivateKey(material: string): KeyObject | string {
+  const trimmed = material.trim();
+  if (trimmed.startsWith('{')) {
+    let jwk: unknown;
+    try {
+      jwk = JSON.parse(trimmed);
+    } catch {
+      return 'is not valid JSON (a private JWK was expected)';
+    }
+    if (!isPlainObject(jwk)) return 'is not a JWK object';
+    if (Array.isArray(jwk.keys)) return 'is a JWKS: give the one private JWK to sign with';
+    if (jwk.kty === 'oct') return 'is a symmetric key (kty "oct"): private_key_jwt needs an RSA, EC or Ed25519 private key';
+    if (!('d' in jwk)) return 'is a public JWK: give the private key (the public one is what you register at the provider)';
+    try {
+      return createPrivateKey({ key: jwk as JsonWebKey, format: 'jwk' });
+    } catch (err) {
+      return `is not a valid private JWK (${(err as Error).message})`;
+    }
+  }
+  const label = /^-----BEGIN ([A-Z0-9 ]+)-----/.exec(trimmed)?.[1];
+  if (label === undefined) return 'is neither a PEM private key ("-----BEGIN PRIVATE KEY-----") nor a private JWK as JSON';
+  if (!label.endsWith('PRIVATE KEY')) return `is a PEM "${label}", not a private key`;
+  if (label === 'ENCRYPTED PRIVATE KEY') return 'is an encrypted private key: decrypt it first (openssl pkcs8 -topk8 -nocrypt)';
+  try {
+    return createPrivateKey({ key: trimmed, format: 'pem' });
+  } catch (err) {
+    return `is not a valid PEM private key (${(err as Error).message})`;
+  }
+}
+
+/** Why the client assertion key cannot sign, or undefined. */
+export function privateSigningKeyProblem(material: string): string | undefined {
+  const key = parsePrivateKey(material);
+  if (typeof key === 'string') return key;
+  if (!['rsa', 'rsa-pss', 'ec', 'ed25519'].includes(key.asymmetricKeyType ?? ''))
+    return `is a ${key.asymmetricKeyType} key: use an RSA, EC (P-256/384/521) or Ed25519 key`;
+  if (key.asymmetricKeyType?.startsWith('rsa') && (key.asymmetricKeyDetails?.modulusLength ?? 0) < 2048) return 'is an RSA key under 2048 bits';
+  return undefined;
+}
+
+const EC_ALGS: Record<string, string> = { prime256v1: 'ES256', secp384r1: 'ES384', secp521r1: 'ES512' };
+
+/**
+ * The JWS algorithms a private key can sign with (RFC 7518 3.1), the first being its default:
+ * the JWK's own `alg` when it has one; RS256 for RSA (PS256 when `preferPss`, as FAPI 2.0 wants);
+ * the curve's ES algorithm; EdDSA for Ed25519. Empty for a key that cannot be read.
+ */
+export function signingAlgsFor(material: string, preferPss: boolean): string[] {
+  const key = parsePrivateKey(material);
+  if (typeof key === 'string') return [];
+  const jwkAlg = material.trim().startsWith('{') ? (JSON.parse(material) as { alg?: unknown }).alg : undefined;
+  let algs: string[];
+  switch (key.asymmetricKeyType) {
+    case 'rsa':
+      algs = preferPss ? ['PS256', 'PS384', 'PS512', 'RS256', 'RS384', 'RS512'] : ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'];
+      break;
+    case 'rsa-pss':
+      algs = ['PS256', 'PS384', 'PS512'];
+      break;
+    case 'ec': {
+      const alg = EC_ALGS[key.asymmetricKeyDetails?.namedCurve ?? ''];
+      algs = alg ? [alg] : [];
+      break;
+    }
+    case 'ed25519':
+      algs = ['EdDSA', 'Ed25519'];
+      break;
+    default:
+      algs = [];
+  }
+  return typeof jwkAlg === 'string' && algs.includes(jwkAlg) ? [jwkAlg, ...algs.filter((a) => a !== jwkAlg)] : algs;
+}
+
 // ---- Client certificate and CA bundle (RFC 8705) ----------------------------------------------
 // Parsed here, at start-up, with the same node:crypto the TLS handshake uses: a bad PEM would
 // otherwise start fine and fail every provider call (tls.connect throws on the first one).

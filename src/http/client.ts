@@ -51,6 +51,12 @@ export interface HttpClient {
   json(url: string, req?: HttpRequest): Promise<Record<string, unknown>>;
   /** A fetch for jose's createRemoteJWKSet, going through the same dispatcher. */
   fetch: (url: string, init: { headers: Headers; method: 'GET'; redirect: 'manual'; signal: AbortSignal }) => Promise<Response>;
+  /**
+   * A call to a resource server (req.oidc.fetch): the WHATWG fetch, through the same dispatcher
+   * (proxy, TLS, client certificate), redirects not followed (a token must not travel to wherever
+   * a redirect points). Network failures become OIDC_HTTP_* errors.
+   */
+  fetchResource(url: string, init: RequestInit): Promise<Response>;
   close(): Promise<void>;
 }
 
@@ -127,30 +133,7 @@ export function createHttpClient(opts: HttpClientOptions): HttpClient {
   }
 
   async function json(url: string, req: HttpRequest = {}): Promise<Record<string, unknown>> {
-    const res = await send(url, req);
-    let parsed: unknown;
-    try {
-      parsed = res.text === '' ? undefined : JSON.parse(res.text);
-    } catch {
-      parsed = undefined;
-    }
-    const isObject = typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed);
-    if (res.status < 200 || res.status >= 300) {
-      // RFC 6749 5.2: an error response carries `error` (and maybe `error_description`).
-      const body = isObject ? (parsed as Record<string, unknown>) : undefined;
-      if (body && typeof body.error === 'string') {
-        const description = typeof body.error_description === 'string' ? `: ${body.error_description}` : '';
-        throw new OidcError('OIDC_OP_ERROR', `${new URL(res.url).pathname} answered ${res.status} ${body.error}${description}`, {
-          oauthError: body.error,
-          status: res.status,
-        });
-      }
-      throw new OidcError('OIDC_HTTP_STATUS', `${res.url} answered HTTP ${res.status}`, { status: res.status });
-    }
-    if (!isObject) {
-      throw new OidcError('OIDC_HTTP_INVALID_BODY', `${res.url} did not answer with a JSON object`, { status: res.status });
-    }
-    return parsed as Record<string, unknown>;
+    return jsonBody(await send(url, req));
   }
 
   const fetchForJose: HttpClient['fetch'] = async (url, init) => {
@@ -162,7 +145,46 @@ export function createHttpClient(opts: HttpClientOptions): HttpClient {
     }
   };
 
-  return { send, json, fetch: fetchForJose, close: () => dispatcher.close() };
+  const fetchResource: HttpClient['fetchResource'] = async (url, init) => {
+    try {
+      const res = await undiciFetch(url, { ...(init as Parameters<typeof undiciFetch>[1]), redirect: 'manual', dispatcher });
+      return res as unknown as Response;
+    } catch (err) {
+      throw toHttpError(err, url, opts.timeoutMs);
+    }
+  };
+
+  return { send, json, fetch: fetchForJose, fetchResource, close: () => dispatcher.close() };
+}
+
+/**
+ * A provider response as a JSON object: non-2xx answers become OIDC_OP_ERROR (an RFC 6749 5.2
+ * error body) or OIDC_HTTP_STATUS; a 2xx that is not a JSON object is OIDC_HTTP_INVALID_BODY.
+ */
+export function jsonBody(res: HttpResponse): Record<string, unknown> {
+  let parsed: unknown;
+  try {
+    parsed = res.text === '' ? undefined : JSON.parse(res.text);
+  } catch {
+    parsed = undefined;
+  }
+  const isObject = typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed);
+  if (res.status < 200 || res.status >= 300) {
+    // RFC 6749 5.2: an error response carries `error` (and maybe `error_description`).
+    const body = isObject ? (parsed as Record<string, unknown>) : undefined;
+    if (body && typeof body.error === 'string') {
+      const description = typeof body.error_description === 'string' ? `: ${body.error_description}` : '';
+      throw new OidcError('OIDC_OP_ERROR', `${new URL(res.url).pathname} answered ${res.status} ${body.error}${description}`, {
+        oauthError: body.error,
+        status: res.status,
+      });
+    }
+    throw new OidcError('OIDC_HTTP_STATUS', `${res.url} answered HTTP ${res.status}`, { status: res.status });
+  }
+  if (!isObject) {
+    throw new OidcError('OIDC_HTTP_INVALID_BODY', `${res.url} did not answer with a JSON object`, { status: res.status });
+  }
+  return parsed as Record<string, unknown>;
 }
 
 function errCode(err: unknown): string | undefined {

@@ -25,7 +25,8 @@ import { optionRef } from '../config.js';
 import type { HttpClient } from '../http/client.js';
 
 export interface KeySourceOptions {
-  clientSecret: string;
+  /** The HS* key (OIDC Core 10.1); a client without a secret accepts no HS* token. */
+  clientSecret: string | undefined;
   idpSignKey: string | undefined;
   jwksUri: string | undefined;
   http: HttpClient;
@@ -38,13 +39,16 @@ export type KeyResolver = JWTVerifyGetKey;
 
 /** Build the key resolver for jose's jwtVerify. */
 export function createKeyResolver(opts: KeySourceOptions): KeyResolver {
-  const secret = new TextEncoder().encode(opts.clientSecret);
+  const secret = opts.clientSecret === undefined ? undefined : new TextEncoder().encode(opts.clientSecret);
   const remote = opts.jwksUri ? remoteKeysWithRotation(opts) : undefined;
   const pinned = opts.idpSignKey ? pinnedKeyResolver(opts.idpSignKey) : undefined;
 
   return async (header: JWSHeaderParameters, token) => {
     const alg = header.alg ?? '';
-    if (alg.startsWith('HS')) return secret;
+    if (alg.startsWith('HS')) {
+      if (secret) return secret;
+      throw new OidcError('OIDC_ID_TOKEN_SIGNATURE', `${alg} needs the client secret (option ${optionRef('clientSecret')}), which is not configured`);
+    }
     if (pinned) return pinned(header);
     if (remote) return remote(header, token);
     throw new OidcError('OIDC_ID_TOKEN_SIGNATURE', `no key source for ${alg}: configure option ${optionRef('jwksUri')} or ${optionRef('idpSignKey')}`);

@@ -81,7 +81,7 @@ async function validateToken({ config, provider }: BearerDeps, token: string, au
         { statusCode: 500 },
       );
     }
-    const claims = await introspectAccessToken(provider.http, meta.introspectionEndpoint, provider.creds, token, {
+    const claims = await introspectAccessToken(provider.http, meta.introspectionEndpoint, provider.clientFor(meta), token, {
       issuer,
       audiences: [...new Set([audience, config.clientId])],
       clockTolerance: config.clockToleranceSeconds,

@@ -32,7 +32,7 @@ interface Verdict {
   missingScopes?: string[];
 }
 
-type GuardDeps = Pick<Services, 'config'>;
+type GuardDeps = Pick<Services, 'config' | 'context'>;
 
 const hasBearer = (req: Request) => hasBearerScheme(req.get('authorization'));
 
@@ -43,10 +43,10 @@ function deny(config: GuardDeps['config'], loginPath: string, req: Request, res:
 }
 
 /** The shared shape of every guard: authenticate, then apply `check`. */
-export function guard({ config }: GuardDeps, check: (req: Request) => Verdict): RequestHandler {
+export function guard({ config, context }: GuardDeps, check: (req: Request) => Verdict): RequestHandler {
   const loginPath = loginPathOf(config);
   return (req, res, next) => {
-    continueWithContext(req, config, (err) => {
+    continueWithContext(req, context, (err) => {
       if (err) return next(err);
       if (!req.oidc.isAuthenticated()) return deny(config, loginPath, req, res);
       let verdict: Verdict;

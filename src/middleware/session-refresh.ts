@@ -48,7 +48,8 @@ function requestPath(req: Request): string {
 
 const UNAVAILABLE = 'The identity provider could not be reached';
 
-export function sessionRefresh({ config, provider, refresher }: Pick<Services, 'config' | 'provider' | 'refresher'>): RequestHandler {
+export function sessionRefresh(services: Pick<Services, 'config' | 'provider' | 'refresher' | 'dpopKeys' | 'context'>): RequestHandler {
+  const { config, provider, refresher, context } = services;
   const isExempt = exemptMatcher(config);
   const loginPath = loginPathOf(config);
 
@@ -75,7 +76,7 @@ export function sessionRefresh({ config, provider, refresher }: Pick<Services, '
         case 'refreshed':
           // Mutating the session object makes express-session save this request's copy.
           applyTokenSet(auth, outcome.set, config);
-          return continueWithContext(req, config, next);
+          return continueWithContext(req, context, next);
         case 'ended':
           await destroySession(req);
           setContext(req, undefined, undefined);
@@ -97,13 +98,13 @@ export function sessionRefresh({ config, provider, refresher }: Pick<Services, '
     if (req.method === 'GET') {
       const meta = await provider.discovery.get();
       const back = safeRedirectTarget(req.originalUrl, { baseUrl: config.baseUrl, allowedHosts: [] });
-      const url = await beginAuthorization(req, config, meta, { next: back, silent: true });
+      const url = await beginAuthorization(req, services, meta, { next: back, silent: true });
       res.set('cache-control', 'no-store');
       res.redirect(302, url);
       return;
     }
     // Other methods (a form POST) cannot survive a redirect round trip: let them through.
-    continueWithContext(req, config, next);
+    continueWithContext(req, context, next);
   });
 
   return (req, res, next) => {
@@ -124,7 +125,7 @@ export function sessionRefresh({ config, provider, refresher }: Pick<Services, '
       !auth ||
       isExempt(requestPath(req)) ||
       (auth.refreshToken !== undefined ? !refreshDue(auth.accessTokenExpiresAt, auth.tokensObtainedAt, config.refreshLeewaySeconds, now) : now < auth.renewAt);
-    if (fresh) return continueWithContext(req, config, next);
+    if (fresh) return continueWithContext(req, context, next);
     renew(req, res, next);
   };
 }

@@ -24,25 +24,33 @@ export interface AuthorizationRequestParams {
   state: string;
   nonce: string | undefined;
   codeVerifier: string | undefined;
+  /** RFC 9449 10: the thumbprint of the login's DPoP key, binding the code to it. */
+  dpopJkt?: string | undefined;
   /** e.g. `prompt: 'none'` for silent re-authentication (OIDC Core 3.1.2.1). */
   extraParams?: Record<string, string>;
+}
+
+/** The authorization request's parameters (OIDC Core 3.1.2.1), for the URL or a pushed request. */
+export function authorizationParams(p: AuthorizationRequestParams): Record<string, string> {
+  const q: Record<string, string> = { ...p.extraParams };
+  q.response_type = 'code';
+  q.client_id = p.clientId;
+  q.redirect_uri = p.redirectUri;
+  q.scope = p.scopes.join(' ');
+  q.state = p.state;
+  if (p.nonce !== undefined) q.nonce = p.nonce;
+  if (p.codeVerifier !== undefined) {
+    q.code_challenge = pkceChallenge(p.codeVerifier);
+    q.code_challenge_method = 'S256';
+  }
+  if (p.dpopJkt !== undefined) q.dpop_jkt = p.dpopJkt;
+  return q;
 }
 
 export function buildAuthorizationUrl(p: AuthorizationRequestParams): string {
   // Keep any query the endpoint already has (some providers put tenant info there).
   const url = new URL(p.authorizationEndpoint);
-  const q = url.searchParams;
-  for (const [k, v] of Object.entries(p.extraParams ?? {})) q.set(k, v);
-  q.set('response_type', 'code');
-  q.set('client_id', p.clientId);
-  q.set('redirect_uri', p.redirectUri);
-  q.set('scope', p.scopes.join(' '));
-  q.set('state', p.state);
-  if (p.nonce !== undefined) q.set('nonce', p.nonce);
-  if (p.codeVerifier !== undefined) {
-    q.set('code_challenge', pkceChallenge(p.codeVerifier));
-    q.set('code_challenge_method', 'S256');
-  }
+  for (const [k, v] of Object.entries(authorizationParams(p))) url.searchParams.set(k, v);
   return url.toString();
 }
 

@@ -18,6 +18,8 @@ export interface PendingLogin {
   createdAt: number;
   /** Set for silent re-authentication (prompt=none): failures end the session quietly. */
   silent?: boolean | undefined;
+  /** Where the login's DPoP key waits for the callback (session/dpop-keys.ts); the key itself is not here. */
+  dpopKeyRef?: string | undefined;
 }
 
 export interface AuthorizationResponseExpectations {

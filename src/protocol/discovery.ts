@@ -31,6 +31,14 @@ export interface ProviderMetadata {
   endSessionEndpoint: string | undefined;
   introspectionEndpoint: string | undefined;
   idTokenSigningAlgValues: string[] | undefined;
+  /** token_endpoint_auth_methods_supported (OIDC Discovery 3); undefined when not advertised. */
+  tokenEndpointAuthMethods: string[] | undefined;
+  /** RFC 9126 5: the pushed authorization request endpoint. */
+  pushedAuthorizationRequestEndpoint: string | undefined;
+  /** RFC 9126 5: the provider accepts authorization requests only through PAR. */
+  requirePushedAuthorizationRequests: boolean;
+  /** RFC 9449 5.1: dpop_signing_alg_values_supported. */
+  dpopSigningAlgValues: string[] | undefined;
   /** RFC 9207 section 3: the provider always sends `iss` in authorization responses. */
   authorizationResponseIssParameterSupported: boolean;
   /**
@@ -164,6 +172,10 @@ export function buildProviderMetadata(
     throw new OidcError('OIDC_DISCOVERY_FAILED', 'provider metadata has no authorization_endpoint or token_endpoint');
   }
   const algs = doc.id_token_signing_alg_values_supported;
+  const strings = (key: string): string[] | undefined => {
+    const v = doc[key];
+    return Array.isArray(v) ? v.filter((a): a is string => typeof a === 'string') : undefined;
+  };
   return {
     issuer: config.issuer,
     authorizationEndpoint,
@@ -174,6 +186,10 @@ export function buildProviderMetadata(
     endSessionEndpoint: e.endSession ?? optionalString(doc, 'end_session_endpoint'),
     introspectionEndpoint: e.introspection ?? optionalString(doc, 'introspection_endpoint'),
     idTokenSigningAlgValues: Array.isArray(algs) ? algs.filter((a): a is string => typeof a === 'string') : undefined,
+    tokenEndpointAuthMethods: strings('token_endpoint_auth_methods_supported'),
+    pushedAuthorizationRequestEndpoint: optionalString(doc, 'pushed_authorization_request_endpoint'),
+    requirePushedAuthorizationRequests: doc.require_pushed_authorization_requests === true,
+    dpopSigningAlgValues: strings('dpop_signing_alg_values_supported'),
     authorizationResponseIssParameterSupported: doc.authorization_response_iss_parameter_supported === true,
     mtlsEndpointAliases: mtlsAliasesOf(doc, e),
     tlsClientCertificateBoundAccessTokens: doc.tls_client_certificate_bound_access_tokens === true,

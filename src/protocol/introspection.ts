@@ -10,7 +10,7 @@
 import { OidcError } from '../errors.js';
 import type { HttpClient } from '../http/client.js';
 import type { OidcClaims } from '../types.js';
-import { authenticateClient, type ClientCredentials } from './client-auth.js';
+import type { ClientAuthenticator } from './client-auth.js';
 
 export interface IntrospectionExpectations {
   /** The provider's issuer identifier; `iss`, when present, must equal it. */
@@ -31,8 +31,8 @@ const invalid = (message: string): never => {
  * authentication (2.1: the endpoint MUST require some form of authorization). Returns the raw
  * response (2.2); throws the HTTP client's errors for non-2xx answers.
  */
-export async function introspectToken(http: HttpClient, endpoint: string, creds: ClientCredentials, token: string): Promise<Record<string, unknown>> {
-  const auth = authenticateClient(creds, { token, token_type_hint: 'access_token' });
+export async function introspectToken(http: HttpClient, endpoint: string, client: ClientAuthenticator, token: string): Promise<Record<string, unknown>> {
+  const auth = await client.authenticate(endpoint, { token, token_type_hint: 'access_token' });
   return http.json(endpoint, { method: 'POST', form: auth.form, headers: auth.headers });
 }
 
@@ -72,11 +72,11 @@ export function checkIntrospectionResponse(body: Record<string, unknown>, exp: I
 export async function introspectAccessToken(
   http: HttpClient,
   endpoint: string,
-  creds: ClientCredentials,
+  client: ClientAuthenticator,
   token: string,
   exp: IntrospectionExpectations,
 ): Promise<OidcClaims> {
-  return checkIntrospectionResponse(await introspectToken(http, endpoint, creds, token), exp);
+  return checkIntrospectionResponse(await introspectToken(http, endpoint, client, token), exp);
 }
 
 /**

@@ -6,7 +6,11 @@
 import { createHttpClient, type HttpClient } from '../http/client.js';
 import { createKeyResolver, type KeyResolver } from '../keys/jwks.js';
 import { createDiscovery, type Discovery, type ProviderMetadata } from './discovery.js';
-import type { ClientCredentials } from './client-auth.js';
+import { clientAuthenticator, isMtlsMethod, type ClientAuthenticator, type ClientCredentials } from './client-auth.js';
+import { DpopNonces, type DpopContext, type DpopKey } from './dpop.js';
+import type { TokenEndpointCall } from './token-endpoint.js';
+import { clientAssertionKey } from '../keys/client-assertion-key.js';
+import { optionRef, type ResolvedConfig } from '../config.js';
 import { validateIdToken, type PreviousIdToken } from './id-token.js';
 import { allowedIdTokenAlgorithms } from './jwt-verification.js';
 import type { OidcClaims } from '../types.js';
@@ -14,8 +18,9 @@ import type { OidcClaims } from '../types.js';
 /** What the provider needs from the configuration (ResolvedConfig has all of it). */
 export type ProviderSettings = Parameters<typeof createDiscovery>[0] & {
   clientId: string;
-  clientSecret: string;
-  tokenUseBasicAuth: boolean;
+  clientSecret: string | undefined;
+  clientAssertionSigningKey: string | undefined;
+  security: ResolvedConfig['security'];
   signAlgo: string | undefined;
   idpSignKey: string | undefined;
   allowUnsecuredJwt: boolean;
@@ -35,7 +40,12 @@ export type ProviderSettings = Parameters<typeof createDiscovery>[0] & {
 export interface Provider {
   http: HttpClient;
   discovery: Discovery;
-  creds: ClientCredentials;
+  /** How the client authenticates at this provider (the method is chosen once per metadata). */
+  clientFor(meta: ProviderMetadata): ClientAuthenticator;
+  /** The token endpoint, authenticated, with the login's DPoP key when it has one. */
+  tokenCall(meta: ProviderMetadata, dpopKey: DpopKey | undefined): TokenEndpointCall;
+  /** The login's DPoP key with this process's nonce cache (RFC 9449 8, 9). */
+  dpop(key: DpopKey): DpopContext;
   /** The verification keys of this provider (JWKS, pinned key, or the client secret for HS*). */
   keysFor(meta: ProviderMetadata): KeyResolver;
   /** An ID token from the token endpoint (code or refresh grant), OIDC Core 3.1.3.7 / 12.2. */
@@ -74,10 +84,47 @@ export function createProvider(settings: ProviderSettings): Provider {
     return keys.resolver;
   };
 
+  const { security } = settings;
+  const creds: ClientCredentials = {
+    clientId: settings.clientId,
+    clientSecret: settings.clientSecret,
+    assertionKey:
+      settings.clientAssertionSigningKey !== undefined && security.assertionAlg !== undefined
+        ? clientAssertionKey(settings.clientAssertionSigningKey, security.assertionAlg)
+        : undefined,
+    hasCertificate: false,
+    method: security.clientAuthMethod,
+    audience: security.assertionAudience,
+  };
+  // The method depends on the metadata (token_endpoint_auth_methods_supported): decided once per document.
+  let client: { meta: ProviderMetadata; authenticator: ClientAuthenticator } | undefined;
+  const clientFor = (meta: ProviderMetadata): ClientAuthenticator => {
+    if (client?.meta !== meta) {
+      const authenticator = clientAuthenticator(
+        creds,
+        { issuer: meta.issuer, tokenEndpoint: meta.tokenEndpoint, supportedMethods: meta.tokenEndpointAuthMethods },
+        optionRef('clientAuthMethod'),
+      );
+      client = { meta, authenticator };
+    }
+    return client.authenticator;
+  };
+  const nonces = new DpopNonces();
+  const dpop = (key: DpopKey): DpopContext => ({ key, nonces });
+
   return {
     http,
     discovery,
-    creds: { clientId: settings.clientId, clientSecret: settings.clientSecret, useBasicAuth: settings.tokenUseBasicAuth },
+    clientFor,
+    tokenCall: (meta, dpopKey) => ({
+      http,
+      endpoint: meta.tokenEndpoint,
+      client: clientFor(meta),
+      dpop: dpopKey ? dpop(dpopKey) : undefined,
+      // FAPI 2.0: sender-constrained tokens only; with mTLS the certificate binds them instead.
+      requireBound: security.fapi2 && !isMtlsMethod(clientFor(meta).method),
+    }),
+    dpop,
     keysFor,
     validateIdToken(idToken, meta, nonce, previous) {
       return validateIdToken(idToken, {
@@ -87,7 +134,10 @@ export function createProvider(settings: ProviderSettings): Provider {
         clientId: settings.clientId,
         nonce,
         clockTolerance: settings.clockToleranceSeconds,
-        algorithms: allowedIdTokenAlgorithms(settings.signAlgo, meta.idTokenSigningAlgValues, settings.allowUnsecuredJwt),
+        algorithms: restrictAlgorithms(
+          allowedIdTokenAlgorithms(settings.signAlgo, meta.idTokenSigningAlgValues, settings.allowUnsecuredJwt),
+          security.idTokenAlgs,
+        ),
         getKey: keysFor(meta),
         allowUnsecured: settings.allowUnsecuredJwt,
         previous,
@@ -95,4 +145,11 @@ export function createProvider(settings: ProviderSettings): Provider {
     },
     close: () => http.close(),
   };
+}
+
+/** A profile's allow-list (FAPI 2.0 5.4) over the usual choice; the profile's list when nothing is left. */
+function restrictAlgorithms(algs: string[], only: readonly string[] | undefined): string[] {
+  if (only === undefined) return algs;
+  const kept = algs.filter((a) => only.includes(a));
+  return kept.length > 0 ? kept : [...only];
 }

@@ -4,12 +4,14 @@
  * (`parseTokenResponse`); the request goes through the one HTTP client.
  */
 import { OidcError } from '../errors.js';
-import type { HttpClient } from '../http/client.js';
-import { authenticateClient, type ClientCredentials } from './client-auth.js';
+import { jsonBody, type HttpClient } from '../http/client.js';
+import type { ClientAuthenticator } from './client-auth.js';
+import { sendWithDpop, type DpopContext } from './dpop.js';
 
 export interface TokenResponse {
   accessToken: string;
-  tokenType: string;
+  /** `Bearer`, or `DPoP` for a token bound to the login's DPoP key (RFC 9449 5). */
+  tokenType: 'Bearer' | 'DPoP';
   /** Epoch seconds when the response was received: expiresAt counts from here. */
   obtainedAt: number;
   /** Epoch seconds, when the provider sent expires_in. */
@@ -19,15 +21,29 @@ export interface TokenResponse {
   scope: string | undefined;
 }
 
-/** RFC 6749 5.1 successful response. Pure. */
-export function parseTokenResponse(body: Record<string, unknown>, now = Math.floor(Date.now() / 1000)): TokenResponse {
+/**
+ * RFC 6749 5.1 successful response. Pure. `dpop`: the request carried a DPoP proof, so the token
+ * may be of type DPoP (RFC 9449 5); a provider that does not bind it answers Bearer, which
+ * `requireBound` (FAPI 2.0: sender-constrained tokens only) refuses.
+ */
+export function parseTokenResponse(
+  body: Record<string, unknown>,
+  now = Math.floor(Date.now() / 1000),
+  binding: { dpop: boolean; requireBound?: boolean } = { dpop: false },
+): TokenResponse {
   const bad = (why: string): never => {
     throw new OidcError('OIDC_TOKEN_RESPONSE_INVALID', `token endpoint response ${why}`);
   };
   if (typeof body.access_token !== 'string' || body.access_token === '') bad('has no access_token');
   if (typeof body.token_type !== 'string') bad('has no token_type');
-  // RFC 6750: we only know how to use Bearer tokens (token_type is case-insensitive, RFC 6749 5.1).
-  if ((body.token_type as string).toLowerCase() !== 'bearer') bad(`has token_type "${String(body.token_type)}", not Bearer`);
+  // token_type is case-insensitive (RFC 6749 5.1). Bearer (RFC 6750), or DPoP when we asked for it.
+  const type = (body.token_type as string).toLowerCase();
+  let tokenType: TokenResponse['tokenType'];
+  if (type === 'bearer') {
+    if (binding.dpop && binding.requireBound) bad('has token_type Bearer although DPoP was used: the provider did not bind the token (RFC 9449 5)');
+    tokenType = 'Bearer';
+  } else if (type === 'dpop' && binding.dpop) tokenType = 'DPoP';
+  else tokenType = bad(`has token_type "${String(body.token_type)}", not ${binding.dpop ? 'DPoP or Bearer' : 'Bearer'}`);
   let expiresIn: number | undefined;
   if (body.expires_in !== undefined) {
     // Some providers send it as a string; anything not a non-negative number is malformed.
@@ -45,7 +61,7 @@ export function parseTokenResponse(body: Record<string, unknown>, now = Math.flo
   };
   return {
     accessToken: body.access_token as string,
-    tokenType: body.token_type as string,
+    tokenType,
     obtainedAt: now,
     expiresAt: expiresIn === undefined ? undefined : now + Math.floor(expiresIn),
     idToken: optional('id_token'),
@@ -54,11 +70,28 @@ export function parseTokenResponse(body: Record<string, unknown>, now = Math.flo
   };
 }
 
-async function tokenRequest(http: HttpClient, endpoint: string, creds: ClientCredentials, form: Record<string, string>): Promise<TokenResponse> {
-  const auth = authenticateClient(creds, form);
+/** Where a token request goes, and how it is authenticated and bound. */
+export interface TokenEndpointCall {
+  http: HttpClient;
+  endpoint: string;
+  client: ClientAuthenticator;
+  /** The login's DPoP key: every token request then carries a proof (RFC 9449 5). */
+  dpop?: DpopContext | undefined;
+  /** Refuse an unbound (Bearer) token when DPoP was used (FAPI 2.0). */
+  requireBound?: boolean;
+}
+
+async function tokenRequest(call: TokenEndpointCall, form: Record<string, string>): Promise<TokenResponse> {
+  // Built afresh for a nonce retry: a new client assertion (its jti is single-use) and a new proof.
+  const res = await sendWithDpop(
+    call.http,
+    call.endpoint,
+    async () => ({ method: 'POST' as const, ...(await call.client.authenticate(call.endpoint, form)) }),
+    call.dpop,
+  );
   let body: Record<string, unknown>;
   try {
-    body = await http.json(endpoint, { method: 'POST', form: auth.form, headers: auth.headers });
+    body = jsonBody(res);
   } catch (err) {
     // A token endpoint that answers 200 with non-JSON is a broken response, not a network blip.
     if ((err as OidcError).code === 'OIDC_HTTP_INVALID_BODY' && (err as OidcError).status === 200) {
@@ -66,25 +99,23 @@ async function tokenRequest(http: HttpClient, endpoint: string, creds: ClientCre
     }
     throw err;
   }
-  return parseTokenResponse(body);
+  return parseTokenResponse(body, undefined, { dpop: call.dpop !== undefined, requireBound: call.requireBound });
 }
 
 /** RFC 6749 4.1.3 + RFC 7636 4.5. */
 export async function exchangeAuthorizationCode(
-  http: HttpClient,
-  endpoint: string,
-  creds: ClientCredentials,
+  call: TokenEndpointCall,
   p: { code: string; redirectUri: string; codeVerifier: string | undefined },
 ): Promise<TokenResponse> {
   const form: Record<string, string> = { grant_type: 'authorization_code', code: p.code, redirect_uri: p.redirectUri };
   if (p.codeVerifier !== undefined) form.code_verifier = p.codeVerifier;
-  const res = await tokenRequest(http, endpoint, creds, form);
+  const res = await tokenRequest(call, form);
   // OIDC Core 3.1.3.3: a successful code exchange for an openid request includes an ID token.
   if (res.idToken === undefined) throw new OidcError('OIDC_ID_TOKEN_MISSING', 'token endpoint response has no id_token');
   return res;
 }
 
 /** RFC 6749 6: refresh grant. The refresh token may or may not be rotated by the provider. */
-export function refreshTokenGrant(http: HttpClient, endpoint: string, creds: ClientCredentials, refreshToken: string): Promise<TokenResponse> {
-  return tokenRequest(http, endpoint, creds, { grant_type: 'refresh_token', refresh_token: refreshToken });
+export function refreshTokenGrant(call: TokenEndpointCall, refreshToken: string): Promise<TokenResponse> {
+  return tokenRequest(call, { grant_type: 'refresh_token', refresh_token: refreshToken });
 }

@@ -2,11 +2,23 @@
  * The UserInfo endpoint (OIDC Core 5.3).
  */
 import { OidcError } from '../errors.js';
-import type { HttpClient } from '../http/client.js';
+import { jsonBody, type HttpClient } from '../http/client.js';
+import { sendWithDpop, type DpopContext } from './dpop.js';
 
-export async function fetchUserinfo(http: HttpClient, endpoint: string, accessToken: string, expectedSub: string): Promise<Record<string, unknown>> {
-  const body = await http.json(endpoint, { headers: { authorization: `Bearer ${accessToken}` } });
-  return checkUserinfoSubject(body, expectedSub);
+/**
+ * GET the claims with the access token: `Bearer` (RFC 6750 2.1), or for a DPoP-bound token the
+ * `DPoP` scheme with a proof carrying its hash (RFC 9449 7.1), retried once for a nonce.
+ */
+export async function fetchUserinfo(
+  http: HttpClient,
+  endpoint: string,
+  accessToken: string,
+  expectedSub: string,
+  dpop?: DpopContext,
+): Promise<Record<string, unknown>> {
+  const scheme = dpop ? 'DPoP' : 'Bearer';
+  const res = await sendWithDpop(http, endpoint, () => ({ method: 'GET', headers: { authorization: `${scheme} ${accessToken}` } }), dpop, accessToken);
+  return checkUserinfoSubject(jsonBody(res), expectedSub);
 }
 
 /**

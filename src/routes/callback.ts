@@ -13,7 +13,8 @@ import { validateAuthorizationResponse, type PendingLogin } from '../protocol/au
 import { exchangeAuthorizationCode, type TokenResponse } from '../protocol/token-endpoint.js';
 import { fetchUserinfo } from '../protocol/userinfo.js';
 import { resolveUser } from '../session/users.js';
-import { isOidcError } from '../errors.js';
+import { OidcError, isOidcError } from '../errors.js';
+import type { DpopKey, StoredDpopKey } from '../protocol/dpop.js';
 import {
   destroySession,
   readOidcData,
@@ -33,25 +34,33 @@ interface LoginResult {
   auth: AuthenticatedSession;
   user: OidcUser;
   tokens: TokenResponse;
+  /** The login's DPoP key, for its token set (never the session). */
+  dpopKey: StoredDpopKey | undefined;
 }
 
 /** Everything between "the provider redirected back" and "we know the user". No session writes. */
-async function completeLogin(
-  req: Request,
-  { config, provider }: Pick<Services, 'config' | 'provider'>,
-  pending: PendingLogin | undefined,
-): Promise<LoginResult> {
+async function completeLogin(req: Request, { config, provider, dpopKeys }: CallbackDeps, pending: PendingLogin | undefined): Promise<LoginResult> {
   const meta = await provider.discovery.get();
   const { code } = validateAuthorizationResponse(req.query as Record<string, unknown>, pending, {
     issuer: meta.issuer,
     tenantTemplate: meta.tenantTemplate,
     redirectUri: config.redirectUri,
-    issRequired: meta.authorizationResponseIssParameterSupported,
+    // RFC 9207: required when the provider says it always sends iss, and under FAPI 2.0 (5.3.2).
+    issRequired: meta.authorizationResponseIssParameterSupported || config.security.requireIssParameter,
     stateTtlMs: config.stateTtlSeconds * 1000,
   });
   const login = pending as PendingLogin; // validated above
 
-  const tokens: TokenResponse = await exchangeAuthorizationCode(provider.http, meta.tokenEndpoint, provider.creds, {
+  // The key the login started with (its thumbprint went out as dpop_jkt); a login started before
+  // DPoP was turned on gets a new one.
+  let dpop: { key: DpopKey; stored: StoredDpopKey } | undefined;
+  if (login.dpopKeyRef !== undefined) {
+    dpop = await dpopKeys.claim(login.dpopKeyRef);
+    if (!dpop) throw new OidcError('OIDC_STATE_EXPIRED', "the login's DPoP key is gone (expired with the state, or the store lost it)");
+  } else if (config.security.dpop) {
+    dpop = await dpopKeys.fresh();
+  }
+  const tokens: TokenResponse = await exchangeAuthorizationCode(provider.tokenCall(meta, dpop?.key), {
     code,
     redirectUri: config.redirectUri,
     codeVerifier: login.codeVerifier,
@@ -60,7 +69,8 @@ async function completeLogin(
 
   let userinfo: Record<string, unknown> | undefined;
   if (config.fetchUserinfo && meta.userinfoEndpoint) {
-    userinfo = await fetchUserinfo(provider.http, meta.userinfoEndpoint, tokens.accessToken, idTokenClaims.sub);
+    const bound = tokens.tokenType === 'DPoP' && dpop ? provider.dpop(dpop.key) : undefined;
+    userinfo = await fetchUserinfo(provider.http, meta.userinfoEndpoint, tokens.accessToken, idTokenClaims.sub, bound);
   }
   // Userinfo carries the fresher profile; the identifying claims stay the ID token's. Claims that
   // only served validation (nonce, hashes) are dropped: they would be dead weight in every session.
@@ -99,7 +109,7 @@ async function completeLogin(
     tokensObtainedAt: tokens.obtainedAt,
     tokenVersion: 1,
   };
-  return { auth, user, tokens };
+  return { auth, user, tokens, dpopKey: dpop?.stored };
 }
 
 /**
@@ -130,7 +140,7 @@ async function endReplacedLogin(
 }
 
 /** GET routes.callback: the authorization response. */
-type CallbackDeps = Pick<Services, 'config' | 'provider' | 'stores'>;
+type CallbackDeps = Pick<Services, 'config' | 'provider' | 'stores' | 'dpopKeys' | 'context'>;
 
 export function callbackHandler(deps: CallbackDeps): RequestHandler {
   const { config } = deps;
@@ -182,6 +192,8 @@ export function callbackHandler(deps: CallbackDeps): RequestHandler {
         obtainedAt: result.auth.tokensObtainedAt,
         refreshToken: result.auth.refreshToken,
         idToken: result.tokens.idToken,
+        tokenType: result.tokens.tokenType === 'DPoP' ? 'DPoP' : undefined,
+        dpopKey: result.dpopKey,
       },
       sessionMaxAgeMs(req),
     );
@@ -199,7 +211,7 @@ export function callbackHandler(deps: CallbackDeps): RequestHandler {
     if (sessionId) {
       await index.add(result.auth.iss, result.auth.sub, result.auth.sid, { sessionId, loginId: result.auth.loginId }, sessionMaxAgeMs(req));
     }
-    setContext(req, result.auth, result.user);
+    setContext(req, result.auth, result.user, deps.context.fetcher);
     config.logger.info('login succeeded', { sub: result.auth.sub, iss: result.auth.iss });
     if (replaced) await endReplacedLogin(deps, replaced, result.auth, replacedSessionId);
     res.redirect(302, pending?.next ?? config.loginRedirectUrl);

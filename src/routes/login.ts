@@ -9,7 +9,8 @@ import { beginAuthorization } from '../session/authorization.js';
 import { safeRedirectTarget } from '../protocol/redirect-target.js';
 
 /** GET routes.login: start a login; `?next=` is kept only when safe. */
-export function loginHandler({ config, provider }: Pick<Services, 'config' | 'provider'>): RequestHandler {
+export function loginHandler(deps: Pick<Services, 'config' | 'provider' | 'dpopKeys'>): RequestHandler {
+  const { config, provider } = deps;
   return asyncHandler(async (req, res) => {
     requireSession(req);
     const meta = await provider.discovery.get().catch((err: unknown) => {
@@ -20,7 +21,7 @@ export function loginHandler({ config, provider }: Pick<Services, 'config' | 'pr
     if (req.query.next !== undefined && next === undefined) {
       config.logger.warn('ignoring unsafe "next" redirect target', { next: String(req.query.next).slice(0, 200) });
     }
-    const url = await beginAuthorization(req, config, meta, { next });
+    const url = await beginAuthorization(req, deps, meta, { next });
     res.set('cache-control', 'no-store');
     res.redirect(302, url);
   });

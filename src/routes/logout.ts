@@ -38,7 +38,7 @@ async function logoutTarget(
 }
 
 /** routes.logout: POST (and GET when ALLOW_LOGOUT_GET_METHOD), and what GET answers otherwise. */
-export function logoutHandlers(deps: Pick<Services, 'config' | 'provider' | 'stores'>): { post: RequestHandler; get: RequestHandler } {
+export function logoutHandlers(deps: Pick<Services, 'config' | 'provider' | 'stores' | 'dpopKeys'>): { post: RequestHandler; get: RequestHandler } {
   const { config, provider } = deps;
   const appOrigin = new URL(config.baseUrl).origin;
   const handler = asyncHandler(async (req: Request, res: Response) => {

@@ -5,14 +5,16 @@ import type { Request } from 'express';
 import { parseScopes } from '../protocol/bearer-token.js';
 import type { OidcContext, OidcHooks, OidcLogger, OidcUser } from '../types.js';
 import { readOidcData, type AuthenticatedSession } from './session-data.js';
+import { notAuthenticatedFetch, type ResourceFetcher } from './resource-fetch.js';
 
 const ATTACHED = Symbol.for('express-oidc-rp.context');
 
 type Attachable = Request & { [ATTACHED]?: true };
 
-export function buildContext(auth: AuthenticatedSession | undefined, user: OidcUser | undefined): OidcContext {
+export function buildContext(auth: AuthenticatedSession | undefined, user: OidcUser | undefined, fetch?: OidcContext['fetch']): OidcContext {
   const authenticated = auth !== undefined && user !== undefined;
   return {
+    fetch: authenticated && fetch ? fetch : notAuthenticatedFetch,
     isAuthenticated: () => authenticated,
     user: authenticated ? user : undefined,
     claims: authenticated ? auth.claims : undefined,
@@ -33,6 +35,8 @@ function grantedScopes(auth: AuthenticatedSession): string[] {
 export interface ContextSettings {
   hooks: Pick<OidcHooks, 'deserializeUser'>;
   logger: OidcLogger;
+  /** Makes `req.oidc.fetch` for a signed-in session (session/resource-fetch.ts). */
+  fetcher?: ResourceFetcher;
 }
 
 /**
@@ -44,7 +48,7 @@ export function attachContext(req: Request, config: ContextSettings): OidcContex
   const auth = readOidcData(req)?.auth;
   const { deserializeUser } = config.hooks;
   if (!auth || !deserializeUser) {
-    setContext(req, auth, (auth?.user ?? undefined) as OidcUser | undefined);
+    setContext(req, auth, (auth?.user ?? undefined) as OidcUser | undefined, config.fetcher);
     return req.oidc;
   }
   return Promise.resolve(deserializeUser(auth.user, req)).then((user) => {
@@ -52,7 +56,7 @@ export function attachContext(req: Request, config: ContextSettings): OidcContex
       // The app no longer knows this user (deleted, disabled): the session is not authenticated.
       config.logger.info('deserializeUser returned no user; treating the session as logged out', { sub: auth.sub });
     }
-    setContext(req, auth, user ?? undefined);
+    setContext(req, auth, user ?? undefined, config.fetcher);
     return req.oidc;
   });
 }
@@ -71,8 +75,8 @@ export function continueWithContext(req: Request, config: ContextSettings, next:
 }
 
 /** Replace the context (after login, refresh or logout within the same request). */
-export function setContext(req: Request, auth: AuthenticatedSession | undefined, user: OidcUser | undefined): void {
-  const ctx = buildContext(auth, user);
+export function setContext(req: Request, auth: AuthenticatedSession | undefined, user: OidcUser | undefined, fetcher?: ResourceFetcher): void {
+  const ctx = buildContext(auth, user, auth && fetcher ? fetcher(req, auth) : undefined);
   req.oidc = ctx;
   if (ctx.isAuthenticated()) req.user = user;
   else delete req.user;

@@ -12,18 +12,26 @@ import type { Services } from './services.js';
 import type { ProviderMetadata } from '../protocol/discovery.js';
 import { revokeToken, type RevocableTokenType } from '../protocol/revocation.js';
 import type { AuthenticatedSession } from './session-data.js';
+import type { TokenSet } from '../store/token-store.js';
 
 /** Revoke the login's tokens, in parallel, each bounded by OIDC_TIMEOUT; failures are logged only. */
-async function revokeLoginTokens({ config, provider }: Deps, meta: ProviderMetadata, auth: AuthenticatedSession): Promise<void> {
+async function revokeLoginTokens(
+  { config, provider, dpopKeys }: Deps,
+  meta: ProviderMetadata,
+  auth: AuthenticatedSession,
+  dpopKey: TokenSet['dpopKey'],
+): Promise<void> {
   const endpoint = meta.revocationEndpoint;
   if (!endpoint) return;
+  const client = provider.clientFor(meta);
+  const dpop = dpopKey ? provider.dpop(await dpopKeys.use(dpopKey)) : undefined;
   const tokens: Array<[string | undefined, RevocableTokenType]> = [
     // Refresh token first in intent: revoking it also ends its access tokens at most providers.
     [auth.refreshToken, 'refresh_token'],
     [auth.accessToken, 'access_token'],
   ];
   const results = await Promise.allSettled(
-    tokens.filter(([t]) => t !== undefined).map(([token, hint]) => revokeToken(provider.http, endpoint, provider.creds, token as string, hint)),
+    tokens.filter(([t]) => t !== undefined).map(([token, hint]) => revokeToken(provider.http, endpoint, client, token as string, hint, dpop)),
   );
   for (const r of results) {
     if (r.status === 'rejected')
@@ -31,7 +39,7 @@ async function revokeLoginTokens({ config, provider }: Deps, meta: ProviderMetad
   }
 }
 
-type Deps = Pick<Services, 'config' | 'provider' | 'stores'>;
+type Deps = Pick<Services, 'config' | 'provider' | 'stores' | 'dpopKeys'>;
 
 export interface EndLoginOptions {
   /** express-session's id of the session the login was indexed under. */
@@ -51,6 +59,7 @@ export async function endLogin(deps: Deps, auth: AuthenticatedSession, opts: End
   const { tokens, index } = deps.stores;
   let ended = auth;
   const stored = await tokens.read(auth.loginId).catch(() => undefined);
+  const dpopKey = stored?.set.ended ? undefined : stored?.set.dpopKey;
   if (stored && !stored.set.ended) {
     const { refreshToken, accessToken, idToken } = stored.set;
     ended = { ...auth, refreshToken: refreshToken ?? auth.refreshToken, accessToken: accessToken ?? auth.accessToken, idToken: idToken ?? auth.idToken };
@@ -63,6 +72,6 @@ export async function endLogin(deps: Deps, auth: AuthenticatedSession, opts: End
   await tokens.end(auth.loginId).catch((err: unknown) => {
     logger.warn('could not mark the login ended', { reason: (err as Error)?.message });
   });
-  if (opts.revoke && opts.meta) await revokeLoginTokens(deps, opts.meta, ended);
+  if (opts.revoke && opts.meta) await revokeLoginTokens(deps, opts.meta, ended, dpopKey);
   return ended;
 }

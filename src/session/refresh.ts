@@ -21,6 +21,7 @@ import { pollDelay, type InProcessSingleFlight, type Lease, type LockAttempt, ty
 import type { StoredTokenSet, TokenSet, TokenStore } from '../store/token-store.js';
 import type { OidcHooks, OidcLogger } from '../types.js';
 import { sessionMaxAgeMs, type AuthenticatedSession } from './session-data.js';
+import type { DpopKeys } from './dpop-keys.js';
 
 /** What the OIDC_STORE_* flags let a session copy hold. */
 export interface TokenStorageSettings {
@@ -33,6 +34,7 @@ export interface TokenStorageSettings {
 export interface RefreshSettings extends TokenStorageSettings {
   refreshLeewaySeconds: number;
   strictRefreshAuthTime: boolean;
+  security: { dpop: boolean };
   hooks: Pick<OidcHooks, 'onTokensRefreshed'>;
   logger: OidcLogger;
 }
@@ -43,6 +45,7 @@ export interface RefresherDeps {
   tokens: TokenStore;
   lock: SharedLock;
   flights: InProcessSingleFlight;
+  dpopKeys: DpopKeys;
 }
 
 export type RefreshOutcome =
@@ -89,7 +92,8 @@ export function newestSet(stored: StoredTokenSet | undefined, auth: Authenticate
   if (!stored) return tokenSetFromSession(auth);
   // Without a refresh token of its own (OIDC_STORE_REFRESH_TOKEN off), the session copy cannot stand in.
   if (stored.set.ended || stored.set.version >= auth.tokenVersion || auth.refreshToken === undefined) return stored.set;
-  return tokenSetFromSession(auth);
+  // The session never holds the DPoP key: it stays the stored set's (the same login's key).
+  return { ...tokenSetFromSession(auth), dpopKey: stored.set.dpopKey, tokenType: stored.set.tokenType };
 }
 
 /** Copy a token set into the session, per the OIDC_STORE_* flags. Returns false if nothing changed. */
@@ -113,28 +117,35 @@ export class TokenRefresher {
   private readonly tokens: TokenStore;
   private readonly lock: SharedLock;
   private readonly flights: InProcessSingleFlight;
+  private readonly dpopKeys: DpopKeys;
 
   constructor(deps: RefresherDeps) {
-    ({ settings: this.settings, provider: this.provider, tokens: this.tokens, lock: this.lock, flights: this.flights } = deps);
+    ({ settings: this.settings, provider: this.provider, tokens: this.tokens, lock: this.lock, flights: this.flights, dpopKeys: this.dpopKeys } = deps);
   }
 
-  private due(set: TokenSet): boolean {
+  /** Due by its expiry, or (`stale`) a set no newer than one a resource server refused. */
+  private due(set: TokenSet, stale: number | undefined): boolean {
+    if (stale !== undefined && set.version <= stale) return true;
     return refreshDue(set.accessTokenExpiresAt, set.obtainedAt, this.settings.refreshLeewaySeconds, Math.floor(Date.now() / 1000));
   }
 
-  /** Bring the login's tokens up to date; see the module comment for the protocol. */
-  refresh(auth: AuthenticatedSession, req: Request): Promise<RefreshOutcome> {
-    return this.flights.run(auth.loginId, () => this.refreshAcrossInstances(auth, req));
+  /**
+   * Bring the login's tokens up to date; see the module comment for the protocol. `staleVersion`:
+   * a resource server refused the access token of this version (401 invalid_token), so it is
+   * refreshed whatever its expiry says, unless a newer set exists already.
+   */
+  refresh(auth: AuthenticatedSession, req: Request, opts: { staleVersion?: number } = {}): Promise<RefreshOutcome> {
+    return this.flights.run(auth.loginId, () => this.refreshAcrossInstances(auth, req, opts.staleVersion));
   }
 
-  private async refreshAcrossInstances(auth: AuthenticatedSession, req: Request): Promise<RefreshOutcome> {
+  private async refreshAcrossInstances(auth: AuthenticatedSession, req: Request, stale: number | undefined): Promise<RefreshOutcome> {
     const { maxWaitMs } = this.lock.options;
     const deadline = Date.now() + maxWaitMs;
     // Woken when the holder writes the set (pub/sub); the backed-off poll is the fallback.
     let wake: (() => void) | undefined;
     let unsubscribe: (() => Promise<void>) | undefined;
     try {
-      return await this.waitOrRefresh(auth, req, deadline, async (polls) => {
+      return await this.waitOrRefresh(auth, req, deadline, stale, async (polls) => {
         unsubscribe ??= await this.tokens.onChange(auth.loginId, () => wake?.()).catch(() => async () => undefined);
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, pollDelay(this.lock.options, polls));
@@ -150,7 +161,13 @@ export class TokenRefresher {
     }
   }
 
-  private async waitOrRefresh(auth: AuthenticatedSession, req: Request, deadline: number, wait: (polls: number) => Promise<void>): Promise<RefreshOutcome> {
+  private async waitOrRefresh(
+    auth: AuthenticatedSession,
+    req: Request,
+    deadline: number,
+    stale: number | undefined,
+    wait: (polls: number) => Promise<void>,
+  ): Promise<RefreshOutcome> {
     for (let polls = 0; ; polls++) {
       let stored: StoredTokenSet | undefined;
       try {
@@ -160,7 +177,7 @@ export class TokenRefresher {
       }
       if (stored?.set.ended) return { kind: 'ended', error: new OidcError('OIDC_SESSION_ENDED', 'the login was ended by another request') };
       const base = newestSet(stored, auth);
-      if (!this.due(base)) return { kind: 'current', set: base };
+      if (!this.due(base, stale)) return { kind: 'current', set: base };
 
       let attempt: LockAttempt<RefreshOutcome>;
       try {
@@ -169,7 +186,7 @@ export class TokenRefresher {
           const latest = await this.tokens.read(auth.loginId);
           if (latest?.set.ended) return { kind: 'ended', error: new OidcError('OIDC_SESSION_ENDED', 'the login was ended by another request') } as const;
           const current = newestSet(latest, auth);
-          if (!this.due(current)) return { kind: 'current', set: current } as const;
+          if (!this.due(current, stale)) return { kind: 'current', set: current } as const;
           return this.grant(auth, req, current, latest, lease);
         });
       } catch (err) {
@@ -213,12 +230,17 @@ export class TokenRefresher {
     if (!current.refreshToken) return { kind: 'ended', error: new OidcError('OIDC_SESSION_ENDED', 'no refresh token') };
     let meta: ProviderMetadata;
     let res: TokenResponse;
+    let dpop: Awaited<ReturnType<DpopKeys['fresh']>> | undefined;
     try {
+      // The login's key; a login without one (made before DPoP was on, or whose set was lost)
+      // gets a new one: a confidential client's refresh token is not bound to a key (RFC 9449 5).
+      if (current.dpopKey) dpop = { key: await this.dpopKeys.use(current.dpopKey), stored: current.dpopKey };
+      else if (config.security.dpop) dpop = await this.dpopKeys.fresh();
       meta = await provider.discovery.get();
       // A holder that lost its lease (its renewal failed: the store unreachable, or a stall past the
       // lease) may no longer be the only one refreshing: never present the refresh token then.
       if (lease.lost) return this.failed(new OidcError('OIDC_REFRESH_FAILED', 'the refresh lock was lost before the grant'), 'refresh failed');
-      res = await refreshTokenGrant(provider.http, meta.tokenEndpoint, provider.creds, current.refreshToken);
+      res = await refreshTokenGrant(provider.tokenCall(meta, dpop?.key), current.refreshToken);
     } catch (err) {
       return this.classify(auth, err);
     }
@@ -255,6 +277,8 @@ export class TokenRefresher {
       refreshToken: res.refreshToken ?? current.refreshToken,
       // Kept whatever OIDC_STORE_ID_TOKEN says: logout needs it for id_token_hint.
       idToken,
+      tokenType: res.tokenType === 'DPoP' ? 'DPoP' : undefined,
+      dpopKey: dpop?.stored,
     };
     try {
       if (!(await this.tokens.replace(auth.loginId, latest, next, sessionMaxAgeMs(req)))) {

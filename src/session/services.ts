@@ -8,19 +8,28 @@ import type { ResolvedConfig } from '../config.js';
 import { createProvider, type Provider } from '../protocol/provider.js';
 import { createStores, type Stores } from '../store/stores.js';
 import { TokenRefresher } from './refresh.js';
+import { DpopKeys } from './dpop-keys.js';
+import { resourceFetcher } from './resource-fetch.js';
+import type { ContextSettings } from './context.js';
 
 export interface Services {
   config: ResolvedConfig;
   provider: Provider;
   stores: Stores;
   refresher: TokenRefresher;
+  /** Each login's DPoP key (RFC 9449), kept in the shared store. */
+  dpopKeys: DpopKeys;
+  /** What building req.oidc needs: the user hooks, the logger, and req.oidc.fetch's maker. */
+  context: ContextSettings;
 }
 
 export function createServices(config: ResolvedConfig): Services {
   const provider = createProvider(config);
   const stores = createStores(config);
-  const refresher = new TokenRefresher({ settings: config, provider, tokens: stores.tokens, lock: stores.lock, flights: stores.flights });
-  return { config, provider, stores, refresher };
+  const dpopKeys = new DpopKeys(stores.shared, config.dpopSigningAlg, config.stateTtlSeconds * 1000);
+  const refresher = new TokenRefresher({ settings: config, provider, tokens: stores.tokens, lock: stores.lock, flights: stores.flights, dpopKeys });
+  const fetcher = resourceFetcher({ config, provider, tokens: stores.tokens, refresher, dpopKeys });
+  return { config, provider, stores, refresher, dpopKeys, context: { hooks: config.hooks, logger: config.logger, fetcher } };
 }
 
 /** Release what the services hold open (the provider's connection pool, the memory store's sweeper). */

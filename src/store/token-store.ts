@@ -5,6 +5,7 @@
  * token back over the rotated one. The session keeps only a read-only copy; refresh reads and
  * writes here, with compare-and-set on the serialised value (which carries a version).
  */
+import type { JWK } from 'jose';
 import type { SharedStore } from './shared-store.js';
 
 export interface TokenSet {
@@ -17,6 +18,10 @@ export interface TokenSet {
   obtainedAt: number;
   refreshToken?: string | undefined;
   idToken?: string | undefined;
+  /** `DPoP` when the access token is bound to `dpopKey` (RFC 9449 5); absent for Bearer. */
+  tokenType?: 'DPoP' | undefined;
+  /** The login's DPoP private key (session/dpop-keys.ts): every instance signs proofs with it. */
+  dpopKey?: { alg: string; jwk: JWK } | undefined;
   /** Tombstone: the credential is dead (invalid_grant...). Every instance ends its sessions of this login. */
   ended?: true | undefined;
 }

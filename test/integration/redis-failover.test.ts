@@ -13,9 +13,8 @@ import { RedisSharedStore } from '../../src/store/redis-store.js';
 import { TokenStore } from '../../src/store/token-store.js';
 import { InProcessSingleFlight, SharedLock } from '../../src/store/lock.js';
 import { TokenRefresher } from '../../src/session/refresh.js';
-import type { Provider } from '../../src/protocol/provider.js';
-import type { ProviderMetadata } from '../../src/protocol/discovery.js';
-import type { HttpClient, HttpRequest } from '../../src/http/client.js';
+import { DpopKeys } from '../../src/session/dpop-keys.js';
+import { stubProvider } from '../support/stub-provider.js';
 import type { AuthenticatedSession } from '../../src/session/session-data.js';
 import { captureLogger } from '../support/logger.js';
 
@@ -92,18 +91,10 @@ describe('promotion of the replica after the primary dies', () => {
     await onReplica.sendCommand(['REPLICAOF', 'NO', 'ONE']);
 
     const presented: string[] = [];
-    const http = {
-      json: async (_url: string, req?: HttpRequest) => {
-        presented.push(req?.form?.refresh_token ?? '');
-        return { access_token: 'at-2', refresh_token: 'rt-2', token_type: 'Bearer', expires_in: 300 };
-      },
-    } as unknown as HttpClient;
-    const meta = { issuer: 'https://op.example', tokenEndpoint: 'https://op.example/token' } as ProviderMetadata;
-    const provider = {
-      http,
-      discovery: { get: async () => meta, peek: () => meta },
-      creds: { clientId: 'c', clientSecret: 's', useBasicAuth: true },
-    } as unknown as Provider;
+    const provider = stubProvider(async (form) => {
+      presented.push(form.refresh_token ?? '');
+      return { access_token: 'at-2', refresh_token: 'rt-2', token_type: 'Bearer', expires_in: 300 };
+    });
     const promoted = new RedisSharedStore(onReplica, 'promo:');
     const refresher = new TokenRefresher({
       settings: {
@@ -112,6 +103,7 @@ describe('promotion of the replica after the primary dies', () => {
         storeAccessToken: true,
         storeRefreshToken: true,
         storeIdToken: false,
+        security: { dpop: false },
         hooks: {},
         logger: captureLogger([]),
       },
@@ -119,6 +111,7 @@ describe('promotion of the replica after the primary dies', () => {
       tokens: new TokenStore(promoted, 60_000),
       lock: new SharedLock(promoted, { leaseMs: 2000, maxWaitMs: 3000, pollMs: 10 }),
       flights: new InProcessSingleFlight(),
+      dpopKeys: new DpopKeys(promoted, 'ES256', 60_000),
     });
     // A session copy from before the rotation (its request never saved the newer copy).
     const auth = {

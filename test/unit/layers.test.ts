@@ -12,7 +12,15 @@ import { describe, expect, it } from 'vitest';
 const SRC = resolve(dirname(fileURLToPath(import.meta.url)), '../../src');
 
 const DIRECTORY_RANK: Record<string, number> = { routes: 5, middleware: 4, session: 3, protocol: 2, keys: 1, http: 1, store: 1, config: 0 };
-const FILE_RANK: Record<string, number> = { 'index.ts': 6, 'config.ts': 0, 'types.ts': 0, 'errors.ts': 0, 'algorithms.ts': 0, 'issuer-forms.ts': 0 };
+const FILE_RANK: Record<string, number> = {
+  'index.ts': 6,
+  'config.ts': 0,
+  'types.ts': 0,
+  'errors.ts': 0,
+  'algorithms.ts': 0,
+  'issuer-forms.ts': 0,
+  'client-auth-methods.ts': 0,
+};
 
 /** The layer of a module (path relative to src/, with "/"), or undefined for a module no rule places. */
 function rankOf(file: string): number | undefined {

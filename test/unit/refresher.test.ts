@@ -8,8 +8,6 @@ import type { Request } from 'express';
 import { OidcError } from '../../src/errors.js';
 import { TokenRefresher, type RefreshSettings } from '../../src/session/refresh.js';
 import type { Provider } from '../../src/protocol/provider.js';
-import type { ProviderMetadata } from '../../src/protocol/discovery.js';
-import type { HttpClient, HttpRequest } from '../../src/http/client.js';
 import { MemorySharedStore } from '../../src/store/shared-store.js';
 import { TokenStore } from '../../src/store/token-store.js';
 import { InProcessSingleFlight, SharedLock, pollDelay, type LockOptions } from '../../src/store/lock.js';
@@ -17,35 +15,13 @@ import type { SharedStore } from '../../src/store/shared-store.js';
 import type { AuthenticatedSession } from '../../src/session/session-data.js';
 import type { StoredTokens } from '../../src/types.js';
 import { captureLogger, type CapturedLog } from '../support/logger.js';
+import { STUB_META, stubProvider as stubTokenProvider, type StubTokenEndpoint } from '../support/stub-provider.js';
+import { DpopKeys } from '../../src/session/dpop-keys.js';
 
 const NOW = () => Math.floor(Date.now() / 1000);
-const META = { issuer: 'https://op.example', tokenEndpoint: 'https://op.example/token' } as ProviderMetadata;
-
-type TokenEndpoint = (form: Record<string, string>) => Promise<Record<string, unknown>>;
-
-/** A provider whose discovery is known and whose token endpoint is `endpoint`; refreshed responses carry no ID token. */
-function stubProvider(endpoint: TokenEndpoint): Provider & { grants: Array<Record<string, string>> } {
-  const grants: Array<Record<string, string>> = [];
-  const http = {
-    json: async (_url: string, req?: HttpRequest) => {
-      grants.push(req?.form ?? {});
-      return endpoint(req?.form ?? {});
-    },
-  } as unknown as HttpClient;
-  return {
-    grants,
-    http,
-    discovery: { get: async () => META, peek: () => META },
-    creds: { clientId: 'c', clientSecret: 's', useBasicAuth: true },
-    keysFor: () => {
-      throw new Error('no ID token is validated in these tests');
-    },
-    validateIdToken: async () => {
-      throw new Error('no ID token is validated in these tests');
-    },
-    close: async () => undefined,
-  };
-}
+/** A provider whose token endpoint is `endpoint`; refreshed responses carry no ID token. */
+const stubProvider = (endpoint: StubTokenEndpoint) => stubTokenProvider(endpoint);
+const META = STUB_META;
 
 /** A provider that rotates: each grant answers a new access and refresh token. */
 function rotatingProvider(delayMs = 0): ReturnType<typeof stubProvider> {
@@ -77,6 +53,7 @@ function refreshSettings(logs: CapturedLog[], onTokensRefreshed?: (t: StoredToke
     storeAccessToken: true,
     storeRefreshToken: true,
     storeIdToken: false,
+    security: { dpop: false },
     hooks: onTokensRefreshed ? { onTokensRefreshed } : {},
     logger: captureLogger(logs),
   };
@@ -94,6 +71,7 @@ function instance(provider: Provider, shared = new MemorySharedStore(), leaseMs 
     tokens,
     lock: new SharedLock(shared, { leaseMs, maxWaitMs: 3000, pollMs: 5 }),
     flights: new InProcessSingleFlight(),
+    dpopKeys: new DpopKeys(shared, 'ES256', 60_000),
   });
   return { refresher, tokens, logs, refreshed, shared };
 }
@@ -304,6 +282,7 @@ describe('waiting for another instance: backed-off, jittered polls', () => {
         tokens: new TokenStore(store, 60_000),
         lock: new SharedLock(store, lockOpts),
         flights: new InProcessSingleFlight(),
+        dpopKeys: new DpopKeys(store, 'ES256', 60_000),
       });
     const held = make(h.store).refresh(session(), req);
     await new Promise((r) => setTimeout(r, 20)); // the holder has the lock
@@ -325,6 +304,7 @@ describe('waiting for another instance: backed-off, jittered polls', () => {
         tokens: new TokenStore(shared, 60_000),
         lock: new SharedLock(shared, { leaseMs: 2000, maxWaitMs: 5000, pollMs: 25, maxPollMs: 250 }),
         flights: new InProcessSingleFlight(),
+        dpopKeys: new DpopKeys(shared, 'ES256', 60_000),
       });
     const [holder, waiter] = [make(), make()];
     let holderDone = 0;

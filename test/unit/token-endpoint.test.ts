@@ -36,12 +36,21 @@ describe('parseTokenResponse (RFC 6749 5.1)', () => {
     });
   });
 
-  it.each(['Bearer', 'bearer', 'BEARER', 'bEaReR'])('5.1: token_type is case-insensitive: %s accepted', (t) => {
-    expect(parseTokenResponse({ ...ok, token_type: t }, NOW).tokenType).toBe(t);
+  it.each(['Bearer', 'bearer', 'BEARER', 'bEaReR'])('5.1: token_type is case-insensitive: %s accepted (as Bearer)', (t) => {
+    expect(parseTokenResponse({ ...ok, token_type: t }, NOW).tokenType).toBe('Bearer');
   });
 
   it.each(['DPoP', 'mac', 'Basic', '', 'Bearer '])('RFC 6750: token_type %j is not Bearer -> OIDC_TOKEN_RESPONSE_INVALID', (t) => {
     expect(codeOf(() => parseTokenResponse({ ...ok, token_type: t }, NOW))).toBe('OIDC_TOKEN_RESPONSE_INVALID');
+  });
+
+  it.each(['DPoP', 'dpop'])('RFC 9449 5: with a DPoP proof sent, token_type %s is a DPoP-bound token', (t) => {
+    expect(parseTokenResponse({ ...ok, token_type: t }, NOW, { dpop: true }).tokenType).toBe('DPoP');
+  });
+
+  it('RFC 9449 5: with a proof sent, a Bearer answer (the provider did not bind) is accepted, unless bound tokens are required (FAPI 2.0)', () => {
+    expect(parseTokenResponse(ok, NOW, { dpop: true }).tokenType).toBe('Bearer');
+    expect(codeOf(() => parseTokenResponse(ok, NOW, { dpop: true, requireBound: true }))).toBe('OIDC_TOKEN_RESPONSE_INVALID');
   });
 
   it.each([

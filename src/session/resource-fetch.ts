@@ -1,0 +1,105 @@
+/**
+ * `req.oidc.fetch(url, init?)`: call an API with the session's access token the right way.
+ *
+ * - The token comes from the login's token set (store/token-store.ts), not the session copy: it is
+ *   the newest, and it holds the DPoP key.
+ * - A DPoP-bound token is sent as `Authorization: DPoP <token>` with a proof over the method, the
+ *   URL and the token's hash (RFC 9449 7.1); a Bearer token as `Authorization: Bearer` (RFC 6750
+ *   2.1). A `use_dpop_nonce` challenge (RFC 9449 9) is answered by one retry with the nonce.
+ * - A `401` whose challenge says `invalid_token` (RFC 6750 3.1, RFC 9449 7.1) means the token is
+ *   no longer accepted (revoked, or expired early): the tokens are refreshed once, through the same
+ *   single flight and cross-instance lock as sessionRefresh, and the call is made once more.
+ *
+ * A body that can only be read once (a stream) is not retried: the first answer is returned.
+ */
+import type { Request } from 'express';
+import { OidcError } from '../errors.js';
+import { createDpopProof, isNonceChallenge, type DpopKey } from '../protocol/dpop.js';
+import type { Provider } from '../protocol/provider.js';
+import type { TokenSet, TokenStore } from '../store/token-store.js';
+import type { OidcContext } from '../types.js';
+import type { DpopKeys } from './dpop-keys.js';
+import { applyTokenSet, newestSet, type TokenRefresher, type TokenStorageSettings } from './refresh.js';
+import type { AuthenticatedSession } from './session-data.js';
+
+export interface ResourceFetchDeps {
+  config: TokenStorageSettings;
+  provider: Pick<Provider, 'http' | 'dpop'>;
+  tokens: TokenStore;
+  refresher: TokenRefresher;
+  dpopKeys: DpopKeys;
+}
+
+/** Builds `req.oidc.fetch` for one request of one login. */
+export type ResourceFetcher = (req: Request, auth: AuthenticatedSession) => OidcContext['fetch'];
+
+/** RFC 6750 3.1 / RFC 9449 7.1: the resource server says the token itself is no good. */
+function isInvalidToken(res: Response): boolean {
+  if (res.status !== 401) return false;
+  return /error\s*=\s*"?invalid_token"?/i.test(res.headers.get('www-authenticate') ?? '');
+}
+
+/** A body that can be sent twice. */
+function replayable(body: RequestInit['body']): boolean {
+  return body === undefined || body === null || typeof body === 'string' || body instanceof URLSearchParams || body instanceof Uint8Array || body instanceof ArrayBuffer || body instanceof Blob;
+}
+
+/** `fetch` for a request that has no signed-in session (or, for bearerAuth, no tokens of its own). */
+export const notAuthenticatedFetch: OidcContext['fetch'] = () =>
+  Promise.reject(
+    new OidcError('OIDC_NOT_AUTHENTICATED', 'req.oidc.fetch needs a signed-in session with tokens (behind sessionRefresh); this request has none', {
+      statusCode: 401,
+    }),
+  );
+
+export function resourceFetcher(deps: ResourceFetchDeps): ResourceFetcher {
+  const { provider, tokens, refresher, dpopKeys } = deps;
+
+  /** One call with the set's token: DPoP proof (and one nonce retry) or Bearer. */
+  async function call(url: string, init: RequestInit, set: TokenSet, accessToken: string): Promise<Response> {
+    const key: DpopKey | undefined = set.tokenType === 'DPoP' && set.dpopKey ? await dpopKeys.use(set.dpopKey) : undefined;
+    const method = (init.method ?? 'GET').toUpperCase();
+    for (let attempt = 0; ; attempt++) {
+      const headers = new Headers(init.headers);
+      if (key) {
+        const dpop = provider.dpop(key);
+        headers.set('authorization', `DPoP ${accessToken}`);
+        headers.set('dpop', await createDpopProof(key, { htm: method, url, nonce: dpop.nonces.get(url), accessToken }));
+      } else {
+        headers.set('authorization', `Bearer ${accessToken}`);
+      }
+      const res = await provider.http.fetchResource(url, { ...init, method, headers });
+      if (!key) return res;
+      provider.dpop(key).nonces.remember(url, res.headers);
+      if (attempt > 0 || !replayable(init.body) || !isNonceChallenge(res.status, res.headers, undefined)) return res;
+      await res.body?.cancel();
+    }
+  }
+
+  /** The login's current set, or why there is none to call with. */
+  async function currentSet(auth: AuthenticatedSession): Promise<TokenSet & { accessToken: string }> {
+    const stored = await tokens.read(auth.loginId);
+    if (stored?.set.ended) throw new OidcError('OIDC_SESSION_ENDED', 'the login has ended', { statusCode: 401 });
+    const set = newestSet(stored, auth);
+    if (!set.accessToken) {
+      throw new OidcError('OIDC_NOT_AUTHENTICATED', 'req.oidc.fetch needs the access token: OIDC_STORE_ACCESS_TOKEN is off', { statusCode: 500 });
+    }
+    return set as TokenSet & { accessToken: string };
+  }
+
+  return (req, auth) =>
+    async (input, init = {}) => {
+      const url = String(input);
+      const set = await currentSet(auth);
+      const res = await call(url, init, set, set.accessToken);
+      if (!isInvalidToken(res) || set.refreshToken === undefined || !replayable(init.body)) return res;
+      // Refused: refresh once (whatever its expiry says), unless someone already has.
+      const outcome = await refresher.refresh(auth, req, { staleVersion: set.version });
+      if (outcome.kind === 'ended' || outcome.kind === 'failed') return res;
+      if (outcome.set.accessToken === undefined || outcome.set.version === set.version) return res;
+      // Mutating the session copy makes express-session save it at the end of the request.
+      applyTokenSet(auth, outcome.set, deps.config);
+      await res.body?.cancel();
+      return call(url, init, outcome.set, outcome.set.accessToken);
+    };
+}
