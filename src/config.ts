@@ -28,6 +28,7 @@ import {
 import { placeOptions, readOptions } from './config/read.js';
 import { optionKeyProblems } from './config/unknown-keys.js';
 import { keyPairProblem } from './config/validators.js';
+import { MTLS_METHODS } from './client-auth-methods.js';
 import { resolveSecurity, type SecuritySettings } from './config/security-profile.js';
 
 export { ROUTE_NAMES } from './config/options.js';
@@ -114,6 +115,12 @@ export function resolveConfig(options: OidcAuthOptions = {}): ResolvedConfig {
   } else if (values.clientCertificate !== undefined && values.clientKey !== undefined) {
     const problem = keyPairProblem(values.clientCertificate, values.clientKey, ref('clientCertificate'));
     if (problem) report('clientKey', problem);
+  }
+  // RFC 8705 2.1, 2.2: these methods authenticate with the certificate alone; without one the
+  // provider would refuse every token request.
+  const method = values.clientAuthMethod;
+  if (method !== undefined && MTLS_METHODS.includes(method) && !given('clientCertificate')) {
+    report('clientCertificate', `is required for ${ref('clientAuthMethod')} ${method}`);
   }
   // Without discovery, the endpoints of the code flow and a key source must be given, as in
   // mozilla-django-oidc. Judged on what was given, so an invalid value is reported once, as itself.

@@ -92,7 +92,8 @@ export function createProvider(settings: ProviderSettings): Provider {
       settings.clientAssertionSigningKey !== undefined && security.assertionAlg !== undefined
         ? clientAssertionKey(settings.clientAssertionSigningKey, security.assertionAlg)
         : undefined,
-    hasCertificate: false,
+    // RFC 8705 2: the HTTP client presents it (clientCertificate / clientKey, checked together at start-up).
+    hasCertificate: settings.clientCertificate !== undefined,
     method: security.clientAuthMethod,
     audience: security.assertionAudience,
   };

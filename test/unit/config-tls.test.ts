@@ -130,6 +130,16 @@ describe('clientCertificate and clientKey (RFC 8705 mutual TLS)', () => {
   });
 });
 
+describe('the mTLS client authentication methods need the certificate', () => {
+  it.each(['tls_client_auth', 'self_signed_tls_client_auth'] as const)('%s without clientCertificate is refused; with it, accepted', (method) => {
+    expect(problems(() => resolve({ clientSecret: undefined, clientAuthMethod: method }))).toEqual([
+      `${CERT_REF} is required for "clientAuthMethod" (env OIDC_RP_CLIENT_AUTH_METHOD) ${method}`,
+    ]);
+    const cfg = resolve({ clientSecret: undefined, clientAuthMethod: method, clientCertificate: CERT, clientKey: KEY });
+    expect(cfg.security.clientAuthMethod).toBe(method);
+  });
+});
+
 describe('caCertificates (a private CA for the provider)', () => {
   it('a bundle of certificates is accepted', () => {
     expect(resolve({ caCertificates: `${CERT}\n${CERT}` }).caCertificates).toBe(`${CERT}\n${CERT}`);
