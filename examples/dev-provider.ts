@@ -69,7 +69,28 @@ export interface Provider {
   readonly AccessToken: TokenModel<OidcToken>;
   readonly RefreshToken: TokenModel<OidcToken>;
   readonly AuthorizationCode: TokenModel<OidcToken>;
+  /** Koa's: add middleware (takes effect only before callback(): see DevProviderOptions.middleware). */
+  use(middleware: DevProviderMiddleware): this;
 }
+
+/** The slice of a request's Koa context that DevProviderOptions.middleware can read. */
+export interface DevProviderRequestContext {
+  req: IncomingMessage;
+  /** The origin the request came to: the issuer's, or the mTLS alias port's. */
+  origin: string;
+  status: number;
+  /** A request header ('' when absent). */
+  get(header: string): string;
+  /** oidc-provider's request state, once its own middleware ran (after `await next()`). */
+  oidc?: {
+    route?: string;
+    client?: OidcClient;
+    params?: Record<string, unknown>;
+    body?: Record<string, unknown>;
+  };
+}
+
+export type DevProviderMiddleware = (ctx: DevProviderRequestContext, next: () => Promise<void>) => Promise<void>;
 
 type ProviderConstructor = new (issuer: string, configuration: Record<string, unknown>) => Provider;
 
@@ -210,6 +231,11 @@ export interface DevProviderOptions {
    * (RFC 9207 `iss` in authorization responses needs nothing: oidc-provider always sends it.)
    */
   profile?: 'fapi2';
+  /**
+   * Koa middleware around oidc-provider's own (its documented pre/post-processing hook), for tests
+   * that observe each request: route, status, client, certificate of the connection.
+   */
+  middleware?: DevProviderMiddleware[];
 }
 
 export interface DevProvider {
@@ -272,6 +298,8 @@ export async function startDevProvider(opts: DevProviderOptions): Promise<DevPro
       await provider.Client.find(c.client_id);
     }
 
+    // Koa composes its middleware in callback(): added later, it would never run.
+    for (const mw of opts.middleware ?? []) provider.use(mw);
     const handler: RequestListener = provider.callback();
     for (const s of servers) s.on('request', handler);
 
