@@ -110,8 +110,7 @@ export function endpointFor(meta: ProviderMetadata, name: MtlsAliasedEndpoint, u
     case 'userinfo':
       return meta.userinfoEndpoint;
     case 'pushedAuthorizationRequest':
-      // RFC 9126 5. (Read from the document until ProviderMetadata carries the PAR endpoint.)
-      return optionalString(meta.raw, 'pushed_authorization_request_endpoint');
+      return meta.pushedAuthorizationRequestEndpoint;
   }
 }
 
