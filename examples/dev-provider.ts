@@ -1,9 +1,16 @@
 // An embedded development OpenID Provider built on oidc-provider, for the demo app (`npm start`
 // without OIDC_* settings) and for integration tests. It listens on 127.0.0.1 only, keeps all
 // state in memory per instance, and logs in any login name with any password.
-import { generateKeyPair, randomBytes, type JsonWebKey as NodeJwk } from 'node:crypto';
-import { createServer, type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http';
+//
+// Optionally it serves HTTPS, with mutual TLS (RFC 8705: client certificates for client
+// authentication and certificate-bound access tokens, and mtls_endpoint_aliases on a second
+// port), and oidc-provider's FAPI 2.0 Security Profile (PAR, DPoP with server nonces,
+// private_key_jwt or mTLS client authentication, PS256 ID tokens).
+import { X509Certificate, generateKeyPair, randomBytes, type JsonWebKey as NodeJwk } from 'node:crypto';
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { TLSSocket } from 'node:tls';
 import { promisify } from 'node:util';
 
 // ---------------------------------------------------------------------------------------------
@@ -62,7 +69,28 @@ export interface Provider {
   readonly AccessToken: TokenModel<OidcToken>;
   readonly RefreshToken: TokenModel<OidcToken>;
   readonly AuthorizationCode: TokenModel<OidcToken>;
+  /** Koa's: add middleware (takes effect only before callback(): see DevProviderOptions.middleware). */
+  use(middleware: DevProviderMiddleware): this;
 }
+
+/** The slice of a request's Koa context that DevProviderOptions.middleware can read. */
+export interface DevProviderRequestContext {
+  req: IncomingMessage;
+  /** The origin the request came to: the issuer's, or the mTLS alias port's. */
+  origin: string;
+  status: number;
+  /** A request header ('' when absent). */
+  get(header: string): string;
+  /** oidc-provider's request state, once its own middleware ran (after `await next()`). */
+  oidc?: {
+    route?: string;
+    client?: OidcClient;
+    params?: Record<string, unknown>;
+    body?: Record<string, unknown>;
+  };
+}
+
+export type DevProviderMiddleware = (ctx: DevProviderRequestContext, next: () => Promise<void>) => Promise<void>;
 
 type ProviderConstructor = new (issuer: string, configuration: Record<string, unknown>) => Provider;
 
@@ -80,6 +108,7 @@ function loadOidcProvider(): Promise<ProviderConstructor> {
 
 // The slice of oidc-provider's Koa context read by the configuration callbacks below.
 interface OidcCtx {
+  req: IncomingMessage;
   host: string;
   type: string;
   body: unknown;
@@ -102,17 +131,70 @@ interface OidcCtx {
 // ---------------------------------------------------------------------------------------------
 // Public API
 
+/** Every client authentication method oidc-provider has (OIDC Core 9; RFC 8705 2.1, 2.2). */
+export type DevProviderAuthMethod =
+  | 'client_secret_basic'
+  | 'client_secret_post'
+  | 'client_secret_jwt'
+  | 'private_key_jwt'
+  | 'tls_client_auth'
+  | 'self_signed_tls_client_auth'
+  | 'none';
+
+/** Client metadata (OpenID Connect Dynamic Client Registration 1.0 2; RFC 8705 2.1.2, 2.2.2, 3.4; RFC 9449 5.2; RFC 9126 6). */
 export interface DevProviderClient {
   client_id: string;
-  client_secret: string;
+  /** For client_secret_basic, client_secret_post and client_secret_jwt (and HS256 ID tokens); optional otherwise. */
+  client_secret?: string;
   redirect_uris: string[];
   post_logout_redirect_uris?: string[];
-  token_endpoint_auth_method?: 'client_secret_basic' | 'client_secret_post';
+  /** Default client_secret_basic; private_key_jwt with `profile: 'fapi2'`. The mTLS methods need `tls.requestClientCert` or `tls.mtlsAliases`. */
+  token_endpoint_auth_method?: DevProviderAuthMethod;
+  /** The `alg` private_key_jwt / client_secret_jwt assertions must use. */
+  token_endpoint_auth_signing_alg?: string;
+  /** Public keys: private_key_jwt's, or the certificate (`x5c`) of self_signed_tls_client_auth. */
+  jwks?: { keys: Array<Record<string, unknown>> };
+  /** tls_client_auth: the certificate's subject DN, RFC 4514 form (`CN=rp,O=Example,C=DE`); or one of the SAN entries below. */
+  tls_client_auth_subject_dn?: string;
+  tls_client_auth_san_dns?: string;
+  tls_client_auth_san_ip?: string;
+  tls_client_auth_san_uri?: string;
+  tls_client_auth_san_email?: string;
+  /** RFC 8705 3: access tokens bound to the client certificate (needs mTLS on). */
+  tls_client_certificate_bound_access_tokens?: boolean;
+  /** RFC 9449 5.2: every token request must carry a DPoP proof. Default true with `profile: 'fapi2'` unless tokens are certificate-bound. */
+  dpop_bound_access_tokens?: boolean;
+  /** RFC 9126 6. (Always true with `profile: 'fapi2'` or `requirePushedAuthorizationRequests`.) */
+  require_pushed_authorization_requests?: boolean;
+  /** Default RS256; PS256 with `profile: 'fapi2'`. */
   id_token_signed_response_alg?: string;
   backchannel_logout_uri?: string;
   backchannel_logout_session_required?: boolean;
   /** Default ['authorization_code', 'refresh_token']. */
   grant_types?: string[];
+}
+
+/** HTTPS for the provider; with it, optionally, mutual TLS (RFC 8705). */
+export interface DevProviderTls {
+  /** PEM private key and certificate of the server; the certificate must name 127.0.0.1 (subjectAltName IP:127.0.0.1). */
+  key: string | Buffer;
+  cert: string | Buffer;
+  /** PEM CA bundle: a client certificate issued by one of these is "authorized" (tls_client_auth, RFC 8705 2.1). */
+  ca?: string | Buffer;
+  /**
+   * Ask for (never require, at the TLS layer) a client certificate on the issuer's own port, and
+   * turn on oidc-provider's features.mTLS: tls_client_auth, self_signed_tls_client_auth and
+   * certificate-bound access tokens. Whether a certificate is needed is oidc-provider's decision
+   * per client, so browsers and clients without certificates still get through.
+   */
+  requestClientCert?: boolean;
+  /**
+   * A second HTTPS port that asks for client certificates, advertised as `mtls_endpoint_aliases`
+   * (RFC 8705 5) for the token, revocation, introspection, userinfo and PAR endpoints; turns on
+   * features.mTLS too. Default: `requestClientCert`. With `requestClientCert: false` only the
+   * aliases see certificates, which proves a client uses them.
+   */
+  mtlsAliases?: boolean;
 }
 
 export interface DevProviderOptions {
@@ -127,18 +209,40 @@ export interface DevProviderOptions {
   refreshTokenTtl?: number;
   /** Default true: every refresh_token grant consumes the old refresh token and issues a new one. */
   rotateRefreshToken?: boolean;
-  /** Default true: authorization requests without PKCE (S256) are rejected. */
+  /** Default true: authorization requests without PKCE (S256) are rejected. (Always true with `profile: 'fapi2'`.) */
   pkceRequired?: boolean;
   /**
    * Default false: ID Tokens carry the scope claims (email, profile) even when an access token is
    * issued. true is the spec-strict behaviour where those claims are only served by userinfo.
    */
   conformIdTokenClaims?: boolean;
+  /** Serve https://127.0.0.1:PORT instead of http (and mutual TLS, see DevProviderTls). */
+  tls?: DevProviderTls;
+  /** RFC 9126 5: refuse authorization requests that were not pushed first. Implied by `profile: 'fapi2'`. */
+  requirePushedAuthorizationRequests?: boolean;
+  /** RFC 9449 8: every DPoP proof must carry a server-provided nonce. Implied by `profile: 'fapi2'`. */
+  dpopRequireNonce?: boolean;
+  /**
+   * 'fapi2': oidc-provider's FAPI 2.0 Security Profile, and what this file adds to it: PAR
+   * required, DPoP with server nonces, PKCE S256, client authentication by private_key_jwt (or,
+   * with mTLS on, tls_client_auth / self_signed_tls_client_auth) only, PS256/ES256/EdDSA only,
+   * PS256 ID tokens and DPoP-bound access tokens by default. Refresh tokens still rotate unless
+   * `rotateRefreshToken: false` (FAPI 2.0 discourages rotation; many providers do it anyway).
+   * (RFC 9207 `iss` in authorization responses needs nothing: oidc-provider always sends it.)
+   */
+  profile?: 'fapi2';
+  /**
+   * Koa middleware around oidc-provider's own (its documented pre/post-processing hook), for tests
+   * that observe each request: route, status, client, certificate of the connection.
+   */
+  middleware?: DevProviderMiddleware[];
 }
 
 export interface DevProvider {
-  /** http://127.0.0.1:PORT */
+  /** http://127.0.0.1:PORT, https with `tls`. */
   issuer: string;
+  /** With mTLS aliases: https://127.0.0.1:PORT of the port that asks for client certificates (RFC 8705 5). */
+  mtlsOrigin: string | undefined;
   provider: Provider;
   close(): Promise<void>;
   /**
@@ -172,22 +276,21 @@ export function defaultAccounts(): Record<string, Record<string, unknown>> {
 }
 
 export async function startDevProvider(opts: DevProviderOptions): Promise<DevProvider> {
+  const tls = opts.tls;
+  const mtlsAliases = tls?.mtlsAliases ?? tls?.requestClientCert ?? false;
   // Listen first: the issuer has to contain the real port, which is only known once bound.
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
-  const issuer = `http://127.0.0.1:${port}`;
-
+  const server = tls ? httpsServer(tls, tls.requestClientCert ?? false) : createServer();
+  // RFC 8705 5: the aliases live where client certificates are asked for, here another port.
+  const aliasServer = tls && mtlsAliases ? httpsServer(tls, true) : undefined;
+  const servers = aliasServer ? [server, aliasServer] : [server];
   try {
+    const [port, aliasPort] = await Promise.all([listen(server, opts.port ?? 0), aliasServer && listen(aliasServer, 0)]);
+    const issuer = `${tls ? 'https' : 'http'}://127.0.0.1:${port}`;
+    const mtlsOrigin = aliasPort === undefined ? undefined : `https://127.0.0.1:${aliasPort}`;
+
     const accounts = defaultAccounts();
     const [OidcProvider, jwks] = await Promise.all([loadOidcProvider(), generateJwks()]);
-    const provider = createProvider(OidcProvider, issuer, port, opts, accounts, jwks);
+    const provider = createProvider(OidcProvider, issuer, port, opts, accounts, jwks, mtlsOrigin);
 
     // Static clients are validated lazily by oidc-provider; look each up now so a bad client
     // configuration fails startDevProvider instead of the first authorization request.
@@ -195,27 +298,70 @@ export async function startDevProvider(opts: DevProviderOptions): Promise<DevPro
       await provider.Client.find(c.client_id);
     }
 
+    // Koa composes its middleware in callback(): added later, it would never run.
+    for (const mw of opts.middleware ?? []) provider.use(mw);
     const handler: RequestListener = provider.callback();
-    server.on('request', handler);
+    for (const s of servers) s.on('request', handler);
 
     return {
       issuer,
+      mtlsOrigin,
       provider,
       accounts,
-      close: () =>
-        new Promise<void>((resolve, reject) => {
-          server.close((err) => (err ? reject(err) : resolve()));
-          // Keep-alive connections from RPs (undici pools) would otherwise hold close() open.
-          server.closeAllConnections();
-        }),
+      close: () => Promise.all(servers.map(closeServer)).then(() => undefined),
     };
   } catch (err) {
-    server.close();
+    for (const s of servers) s.close();
     throw err;
   }
 }
 
+/**
+ * An HTTPS server for `tls`. `askForCertificate`: request a client certificate in the handshake
+ * without requiring one or rejecting an unverified one (a self-signed certificate is how
+ * self_signed_tls_client_auth works, RFC 8705 2.2); features.mTLS decides what it is worth.
+ */
+function httpsServer(tls: DevProviderTls, askForCertificate: boolean): Server {
+  return createHttpsServer({
+    key: tls.key,
+    cert: tls.cert,
+    ...(tls.ca !== undefined && { ca: tls.ca }),
+    requestCert: askForCertificate,
+    rejectUnauthorized: false,
+  });
+}
+
+function listen(server: Server, port: number): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.close((err) => (err ? reject(err) : resolve()));
+    // Keep-alive connections from RPs (undici pools) would otherwise hold close() open.
+    server.closeAllConnections();
+  });
+}
+
 // ---------------------------------------------------------------------------------------------
+
+/** The routes of the endpoints that have mTLS aliases (oidc-provider's defaults, set explicitly so the aliases can name them). */
+const ALIASED_ROUTES = {
+  token: '/token',
+  revocation: '/token/revocation',
+  introspection: '/token/introspection',
+  userinfo: '/me',
+  pushed_authorization_request: '/request',
+} as const;
+
+/** Algorithms FAPI 2.0 allows (Security Profile 5.4: PS256, ES256, EdDSA with Ed25519). */
+const FAPI2_ALGS = ['PS256', 'ES256', 'Ed25519', 'EdDSA'];
 
 function createProvider(
   OidcProvider: ProviderConstructor,
@@ -224,21 +370,40 @@ function createProvider(
   opts: DevProviderOptions,
   accounts: Record<string, Record<string, unknown>>,
   jwks: { keys: NodeJwk[] },
+  mtlsOrigin: string | undefined,
 ): Provider {
   const accessTokenTtl = opts.accessTokenTtl ?? 300;
   const idTokenTtl = opts.idTokenTtl ?? 300;
   const refreshTokenTtl = opts.refreshTokenTtl ?? 14 * 24 * 60 * 60;
   const rotate = opts.rotateRefreshToken ?? true;
-  const pkceRequired = opts.pkceRequired ?? true;
+  const fapi2 = opts.profile === 'fapi2';
+  // FAPI 2.0 Security Profile 5.3: PKCE with S256 (oidc-provider's FAPI 2.0 profile insists too).
+  const pkceRequired = fapi2 || (opts.pkceRequired ?? true);
+  const mtls = opts.tls !== undefined && (opts.tls.requestClientCert === true || mtlsOrigin !== undefined);
+  const requirePar = fapi2 || (opts.requirePushedAuthorizationRequests ?? false);
+  const dpopNonce = fapi2 || (opts.dpopRequireNonce ?? false);
 
-  const clients = opts.clients.map((c) =>
-    dropUndefined({
+  const clients = opts.clients.map((c) => {
+    const method = c.token_endpoint_auth_method ?? (fapi2 ? 'private_key_jwt' : 'client_secret_basic');
+    return dropUndefined({
       client_id: c.client_id,
       client_secret: c.client_secret,
       redirect_uris: c.redirect_uris,
       post_logout_redirect_uris: c.post_logout_redirect_uris,
-      token_endpoint_auth_method: c.token_endpoint_auth_method ?? 'client_secret_basic',
-      id_token_signed_response_alg: c.id_token_signed_response_alg,
+      token_endpoint_auth_method: method,
+      token_endpoint_auth_signing_alg: c.token_endpoint_auth_signing_alg,
+      jwks: c.jwks,
+      tls_client_auth_subject_dn: c.tls_client_auth_subject_dn,
+      tls_client_auth_san_dns: c.tls_client_auth_san_dns,
+      tls_client_auth_san_ip: c.tls_client_auth_san_ip,
+      tls_client_auth_san_uri: c.tls_client_auth_san_uri,
+      tls_client_auth_san_email: c.tls_client_auth_san_email,
+      tls_client_certificate_bound_access_tokens: c.tls_client_certificate_bound_access_tokens,
+      // FAPI 2.0 Security Profile 5.3: only sender-constrained access tokens; DPoP unless the
+      // client's tokens are bound to its certificate (RFC 8705 3) instead.
+      dpop_bound_access_tokens: c.dpop_bound_access_tokens ?? (fapi2 && c.tls_client_certificate_bound_access_tokens !== true ? true : undefined),
+      require_pushed_authorization_requests: c.require_pushed_authorization_requests,
+      id_token_signed_response_alg: c.id_token_signed_response_alg ?? (fapi2 ? 'PS256' : undefined),
       backchannel_logout_uri: c.backchannel_logout_uri,
       backchannel_logout_session_required: c.backchannel_logout_session_required,
       grant_types: c.grant_types ?? ['authorization_code', 'refresh_token'],
@@ -246,8 +411,14 @@ function createProvider(
       // 'web' (the default) accepts http:// redirect URIs on any host for the code flow; only
       // implicit-flow web clients are held to https. No special setting needed for 127.0.0.1.
       application_type: 'web',
-    }),
-  );
+    });
+  });
+
+  const mtlsMethods = mtls ? ['tls_client_auth', 'self_signed_tls_client_auth'] : [];
+  // FAPI 2.0 Security Profile 5.3: confidential clients only, authenticated by mTLS or private_key_jwt.
+  const clientAuthMethods = fapi2
+    ? ['private_key_jwt', ...mtlsMethods]
+    : ['client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'private_key_jwt', 'none', ...mtlsMethods];
 
   const configuration: Record<string, unknown> = {
     clients,
@@ -278,8 +449,39 @@ function createProvider(
     },
     scopes: ['openid', 'offline_access', 'email', 'profile'],
     conformIdTokenClaims: opts.conformIdTokenClaims ?? false,
+    clientAuthMethods,
+    routes: ALIASED_ROUTES,
+    // RFC 8705 5. oidc-provider does not publish aliases itself; extra discovery metadata does.
+    ...(mtlsOrigin !== undefined && {
+      discovery: {
+        mtls_endpoint_aliases: {
+          token_endpoint: `${mtlsOrigin}${ALIASED_ROUTES.token}`,
+          revocation_endpoint: `${mtlsOrigin}${ALIASED_ROUTES.revocation}`,
+          introspection_endpoint: `${mtlsOrigin}${ALIASED_ROUTES.introspection}`,
+          userinfo_endpoint: `${mtlsOrigin}${ALIASED_ROUTES.userinfo}`,
+          pushed_authorization_request_endpoint: `${mtlsOrigin}${ALIASED_ROUTES.pushed_authorization_request}`,
+        },
+      },
+    }),
     features: {
       devInteractions: { enabled: true },
+      // RFC 9126. Enabled by default in oidc-provider; required here on demand.
+      pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: requirePar },
+      // RFC 9449. Enabled by default; nonces (section 8) need a secret for the server's nonce values.
+      dPoP: dpopNonce ? { enabled: true, nonceSecret: randomBytes(32), requireNonce: () => true } : { enabled: true },
+      ...(fapi2 && { fapi: { enabled: true, profile: '2.0' } }),
+      ...(mtls && {
+        mTLS: {
+          enabled: true,
+          certificateBoundAccessTokens: true,
+          tlsClientAuth: true,
+          selfSignedTlsClientAuth: true,
+          getCertificate: peerCertificate,
+          // RFC 8705 2.1: tls_client_auth trusts a certificate that chains to a configured CA (tls.ca).
+          certificateAuthorized: (ctx: OidcCtx) => ctx.req.socket instanceof TLSSocket && ctx.req.socket.authorized,
+          certificateSubjectMatches,
+        },
+      }),
       revocation: {
         enabled: true,
         allowedPolicy: async (_ctx: unknown, client: OidcClient, token: OidcToken) => token.clientId === client.clientId,
@@ -311,10 +513,12 @@ function createProvider(
       Session: 14 * 24 * 60 * 60,
       Grant: 14 * 24 * 60 * 60,
     },
-    enabledJWA: {
-      // HS256 lets tests exercise client_secret-signed ID tokens too.
-      idTokenSigningAlgValues: ['RS256', 'PS256', 'ES256', 'EdDSA', 'Ed25519', 'HS256'],
-    },
+    enabledJWA: fapi2
+      ? { idTokenSigningAlgValues: FAPI2_ALGS, clientAuthSigningAlgValues: FAPI2_ALGS, dPoPSigningAlgValues: FAPI2_ALGS }
+      : {
+          // HS256 lets tests exercise client_secret-signed ID tokens too.
+          idTokenSigningAlgValues: ['RS256', 'PS256', 'ES256', 'EdDSA', 'Ed25519', 'HS256'],
+        },
     // oidc-provider's outgoing fetch (backchannel logout) refuses loopback and private addresses
     // as SSRF protection; the RPs here live on 127.0.0.1, so drop that dispatcher.
     fetch: (url: string, init: RequestInit & { dispatcher?: unknown }) => {
@@ -326,6 +530,41 @@ function createProvider(
   };
 
   return withoutWarnings(() => new OidcProvider(issuer, configuration));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Mutual TLS (features.mTLS): the certificate the client presented in this connection's handshake.
+
+function peerCertificate(ctx: OidcCtx): X509Certificate | undefined {
+  const socket = ctx.req.socket;
+  if (!(socket instanceof TLSSocket)) return undefined;
+  // An empty object when the client sent no certificate.
+  const { raw } = socket.getPeerCertificate();
+  return raw ? new X509Certificate(raw) : undefined;
+}
+
+/**
+ * RFC 4514 string of a subject as node:crypto prints it (one `type=value` per line, first RDN
+ * first, values already escaped as RFC 4514 2.4 says): reversed and comma separated, as
+ * `tls_client_auth_subject_dn` is registered (RFC 8705 2.1.2). Multi-valued RDNs are not handled:
+ * enough for test certificates.
+ */
+function rfc4514(subject: string): string {
+  return subject.split('\n').reverse().join(',');
+}
+
+/** RFC 8705 2.1.2: the registered subject DN or SAN entry against the presented certificate. */
+function certificateSubjectMatches(ctx: OidcCtx, property: string, expected: string): boolean {
+  const cert = peerCertificate(ctx);
+  if (!cert) return false;
+  if (property === 'tls_client_auth_subject_dn') return rfc4514(cert.subject) === expected;
+  const prefix = {
+    tls_client_auth_san_dns: 'DNS:',
+    tls_client_auth_san_ip: 'IP Address:',
+    tls_client_auth_san_uri: 'URI:',
+    tls_client_auth_san_email: 'email:',
+  }[property];
+  return prefix !== undefined && (cert.subjectAltName?.split(', ') ?? []).includes(`${prefix}${expected}`);
 }
 
 // Not a real parameter: registering it is how restoreOfflineAccess gets called.

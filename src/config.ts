@@ -27,6 +27,8 @@ import {
 } from './config/options.js';
 import { placeOptions, readOptions } from './config/read.js';
 import { optionKeyProblems } from './config/unknown-keys.js';
+import { keyPairProblem } from './config/validators.js';
+import { MTLS_METHODS } from './client-auth-methods.js';
 import { resolveSecurity, type SecuritySettings } from './config/security-profile.js';
 
 export { ROUTE_NAMES } from './config/options.js';
@@ -105,6 +107,21 @@ export function resolveConfig(options: OidcAuthOptions = {}): ResolvedConfig {
   }
   if (given('discoveryUrl') && !given('issuer')) report('discoveryUrl', `needs ${ref('issuer')}: the document's issuer must equal it`);
   if (values.signAlgo === 'none' && values.allowUnsecuredJwt === false) report('signAlgo', `"none" also needs ${ref('allowUnsecuredJwt')}`);
+  // Mutual TLS (RFC 8705): the handshake presents the certificate and proves possession of its key,
+  // so neither is any use alone, and the key must be the certificate's.
+  if (given('clientCertificate') !== given('clientKey')) {
+    const [missing, present] = given('clientCertificate') ? (['clientKey', 'clientCertificate'] as const) : (['clientCertificate', 'clientKey'] as const);
+    report(missing, `is required with ${ref(present)}`);
+  } else if (values.clientCertificate !== undefined && values.clientKey !== undefined) {
+    const problem = keyPairProblem(values.clientCertificate, values.clientKey, ref('clientCertificate'));
+    if (problem) report('clientKey', problem);
+  }
+  // RFC 8705 2.1, 2.2: these methods authenticate with the certificate alone; without one the
+  // provider would refuse every token request.
+  const method = values.clientAuthMethod;
+  if (method !== undefined && MTLS_METHODS.includes(method) && !given('clientCertificate')) {
+    report('clientCertificate', `is required for ${ref('clientAuthMethod')} ${method}`);
+  }
   // Without discovery, the endpoints of the code flow and a key source must be given, as in
   // mozilla-django-oidc. Judged on what was given, so an invalid value is reported once, as itself.
   if (!given('issuer')) {

@@ -202,6 +202,16 @@ export interface OidcAuthOptions {
   proxy?: string;
   /** OIDC_VERIFY_SSL, default true. */
   verifySsl?: boolean;
+  /**
+   * OIDC_RP_CLIENT_CERTIFICATE: PEM client certificate (intermediates after it), presented in every
+   * TLS handshake with the provider (mutual TLS, RFC 8705). Needs `clientKey`. In the env, a PEM on
+   * one line with literal `\n` escapes is accepted.
+   */
+  clientCertificate?: string;
+  /** OIDC_RP_CLIENT_KEY: PEM private key of `clientCertificate`, unencrypted. */
+  clientKey?: string;
+  /** OIDC_CA_CERTIFICATES: PEM bundle of CAs trusted for the provider's TLS certificate, besides Node's default roots. */
+  caCertificates?: string;
   /** OIDC_MAX_RESPONSE_BYTES, default 1048576: cap on any provider response body. */
   maxResponseBytes?: number;
   /** OIDC_TOKEN_USE_BASIC_AUTH (mozilla-django-oidc): true = client_secret_basic, false = client_secret_post. */

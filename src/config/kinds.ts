@@ -50,11 +50,11 @@ export function oneOf<const V extends readonly [string, ...string[]]>(...values:
 
 /**
  * Key or certificate text (PEM, or JWK JSON). In an env var, a PEM written on one line with
- * literal `\n` escapes (how PaaS settings pages store multi-line values) is accepted.
+ * literal `\n` (or `\r\n`) escapes (how PaaS settings pages store multi-line values) is accepted.
  */
 export function keyText(check?: (value: string) => string | undefined): Kind<string> {
   const kind = stringKind(check);
-  return { ...kind, fromEnv: (value) => (value.startsWith('-----') ? value.replace(/\\n/g, '\n') : value) };
+  return { ...kind, fromEnv: (value) => (value.startsWith('-----') ? value.replace(/(?:\\r)?\\n/g, '\n') : value) };
 }
 
 /** A provider URL: https, http only on loopback. */

@@ -32,7 +32,7 @@ import {
   type Kind,
   type Report,
 } from './kinds.js';
-import { isPlainObject, privateSigningKeyProblem, redisClientKind, signKeyProblem } from './validators.js';
+import { certificatesProblem, isPlainObject, privateKeyProblem, privateSigningKeyProblem, redisClientKind, signKeyProblem } from './validators.js';
 
 interface SpecFields<T, I> {
   /** The environment variable (mozilla-django-oidc's setting name where it has one). */
@@ -186,6 +186,26 @@ export const OPTION_SPECS = {
   timeout: option(secondsAsMilliseconds(0.001), { env: 'OIDC_TIMEOUT', default: 5, at: 'timeoutMs', doc: 'Seconds for each request to the provider.' }),
   proxy: option(proxyUrl(), { env: 'OIDC_PROXY', doc: 'HTTP(S) proxy URL for requests to the provider.' }),
   verifySsl: option(boolean(), { env: 'OIDC_VERIFY_SSL', default: true, doc: "Verify the provider's TLS certificate." }),
+  clientCertificate: option(keyText(), {
+    env: 'OIDC_RP_CLIENT_CERTIFICATE',
+    check: (chain, report): void => {
+      // Names clientKey, so a check of the entry (the kind's check cannot refer to the table).
+      const problem = certificatesProblem(chain, ref('clientKey'));
+      if (problem) report(problem);
+    },
+    doc: 'PEM client certificate (its chain after it), presented to the provider in every TLS handshake: mutual TLS (RFC 8705). Needs `clientKey`.',
+  }),
+  clientKey: option(keyText(privateKeyProblem), {
+    env: 'OIDC_RP_CLIENT_KEY',
+    doc: 'PEM private key of `clientCertificate` (unencrypted; keep it as secret as a client secret).',
+  }),
+  caCertificates: option(
+    keyText((bundle) => certificatesProblem(bundle, undefined)),
+    {
+      env: 'OIDC_CA_CERTIFICATES',
+      doc: "PEM bundle of CA certificates trusted for the provider's TLS certificate in addition to Node's default roots (a private CA).",
+    },
+  ),
   maxResponseBytes: option(integer(1024), { env: 'OIDC_MAX_RESPONSE_BYTES', default: 1024 * 1024, doc: 'Largest provider response accepted.' }),
   tokenUseBasicAuth: option(boolean(true), {
     env: 'OIDC_TOKEN_USE_BASIC_AUTH',

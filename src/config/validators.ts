@@ -7,7 +7,7 @@
  * redirect-target.ts), so that a bad setting is refused at start-up with the others and config
  * depends on nothing above it.
  */
-import { createPrivateKey, createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { X509Certificate, createPrivateKey, createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 import type { IoRedisLike, NodeRedisLike, NodeRedisSentinelLike } from '../types.js';
 
 export const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -171,6 +171,81 @@ export function signingAlgsFor(material: string, preferPss: boolean): string[] {
       algs = [];
   }
   return typeof jwkAlg === 'string' && algs.includes(jwkAlg) ? [jwkAlg, ...algs.filter((a) => a !== jwkAlg)] : algs;
+}
+
+// ---- Client certificate and CA bundle (RFC 8705) ----------------------------------------------
+// Parsed here, at start-up, with the same node:crypto the TLS handshake uses: a bad PEM would
+// otherwise start fine and fail every provider call (tls.connect throws on the first one).
+
+const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----[\s\S]*?-----END \1-----/g;
+
+/** The PEM blocks of `text`, in order (text between them, such as openssl's "Bag Attributes", is ignored). */
+function pemBlocks(text: string): Array<{ label: string; pem: string }> {
+  return [...text.matchAll(PEM_BLOCK)].map((m) => ({ label: m[1] as string, pem: m[0] }));
+}
+
+/**
+ * Why `text` is not one or more PEM certificates, or undefined: the client certificate (its chain
+ * after it) or a CA bundle. `keyOption` names where a private key belongs, for the common mistake
+ * of a file holding both.
+ */
+export function certificatesProblem(text: string, keyOption: string | undefined): string | undefined {
+  const blocks = pemBlocks(text);
+  if (blocks.length === 0) return 'is not PEM: "-----BEGIN CERTIFICATE-----" was expected';
+  for (const [i, block] of blocks.entries()) {
+    const which = blocks.length > 1 ? `its PEM block ${i + 1}` : 'it';
+    if (block.label.endsWith('PRIVATE KEY')) {
+      return `holds a private key (${which}): ${keyOption ? `the key goes in option ${keyOption}, ` : ''}only certificates belong here`;
+    }
+    if (block.label !== 'CERTIFICATE') return `holds a PEM "${block.label}" (${which}) where only certificates ("-----BEGIN CERTIFICATE-----") belong`;
+    try {
+      new X509Certificate(block.pem);
+    } catch (err) {
+      return `holds a certificate that does not parse (${which}: ${(err as Error).message})`;
+    }
+  }
+  return undefined;
+}
+
+/** Why `text` is not one unencrypted PEM private key, or undefined. */
+export function privateKeyProblem(text: string): string | undefined {
+  // `openssl ecparam -genkey` writes the curve's parameters before the key; they are not a second key.
+  const blocks = pemBlocks(text).filter((b) => b.label !== 'EC PARAMETERS');
+  const [block] = blocks;
+  if (block === undefined) return 'is not PEM: a private key ("-----BEGIN PRIVATE KEY-----") was expected';
+  if (blocks.length > 1) return `holds ${blocks.length} PEM blocks: give the one private key of the certificate`;
+  if (block.label === 'PUBLIC KEY' || block.label === 'RSA PUBLIC KEY') return "is a public key: give the certificate's private key";
+  if (block.label === 'CERTIFICATE') return "is a certificate: give the certificate's private key";
+  if (block.label === 'ENCRYPTED PRIVATE KEY' || /^Proc-Type: 4,ENCRYPTED/m.test(block.pem)) {
+    return 'is encrypted: give it unencrypted (openssl pkey -in key.pem -out plain-key.pem), kept as secret as the client secret';
+  }
+  if (!block.label.endsWith('PRIVATE KEY')) return `is a PEM "${block.label}": a private key ("-----BEGIN PRIVATE KEY-----") was expected`;
+  try {
+    createPrivateKey({ key: block.pem, format: 'pem' });
+  } catch (err) {
+    return `is not a valid PEM private key (${(err as Error).message})`;
+  }
+  return undefined;
+}
+
+/**
+ * Why `key` cannot go with `certificate`, or undefined: the TLS handshake proves possession of
+ * the private key of the first certificate (RFC 8446 4.4.2: the sender's own certificate comes
+ * first), so the key must be that certificate's. Undefined too when either does not parse: their
+ * own checks report that. `certificateOption` names the certificate's option.
+ */
+export function keyPairProblem(certificate: string, key: string, certificateOption: string): string | undefined {
+  let leaf: X509Certificate;
+  let privateKey: KeyObject;
+  try {
+    leaf = new X509Certificate(certificate);
+    privateKey = createPrivateKey(key);
+  } catch {
+    return undefined;
+  }
+  // A key of another type (RSA against an EC certificate) is a mismatch like any other.
+  if (leaf.checkPrivateKey(privateKey)) return undefined;
+  return `is not the private key of the certificate in option ${certificateOption} (subject "${leaf.subject.split('\n').join(', ')}")`;
 }
 
 // A host name or IP literal with an optional port: what `url.host` is compared with

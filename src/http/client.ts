@@ -1,8 +1,10 @@
 /**
  * The one HTTP client for every call to the provider (discovery, JWKS, token, userinfo,
  * revocation). undici does the work: a per-request timeout, an optional proxy, TLS verification
- * and a cap on the response size; this module turns its failures into typed OidcErrors.
+ * (with extra trusted CAs), the client certificate of mutual TLS and a cap on the response size;
+ * this module turns its failures into typed OidcErrors.
  */
+import * as tls from 'node:tls';
 import { Agent, ProxyAgent, fetch as undiciFetch, request, type Dispatcher } from 'undici';
 import { OidcError } from '../errors.js';
 import { isFollowedRedirect, redirectTarget } from './redirects.js';
@@ -12,6 +14,14 @@ export interface HttpClientOptions {
   proxy?: string | undefined;
   verifySsl: boolean;
   maxResponseBytes: number;
+  /**
+   * PEM client certificate (chain) and its private key, presented in every TLS handshake with the
+   * provider: mutual TLS client authentication and certificate-bound tokens (RFC 8705 2, 3).
+   */
+  clientCertificate?: string | undefined;
+  clientKey?: string | undefined;
+  /** PEM CA certificates trusted for the provider's certificate on top of the default roots. */
+  caCertificates?: string | undefined;
 }
 
 export interface HttpResponse {
@@ -52,8 +62,27 @@ export interface HttpClient {
 
 const USER_AGENT = 'express-oidc-rp';
 
+/**
+ * The CAs Node trusts by default. Node 22.15+ can say (with NODE_EXTRA_CA_CERTS and
+ * --use-system-ca applied); before that, the bundled roots. Giving `ca` replaces these, so the
+ * extra CAs are added to them rather than trusted alone.
+ */
+function defaultCaCertificates(): readonly string[] {
+  const getCACertificates = (tls as { getCACertificates?: (type: 'default') => string[] }).getCACertificates;
+  return getCACertificates ? getCACertificates('default') : tls.rootCertificates;
+}
+
+/** TLS options of every connection to the provider (not to a proxy: RFC 8705 is between client and provider). */
+function tlsOptions(opts: HttpClientOptions): tls.ConnectionOptions {
+  return {
+    rejectUnauthorized: opts.verifySsl,
+    ...(opts.caCertificates !== undefined && { ca: [...defaultCaCertificates(), opts.caCertificates] }),
+    ...(opts.clientCertificate !== undefined && opts.clientKey !== undefined && { cert: opts.clientCertificate, key: opts.clientKey }),
+  };
+}
+
 export function createHttpClient(opts: HttpClientOptions): HttpClient {
-  const tls = { rejectUnauthorized: opts.verifySsl };
+  const providerTls = tlsOptions(opts);
   const common = {
     maxResponseSize: opts.maxResponseBytes,
     headersTimeout: opts.timeoutMs,
@@ -61,8 +90,8 @@ export function createHttpClient(opts: HttpClientOptions): HttpClient {
     connectTimeout: opts.timeoutMs,
   };
   const dispatcher: Dispatcher = opts.proxy
-    ? new ProxyAgent({ uri: opts.proxy, requestTls: tls, ...common })
-    : new Agent({ connect: { ...tls, timeout: opts.timeoutMs }, ...common });
+    ? new ProxyAgent({ uri: opts.proxy, requestTls: providerTls, ...common })
+    : new Agent({ connect: { ...providerTls, timeout: opts.timeoutMs }, ...common });
 
   async function send(url: string, req: HttpRequest = {}): Promise<HttpResponse> {
     const headers: Record<string, string> = { 'user-agent': USER_AGENT, accept: 'application/json', ...req.headers };

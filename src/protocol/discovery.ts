@@ -7,6 +7,7 @@
  * document is fetched lazily on the first request that needs it and cached; a failed fetch is not
  * cached, so a provider that is down at boot does not take the app down with it.
  */
+import { providerUrlProblem } from '../config/validators.js';
 import { OidcError } from '../errors.js';
 import { tenantTemplateFor } from './issuer.js';
 import type { HttpClient } from '../http/client.js';
@@ -41,12 +42,76 @@ export interface ProviderMetadata {
   /** RFC 9207 section 3: the provider always sends `iss` in authorization responses. */
   authorizationResponseIssParameterSupported: boolean;
   /**
+   * RFC 8705 5: where to send the requests made with a client certificate, for providers that
+   * request certificates only on a separate host or port. Empty when the provider has none, and
+   * never for an endpoint configured explicitly (that one wins, as over the document's).
+   */
+  mtlsEndpointAliases: MtlsEndpointAliases;
+  /** RFC 8705 3.3: the provider issues access tokens bound to the client certificate (`cnf.x5t#S256`). */
+  tlsClientCertificateBoundAccessTokens: boolean;
+  /**
    * Microsoft Entra multi-tenant: the discovered issuer template with `{tenantid}`, by which each
    * token's `iss` is checked against its `tid` (protocol/issuer.ts). Undefined for every other provider.
    */
   tenantTemplate: string | undefined;
   /** Raw discovery document (empty without discovery). */
   raw: Record<string, unknown>;
+}
+
+/** The endpoints a client using mutual TLS calls, and their RFC 8705 5 alias names. */
+const MTLS_ALIASED = {
+  token: 'token_endpoint',
+  revocation: 'revocation_endpoint',
+  introspection: 'introspection_endpoint',
+  userinfo: 'userinfo_endpoint',
+  pushedAuthorizationRequest: 'pushed_authorization_request_endpoint',
+} as const;
+
+export type MtlsAliasedEndpoint = keyof typeof MTLS_ALIASED;
+
+/** RFC 8705 5 `mtls_endpoint_aliases`, for the endpoints this library calls. */
+export type MtlsEndpointAliases = { [E in MtlsAliasedEndpoint]?: string };
+
+/**
+ * The aliases of the document, each a provider URL (https, http on loopback only); an alias that is
+ * not one is left out, as is the alias of an explicitly configured endpoint.
+ */
+function mtlsAliasesOf(doc: Record<string, unknown>, explicit: ExplicitEndpoints): MtlsEndpointAliases {
+  const aliases = doc.mtls_endpoint_aliases;
+  if (typeof aliases !== 'object' || aliases === null || Array.isArray(aliases)) return {};
+  const out: MtlsEndpointAliases = {};
+  for (const [name, key] of Object.entries(MTLS_ALIASED) as Array<[MtlsAliasedEndpoint, string]>) {
+    const url = optionalString(aliases as Record<string, unknown>, key);
+    if (url === undefined || providerUrlProblem(url) !== undefined) continue;
+    if (name !== 'pushedAuthorizationRequest' && explicit[name] !== undefined) continue;
+    out[name] = url;
+  }
+  return out;
+}
+
+/**
+ * The URL of `name` for a request made with (`useMtls`) or without a client certificate: its
+ * RFC 8705 5 alias when the provider has one and mutual TLS is in use, else the endpoint itself.
+ * "In use" is for the caller: a client certificate is configured (tls_client_auth,
+ * self_signed_tls_client_auth, or certificate-bound tokens, RFC 8705 2 and 3). Pure.
+ */
+export function endpointFor(meta: ProviderMetadata, name: 'token', useMtls: boolean): string;
+export function endpointFor(meta: ProviderMetadata, name: MtlsAliasedEndpoint, useMtls: boolean): string | undefined;
+export function endpointFor(meta: ProviderMetadata, name: MtlsAliasedEndpoint, useMtls: boolean): string | undefined {
+  const alias = useMtls ? meta.mtlsEndpointAliases[name] : undefined;
+  if (alias !== undefined) return alias;
+  switch (name) {
+    case 'token':
+      return meta.tokenEndpoint;
+    case 'revocation':
+      return meta.revocationEndpoint;
+    case 'introspection':
+      return meta.introspectionEndpoint;
+    case 'userinfo':
+      return meta.userinfoEndpoint;
+    case 'pushedAuthorizationRequest':
+      return meta.pushedAuthorizationRequestEndpoint;
+  }
 }
 
 /** The discovery document to fetch, or why none is fetched. */
@@ -125,6 +190,8 @@ export function buildProviderMetadata(
     requirePushedAuthorizationRequests: doc.require_pushed_authorization_requests === true,
     dpopSigningAlgValues: strings('dpop_signing_alg_values_supported'),
     authorizationResponseIssParameterSupported: doc.authorization_response_iss_parameter_supported === true,
+    mtlsEndpointAliases: mtlsAliasesOf(doc, e),
+    tlsClientCertificateBoundAccessTokens: doc.tls_client_certificate_bound_access_tokens === true,
     tenantTemplate,
     raw: doc,
   };

@@ -29,6 +29,10 @@ export type ProviderSettings = Parameters<typeof createDiscovery>[0] & {
   proxy: string | undefined;
   verifySsl: boolean;
   maxResponseBytes: number;
+  /** Mutual TLS (RFC 8705) and a private CA: passed to the HTTP client. */
+  clientCertificate: string | undefined;
+  clientKey: string | undefined;
+  caCertificates: string | undefined;
   /** OIDC_OP_ALLOWED_TENANTS (Entra multi-tenant). */
   allowedTenants: readonly string[];
 };
@@ -56,6 +60,9 @@ export function createProvider(settings: ProviderSettings): Provider {
     proxy: settings.proxy,
     verifySsl: settings.verifySsl,
     maxResponseBytes: settings.maxResponseBytes,
+    clientCertificate: settings.clientCertificate,
+    clientKey: settings.clientKey,
+    caCertificates: settings.caCertificates,
   });
   const discovery = createDiscovery(settings, http);
 
@@ -85,7 +92,8 @@ export function createProvider(settings: ProviderSettings): Provider {
       settings.clientAssertionSigningKey !== undefined && security.assertionAlg !== undefined
         ? clientAssertionKey(settings.clientAssertionSigningKey, security.assertionAlg)
         : undefined,
-    hasCertificate: false,
+    // RFC 8705 2: the HTTP client presents it (clientCertificate / clientKey, checked together at start-up).
+    hasCertificate: settings.clientCertificate !== undefined,
     method: security.clientAuthMethod,
     audience: security.assertionAudience,
   };

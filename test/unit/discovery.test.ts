@@ -4,7 +4,7 @@
  * single-flight fetch whose failures are not cached.
  */
 import { describe, it, expect } from 'vitest';
-import { buildProviderMetadata, createDiscovery } from '../../src/protocol/discovery.js';
+import { buildProviderMetadata, createDiscovery, endpointFor } from '../../src/protocol/discovery.js';
 import { resolveConfig, type ResolvedConfig } from '../../src/config.js';
 import { wellKnownUrl } from '../../src/config/discovery-plan.js';
 import { OidcError } from '../../src/errors.js';
@@ -149,6 +149,89 @@ describe('buildProviderMetadata', () => {
     expect(buildProviderMetadata(config(), { ...DOC, authorization_response_iss_parameter_supported: 'true' }).authorizationResponseIssParameterSupported).toBe(
       false,
     );
+  });
+});
+
+describe('mutual TLS metadata (RFC 8705)', () => {
+  const MTLS = 'https://mtls.op.example.com';
+  const ALIASES = {
+    token_endpoint: `${MTLS}/token`,
+    revocation_endpoint: `${MTLS}/revoke`,
+    introspection_endpoint: `${MTLS}/introspect`,
+    userinfo_endpoint: `${MTLS}/userinfo`,
+    pushed_authorization_request_endpoint: `${MTLS}/par`,
+    device_authorization_endpoint: `${MTLS}/device`,
+  };
+  const WITH_ALIASES = {
+    ...DOC,
+    introspection_endpoint: `${ISS}/introspect`,
+    pushed_authorization_request_endpoint: `${ISS}/par`,
+    mtls_endpoint_aliases: ALIASES,
+    tls_client_certificate_bound_access_tokens: true,
+  };
+
+  it('5: reads mtls_endpoint_aliases for the endpoints this library calls; 3.3: certificate-bound tokens', () => {
+    const meta = buildProviderMetadata(config(), WITH_ALIASES);
+    expect(meta.mtlsEndpointAliases).toEqual({
+      token: `${MTLS}/token`,
+      revocation: `${MTLS}/revoke`,
+      introspection: `${MTLS}/introspect`,
+      userinfo: `${MTLS}/userinfo`,
+      pushedAuthorizationRequest: `${MTLS}/par`,
+    });
+    expect(meta.tlsClientCertificateBoundAccessTokens).toBe(true);
+  });
+
+  it('without aliases, or with something else than an object, there are none', () => {
+    for (const aliases of [undefined, null, 'https://mtls.op.example.com/token', [ALIASES.token_endpoint], 42]) {
+      expect(buildProviderMetadata(config(), { ...DOC, mtls_endpoint_aliases: aliases }).mtlsEndpointAliases).toEqual({});
+    }
+    const meta = buildProviderMetadata(config(), DOC);
+    expect(meta.tlsClientCertificateBoundAccessTokens).toBe(false);
+    expect(buildProviderMetadata(config(), { ...DOC, tls_client_certificate_bound_access_tokens: 'true' }).tlsClientCertificateBoundAccessTokens).toBe(false);
+  });
+
+  it('an alias that is not a provider URL (https; http on loopback only) is left out', () => {
+    const meta = buildProviderMetadata(config(), {
+      ...DOC,
+      mtls_endpoint_aliases: {
+        token_endpoint: 'http://mtls.op.example.com/token',
+        revocation_endpoint: '/revoke',
+        introspection_endpoint: 42,
+        userinfo_endpoint: '',
+        pushed_authorization_request_endpoint: 'http://127.0.0.1:8443/par',
+      },
+    });
+    expect(meta.mtlsEndpointAliases).toEqual({ pushedAuthorizationRequest: 'http://127.0.0.1:8443/par' });
+  });
+
+  it('an explicitly configured endpoint wins over its alias too', () => {
+    const meta = buildProviderMetadata(config({ tokenEndpoint: 'https://login.example.com/token' }), WITH_ALIASES);
+    expect(meta.mtlsEndpointAliases.token).toBeUndefined();
+    expect(endpointFor(meta, 'token', true)).toBe('https://login.example.com/token');
+    expect(endpointFor(meta, 'userinfo', true)).toBe(`${MTLS}/userinfo`);
+  });
+
+  it('endpointFor: the alias with mutual TLS, the endpoint itself without', () => {
+    const meta = buildProviderMetadata(config(), WITH_ALIASES);
+    expect(endpointFor(meta, 'token', true)).toBe(`${MTLS}/token`);
+    expect(endpointFor(meta, 'revocation', true)).toBe(`${MTLS}/revoke`);
+    expect(endpointFor(meta, 'introspection', true)).toBe(`${MTLS}/introspect`);
+    expect(endpointFor(meta, 'userinfo', true)).toBe(`${MTLS}/userinfo`);
+    expect(endpointFor(meta, 'pushedAuthorizationRequest', true)).toBe(`${MTLS}/par`);
+    expect(endpointFor(meta, 'token', false)).toBe(`${ISS}/token`);
+    expect(endpointFor(meta, 'revocation', false)).toBe(`${ISS}/revoke`);
+    expect(endpointFor(meta, 'introspection', false)).toBe(`${ISS}/introspect`);
+    expect(endpointFor(meta, 'userinfo', false)).toBe(`${ISS}/userinfo`);
+    expect(endpointFor(meta, 'pushedAuthorizationRequest', false)).toBe(`${ISS}/par`);
+  });
+
+  it('endpointFor: with mutual TLS but no alias, the endpoint itself (or none)', () => {
+    const meta = buildProviderMetadata(config(), { ...DOC, mtls_endpoint_aliases: { token_endpoint: `${MTLS}/token` } });
+    expect(endpointFor(meta, 'token', true)).toBe(`${MTLS}/token`);
+    expect(endpointFor(meta, 'revocation', true)).toBe(`${ISS}/revoke`);
+    expect(endpointFor(meta, 'introspection', true)).toBeUndefined();
+    expect(endpointFor(meta, 'pushedAuthorizationRequest', true)).toBeUndefined();
   });
 });
 

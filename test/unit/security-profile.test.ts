@@ -4,6 +4,7 @@
  * unused, and every explicit setting weaker than FAPI 2.0 refused by name.
  */
 import { generateKeyPairSync } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../src/config.js';
 import type { OidcError } from '../../src/errors.js';
@@ -14,6 +15,9 @@ const rsaPem = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.ex
 const p384Pem = generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey.export({ format: 'pem', type: 'pkcs8' }) as string;
 const edJwk = JSON.stringify(generateKeyPairSync('ed25519').privateKey.export({ format: 'jwk' }));
 const publicPem = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'pem', type: 'spki' }) as string;
+
+/** test/fixtures' certificate and key (the mTLS methods need a client certificate). */
+const fixture = (name: string) => readFileSync(new URL(`../fixtures/${name}`, import.meta.url), 'utf8');
 
 const BASE: OidcAuthOptions = { clientId: 'client-1', baseUrl: 'https://app.example.com', issuer: 'https://op.example.com', logger: silent };
 
@@ -138,7 +142,10 @@ describe("profile: 'fapi2'", () => {
   });
 
   it('mTLS client authentication binds the tokens: DPoP is then not turned on by default', () => {
-    expect(resolve(fapi({ clientAssertionSigningKey: undefined, clientAuthMethod: 'tls_client_auth' })).security).toMatchObject({ dpop: false });
+    const certificate = { clientCertificate: fixture('localhost-cert.pem'), clientKey: fixture('localhost-key.pem') };
+    expect(resolve(fapi({ clientAssertionSigningKey: undefined, clientAuthMethod: 'tls_client_auth', ...certificate })).security).toMatchObject({
+      dpop: false,
+    });
   });
 
   it.each([
