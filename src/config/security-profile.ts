@@ -53,11 +53,13 @@ function clientAuthProblems(values: OptionValues, given: Given, method: ClientAu
   // Presence as given (valid or not): an invalid value is reported once, as itself.
   const secret = given('clientSecret');
   const key = given('clientAssertionSigningKey');
+  // A client certificate is a credential too: the mTLS methods (RFC 8705 2) can be chosen from discovery.
+  const certificate = given('clientCertificate');
   if (method === undefined) {
-    if (!secret && !key) {
+    if (!secret && !key && !certificate) {
       report(
         'clientSecret',
-        `is required (or authenticate with ${ref('clientAssertionSigningKey')} for private_key_jwt, or set ${ref('clientAuthMethod')}: none for a public client)`,
+        `is required (or authenticate with ${ref('clientAssertionSigningKey')} for private_key_jwt, ${ref('clientCertificate')} for mTLS, or set ${ref('clientAuthMethod')}: none for a public client)`,
       );
     }
   } else if (SECRET_METHODS.includes(method) && !secret) {
@@ -95,6 +97,8 @@ function assertionAlgorithm(values: OptionValues, fapi2: boolean, report: Report
  * cryptography).
  */
 function fapi2Problems(values: OptionValues, method: ClientAuthMethod | undefined, assertionAlg: string | undefined, report: Report): void {
+  // With a certificate and neither a key nor a method, the method comes from discovery: under
+  // fapi2 only the mTLS ones fit (protocol/client-auth.ts, the credentials allow nothing else).
   if (values.issuer === undefined) report('issuer', `is required ${FAPI}: discovery, PAR and the RFC 9207 iss check need it`);
   if (method !== undefined && !FAPI2_METHODS.includes(method)) {
     report(
@@ -105,7 +109,7 @@ function fapi2Problems(values: OptionValues, method: ClientAuthMethod | undefine
   if (values.clientSecret !== undefined) {
     report('clientSecret', `must not be set ${FAPI}: no client_secret_* authentication and no HS* ID tokens (FAPI 2.0 5.3.2, 5.4)`);
   }
-  if (method === undefined && values.clientAssertionSigningKey === undefined) {
+  if (method === undefined && values.clientAssertionSigningKey === undefined && values.clientCertificate === undefined) {
     report('clientAssertionSigningKey', `is required ${FAPI} (or set ${ref('clientAuthMethod')} to tls_client_auth or self_signed_tls_client_auth for mTLS)`);
   }
   if (values.pushedAuthorizationRequests === false)

@@ -114,16 +114,17 @@ async function validateToken({ config, provider }: BearerDeps, token: string, au
   }
 
   const mode = config.bearer.opaqueTokens;
-  const useIntrospection = mode === 'introspection' || (mode === 'auto' && meta.introspectionEndpoint !== undefined);
+  const introspectionEndpoint = provider.endpoint(meta, 'introspection');
+  const useIntrospection = mode === 'introspection' || (mode === 'auto' && introspectionEndpoint !== undefined);
   if (useIntrospection) {
-    if (!meta.introspectionEndpoint) {
+    if (!introspectionEndpoint) {
       throw new OidcError(
         'OIDC_CONFIG_INVALID',
         `express-oidc-rp: option ${optionRef('bearerOpaqueTokens')} is "introspection" but the provider has no introspection endpoint (option ${optionRef('introspectionEndpoint')})`,
         { statusCode: 500 },
       );
     }
-    const claims = await introspectAccessToken(provider.http, meta.introspectionEndpoint, provider.clientFor(meta), token, {
+    const claims = await introspectAccessToken(provider.http, introspectionEndpoint, provider.clientFor(meta), token, {
       issuer,
       audiences: [...new Set([audience, config.clientId])],
       clockTolerance: config.clockToleranceSeconds,
@@ -131,14 +132,15 @@ async function validateToken({ config, provider }: BearerDeps, token: string, au
     return { source: 'introspection', claims, exp: typeof claims.exp === 'number' ? claims.exp : undefined };
   }
   if (mode === 'userinfo' || mode === 'auto') {
-    if (!meta.userinfoEndpoint) {
+    const userinfoEndpoint = provider.endpoint(meta, 'userinfo');
+    if (!userinfoEndpoint) {
       throw new OidcError(
         'OIDC_CONFIG_INVALID',
         `express-oidc-rp: opaque bearer tokens need an introspection or userinfo endpoint (option ${optionRef('bearerOpaqueTokens')})`,
         { statusCode: 500 },
       );
     }
-    const claims = await userinfoAccessTokenClaims(provider.http, meta.userinfoEndpoint, token, issuer);
+    const claims = await userinfoAccessTokenClaims(provider.http, userinfoEndpoint, token, issuer);
     return { source: 'userinfo', claims, exp: undefined, userinfo: claims };
   }
   throw new OidcError('OIDC_ACCESS_TOKEN_INVALID', 'access token rejected: only JWT access tokens are accepted (bearerOpaqueTokens is "reject")');

@@ -89,8 +89,7 @@ export class DpopNonces {
 
   /** Remember the `DPoP-Nonce` of a response, if it has one. */
   remember(url: string, headers: HttpResponse['headers'] | Headers): void {
-    const raw = headers instanceof Headers ? headers.get('dpop-nonce') : headers['dpop-nonce'];
-    const nonce = Array.isArray(raw) ? raw[0] : raw;
+    const nonce = headerValue(headers, 'dpop-nonce');
     // RFC 9449 8.1: nonce = 1*NQCHAR; anything else is not a nonce we can send back.
     if (typeof nonce !== 'string' || !/^[\x21\x23-\x5b\x5d-\x7e]+$/.test(nonce)) return;
     const origin = new URL(url).origin;
@@ -98,6 +97,16 @@ export class DpopNonces {
     this.byOrigin.set(origin, nonce);
     if (this.byOrigin.size > this.maxOrigins) this.byOrigin.delete(this.byOrigin.keys().next().value as string);
   }
+}
+
+/**
+ * A header of a provider response (a plain object) or a fetch Response's Headers. Duck-typed: the
+ * undici package's Headers is another class than Node's global one, so instanceof would lie.
+ */
+function headerValue(headers: HttpResponse['headers'] | Headers, name: string): string | undefined {
+  if (typeof (headers as Headers).get === 'function') return (headers as Headers).get(name) ?? undefined;
+  const raw = (headers as HttpResponse['headers'])[name];
+  return Array.isArray(raw) ? raw.join(', ') : raw;
 }
 
 /** What a request needs to carry a proof: the login's key and the process's nonce cache. */
@@ -112,8 +121,7 @@ export interface DpopContext {
  */
 export function isNonceChallenge(status: number, headers: HttpResponse['headers'] | Headers, body: string | undefined): boolean {
   if (status === 401) {
-    const raw = headers instanceof Headers ? headers.get('www-authenticate') : headers['www-authenticate'];
-    const value = Array.isArray(raw) ? raw.join(', ') : (raw ?? '');
+    const value = headerValue(headers, 'www-authenticate') ?? '';
     return /\bDPoP\b[\s\S]*error\s*=\s*"?use_dpop_nonce"?/i.test(value);
   }
   if (status === 400 && body !== undefined) {

@@ -5,7 +5,7 @@
  */
 import { createHttpClient, type HttpClient } from '../http/client.js';
 import { createKeyResolver, type KeyResolver } from '../keys/jwks.js';
-import { createDiscovery, type Discovery, type ProviderMetadata } from './discovery.js';
+import { createDiscovery, endpointFor, type Discovery, type MtlsAliasedEndpoint, type ProviderMetadata } from './discovery.js';
 import { clientAuthenticator, isMtlsMethod, type ClientAuthenticator, type ClientCredentials } from './client-auth.js';
 import { DpopNonces, type DpopContext, type DpopKey } from './dpop.js';
 import type { TokenEndpointCall } from './token-endpoint.js';
@@ -42,6 +42,12 @@ export interface Provider {
   discovery: Discovery;
   /** How the client authenticates at this provider (the method is chosen once per metadata). */
   clientFor(meta: ProviderMetadata): ClientAuthenticator;
+  /**
+   * An endpoint's URL for this client: its RFC 8705 5 mTLS alias when the client presents a
+   * certificate and the provider publishes one, else the endpoint itself.
+   */
+  endpoint(meta: ProviderMetadata, name: 'token'): string;
+  endpoint(meta: ProviderMetadata, name: MtlsAliasedEndpoint): string | undefined;
   /** The token endpoint, authenticated, with the login's DPoP key when it has one. */
   tokenCall(meta: ProviderMetadata, dpopKey: DpopKey | undefined): TokenEndpointCall;
   /** The login's DPoP key with this process's nonce cache (RFC 9449 8, 9). */
@@ -117,9 +123,10 @@ export function createProvider(settings: ProviderSettings): Provider {
     http,
     discovery,
     clientFor,
+    endpoint: ((meta: ProviderMetadata, name: MtlsAliasedEndpoint) => endpointFor(meta, name, creds.hasCertificate)) as Provider['endpoint'],
     tokenCall: (meta, dpopKey) => ({
       http,
-      endpoint: meta.tokenEndpoint,
+      endpoint: endpointFor(meta, 'token', creds.hasCertificate),
       client: clientFor(meta),
       dpop: dpopKey ? dpop(dpopKey) : undefined,
       // FAPI 2.0: sender-constrained tokens only; with mTLS the certificate binds them instead.

@@ -68,9 +68,10 @@ async function completeLogin(req: Request, { config, provider, dpopKeys }: Callb
   const idTokenClaims = await provider.validateIdToken(tokens.idToken as string, meta, login.nonce);
 
   let userinfo: Record<string, unknown> | undefined;
-  if (config.fetchUserinfo && meta.userinfoEndpoint) {
+  const userinfoEndpoint = provider.endpoint(meta, 'userinfo');
+  if (config.fetchUserinfo && userinfoEndpoint) {
     const bound = tokens.tokenType === 'DPoP' && dpop ? provider.dpop(dpop.key) : undefined;
-    userinfo = await fetchUserinfo(provider.http, meta.userinfoEndpoint, tokens.accessToken, idTokenClaims.sub, bound);
+    userinfo = await fetchUserinfo(provider.http, userinfoEndpoint, tokens.accessToken, idTokenClaims.sub, bound);
   }
   // Userinfo carries the fresher profile; the identifying claims stay the ID token's. Claims that
   // only served validation (nonce, hashes) are dropped: they would be dead weight in every session.

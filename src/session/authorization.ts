@@ -37,7 +37,7 @@ export interface BeginOptions {
 
 export interface AuthorizationDeps {
   config: AuthorizationSettings;
-  provider: Pick<Provider, 'http' | 'clientFor'>;
+  provider: Pick<Provider, 'http' | 'clientFor' | 'endpoint'>;
   dpopKeys: DpopKeys;
 }
 
@@ -83,7 +83,7 @@ export async function beginAuthorization(req: Request, deps: AuthorizationDeps, 
   // Pushed before the session is written: a refused request leaves no pending login behind.
   let url: string;
   if (pushed) {
-    const endpoint = meta.pushedAuthorizationRequestEndpoint as string;
+    const endpoint = deps.provider.endpoint(meta, 'pushedAuthorizationRequest') as string;
     const { requestUri } = await pushAuthorizationRequest(deps.provider.http, endpoint, deps.provider.clientFor(meta), authorizationParams(params));
     url = pushedAuthorizationUrl(meta.authorizationEndpoint, config.clientId, requestUri);
   } else {

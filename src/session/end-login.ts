@@ -21,7 +21,7 @@ async function revokeLoginTokens(
   auth: AuthenticatedSession,
   dpopKey: TokenSet['dpopKey'],
 ): Promise<void> {
-  const endpoint = meta.revocationEndpoint;
+  const endpoint = provider.endpoint(meta, 'revocation');
   if (!endpoint) return;
   const client = provider.clientFor(meta);
   const dpop = dpopKey ? provider.dpop(await dpopKeys.use(dpopKey)) : undefined;

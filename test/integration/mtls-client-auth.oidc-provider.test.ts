@@ -55,7 +55,8 @@ function recorder(seen: Seen[]): DevProviderMiddleware {
     const body = ctx.oidc?.body ?? {};
     seen.push({
       route: ctx.oidc?.route,
-      origin: ctx.origin,
+      // The port the request came in on (the issuer's, or the mTLS alias'); TLS on both.
+      origin: `https://127.0.0.1:${socket.localPort}`,
       status: ctx.status,
       grantType: typeof ctx.oidc?.params?.grant_type === 'string' ? ctx.oidc.params.grant_type : undefined,
       authMethod: ctx.oidc?.client?.clientAuthMethod,
@@ -151,7 +152,9 @@ describe('mutual TLS client authentication and certificate-bound tokens against 
   async function userinfoStatus(op: DevProvider, accessToken: string, certificate?: KeyAndCertificate): Promise<number> {
     const agent = clientCertificateAgent(pki.ca, certificate);
     try {
-      const res = await undiciRequest(`${op.issuer}/me`, { headers: { authorization: `Bearer ${accessToken}`, [PROBE]: '1' }, dispatcher: agent });
+      // With a certificate, where the provider asks for one: its mTLS alias when it publishes one.
+      const origin = certificate && op.mtlsOrigin ? op.mtlsOrigin : op.issuer;
+      const res = await undiciRequest(`${origin}/me`, { headers: { authorization: `Bearer ${accessToken}`, [PROBE]: '1' }, dispatcher: agent });
       await res.body.dump();
       return res.statusCode;
     } finally {
@@ -219,11 +222,9 @@ describe('mutual TLS client authentication and certificate-bound tokens against 
   });
 
   // RFC 8705 5: with the certificate asked for only on the alias port, every request made with it
-  // must go to mtls_endpoint_aliases. Expected to fail until the token, userinfo and revocation
-  // calls use endpointFor() (src/protocol/discovery.ts): today they go to the issuer's own port,
-  // which does not ask for a certificate, so the code exchange is refused (invalid_client). When
-  // this starts failing, the wiring has landed: turn it into `it`.
-  it.fails('with mtls_endpoint_aliases, token, userinfo and revocation requests go to the aliases', async () => {
+  // goes to mtls_endpoint_aliases (provider.endpoint, src/protocol/provider.ts); the issuer's own
+  // port does not ask for a certificate and would refuse the client (invalid_client).
+  it('with mtls_endpoint_aliases, token, userinfo and revocation requests go to the aliases', async () => {
     const { op, rp, seen } = await setUp(
       'tls_client_auth',
       pki.client,

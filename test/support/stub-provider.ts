@@ -5,7 +5,7 @@
  * would have thrown.
  */
 import type { Provider } from '../../src/protocol/provider.js';
-import type { ProviderMetadata } from '../../src/protocol/discovery.js';
+import { endpointFor, type MtlsAliasedEndpoint, type ProviderMetadata } from '../../src/protocol/discovery.js';
 import type { HttpClient, HttpRequest, HttpResponse } from '../../src/http/client.js';
 import type { ClientAuthenticator } from '../../src/protocol/client-auth.js';
 import { DpopNonces } from '../../src/protocol/dpop.js';
@@ -30,6 +30,7 @@ export function stubProvider(answer: StubTokenEndpoint, meta: ProviderMetadata =
     http,
     discovery: { get: async () => meta, peek: () => meta },
     clientFor: () => client,
+    endpoint: ((m: ProviderMetadata, name: MtlsAliasedEndpoint) => endpointFor(m, name, false)) as Provider['endpoint'],
     tokenCall: (m, key) => ({ http, endpoint: m.tokenEndpoint, client, dpop: key ? { key, nonces } : undefined }),
     dpop: (key) => ({ key, nonces }),
     keysFor: () => {
