@@ -333,6 +333,13 @@ export interface OidcContext {
    * request has no signed-in session (bearerAuth requests included).
    */
   fetch(url: string | URL, init?: RequestInit): Promise<Response>;
+  /**
+   * Refresh the tokens now, whatever their expiry (one grant per login however many callers and
+   * instances, as sessionRefresh); req.oidc then shows the new tokens. Rejects with
+   * OIDC_REFRESH_FAILED when the session has no refresh token or the provider is unreachable, and
+   * OIDC_SESSION_ENDED when the provider refused the refresh token (the session is over).
+   */
+  refresh(): Promise<void>;
 }
 
 declare global {

@@ -5,16 +5,18 @@ import type { Request } from 'express';
 import { parseScopes } from '../protocol/bearer-token.js';
 import type { OidcContext, OidcHooks, OidcLogger, OidcUser } from '../types.js';
 import { readOidcData, type AuthenticatedSession } from './session-data.js';
-import { notAuthenticatedFetch, type ResourceFetcher } from './resource-fetch.js';
+import { NO_TOKEN_ACTIONS, type TokenActions, type TokenActionsFor } from './resource-fetch.js';
 
 const ATTACHED = Symbol.for('express-oidc-rp.context');
 
 type Attachable = Request & { [ATTACHED]?: true };
 
-export function buildContext(auth: AuthenticatedSession | undefined, user: OidcUser | undefined, fetch?: OidcContext['fetch']): OidcContext {
+export function buildContext(auth: AuthenticatedSession | undefined, user: OidcUser | undefined, actions?: TokenActions): OidcContext {
   const authenticated = auth !== undefined && user !== undefined;
+  const { fetch, refresh } = authenticated && actions ? actions : NO_TOKEN_ACTIONS;
   return {
-    fetch: authenticated && fetch ? fetch : notAuthenticatedFetch,
+    fetch,
+    refresh,
     isAuthenticated: () => authenticated,
     user: authenticated ? user : undefined,
     claims: authenticated ? auth.claims : undefined,
@@ -35,8 +37,8 @@ function grantedScopes(auth: AuthenticatedSession): string[] {
 export interface ContextSettings {
   hooks: Pick<OidcHooks, 'deserializeUser'>;
   logger: OidcLogger;
-  /** Makes `req.oidc.fetch` for a signed-in session (session/resource-fetch.ts). */
-  fetcher?: ResourceFetcher;
+  /** Makes `req.oidc.fetch` and `req.oidc.refresh` for a signed-in session (session/resource-fetch.ts). */
+  fetcher?: TokenActionsFor;
 }
 
 /**
@@ -75,8 +77,10 @@ export function continueWithContext(req: Request, config: ContextSettings, next:
 }
 
 /** Replace the context (after login, refresh or logout within the same request). */
-export function setContext(req: Request, auth: AuthenticatedSession | undefined, user: OidcUser | undefined, fetcher?: ResourceFetcher): void {
-  const ctx = buildContext(auth, user, auth && fetcher ? fetcher(req, auth) : undefined);
+export function setContext(req: Request, auth: AuthenticatedSession | undefined, user: OidcUser | undefined, fetcher?: TokenActionsFor): void {
+  // After a refresh through these actions, req.oidc shows the new tokens within the same request.
+  const refreshed = () => setContext(req, auth, user, fetcher);
+  const ctx = buildContext(auth, user, auth && fetcher ? fetcher(req, auth, refreshed) : undefined);
   req.oidc = ctx;
   if (ctx.isAuthenticated()) req.user = user;
   else delete req.user;

@@ -11,6 +11,8 @@
  *   single flight and cross-instance lock as sessionRefresh, and the call is made once more.
  *
  * A body that can only be read once (a stream) is not retried: the first answer is returned.
+ *
+ * `req.oidc.refresh()` is the same refresh on demand.
  */
 import type { Request } from 'express';
 import { OidcError } from '../errors.js';
@@ -30,8 +32,9 @@ export interface ResourceFetchDeps {
   dpopKeys: DpopKeys;
 }
 
-/** Builds `req.oidc.fetch` for one request of one login. */
-export type ResourceFetcher = (req: Request, auth: AuthenticatedSession) => OidcContext['fetch'];
+/** What a signed-in session can do with its tokens, for one request of one login (`req.oidc.fetch`, `req.oidc.refresh`). */
+export type TokenActions = Pick<OidcContext, 'fetch' | 'refresh'>;
+export type TokenActionsFor = (req: Request, auth: AuthenticatedSession, onRefreshed: () => void) => TokenActions;
 
 /** RFC 6750 3.1 / RFC 9449 7.1: the resource server says the token itself is no good. */
 function isInvalidToken(res: Response): boolean {
@@ -52,15 +55,17 @@ function replayable(body: RequestInit['body']): boolean {
   );
 }
 
-/** `fetch` for a request that has no signed-in session (or, for bearerAuth, no tokens of its own). */
-export const notAuthenticatedFetch: OidcContext['fetch'] = () =>
+const notAuthenticated = (what: string) => () =>
   Promise.reject(
-    new OidcError('OIDC_NOT_AUTHENTICATED', 'req.oidc.fetch needs a signed-in session with tokens (behind sessionRefresh); this request has none', {
+    new OidcError('OIDC_NOT_AUTHENTICATED', `req.oidc.${what} needs a signed-in session with tokens (behind sessionRefresh); this request has none`, {
       statusCode: 401,
     }),
   );
 
-export function resourceFetcher(deps: ResourceFetchDeps): ResourceFetcher {
+/** The actions of a request without a signed-in session (or, for bearerAuth, without tokens of its own). */
+export const NO_TOKEN_ACTIONS: TokenActions = { fetch: notAuthenticated('fetch'), refresh: notAuthenticated('refresh') };
+
+export function tokenActions(deps: ResourceFetchDeps): TokenActionsFor {
   const { provider, tokens, refresher, dpopKeys } = deps;
 
   /** One call with the set's token: DPoP proof (and one nonce retry) or Bearer. */
@@ -95,8 +100,8 @@ export function resourceFetcher(deps: ResourceFetchDeps): ResourceFetcher {
     return set as TokenSet & { accessToken: string };
   }
 
-  return (req, auth) =>
-    async (input, init = {}) => {
+  return (req, auth, onRefreshed) => ({
+    async fetch(input, init = {}) {
       const url = String(input);
       const set = await currentSet(auth);
       const res = await call(url, init, set, set.accessToken);
@@ -107,7 +112,29 @@ export function resourceFetcher(deps: ResourceFetchDeps): ResourceFetcher {
       if (outcome.set.accessToken === undefined || outcome.set.version === set.version) return res;
       // Mutating the session copy makes express-session save it at the end of the request.
       applyTokenSet(auth, outcome.set, deps.config);
+      onRefreshed();
       await res.body?.cancel();
       return call(url, init, outcome.set, outcome.set.accessToken);
-    };
+    },
+
+    /**
+     * A refresh grant now, whatever the expiry says (the set this request knows is treated as
+     * stale), through the same single flight and lock as sessionRefresh: concurrent calls of one
+     * login, on any instance, still make one grant.
+     */
+    async refresh() {
+      const stored = await tokens.read(auth.loginId);
+      const set = newestSet(stored, auth);
+      if (set.ended) throw new OidcError('OIDC_SESSION_ENDED', 'the login has ended', { statusCode: 401 });
+      if (set.refreshToken === undefined) {
+        throw new OidcError('OIDC_REFRESH_FAILED', 'this session has no refresh token (offline_access not granted, or OIDC_STORE_REFRESH_TOKEN off)', {
+          statusCode: 400,
+        });
+      }
+      const outcome = await refresher.refresh(auth, req, { staleVersion: set.version });
+      if (outcome.kind === 'ended' || outcome.kind === 'failed') throw outcome.error;
+      applyTokenSet(auth, outcome.set, deps.config);
+      onRefreshed();
+    },
+  });
 }

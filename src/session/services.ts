@@ -9,7 +9,7 @@ import { createProvider, type Provider } from '../protocol/provider.js';
 import { createStores, type Stores } from '../store/stores.js';
 import { TokenRefresher } from './refresh.js';
 import { DpopKeys } from './dpop-keys.js';
-import { resourceFetcher } from './resource-fetch.js';
+import { tokenActions } from './resource-fetch.js';
 import type { ContextSettings } from './context.js';
 
 export interface Services {
@@ -28,7 +28,7 @@ export function createServices(config: ResolvedConfig): Services {
   const stores = createStores(config);
   const dpopKeys = new DpopKeys(stores.sealed, config.dpopSigningAlg, config.stateTtlSeconds * 1000);
   const refresher = new TokenRefresher({ settings: config, provider, tokens: stores.tokens, lock: stores.lock, flights: stores.flights, dpopKeys });
-  const fetcher = resourceFetcher({ config, provider, tokens: stores.tokens, refresher, dpopKeys });
+  const fetcher = tokenActions({ config, provider, tokens: stores.tokens, refresher, dpopKeys });
   return { config, provider, stores, refresher, dpopKeys, context: { hooks: config.hooks, logger: config.logger, fetcher } };
 }
 

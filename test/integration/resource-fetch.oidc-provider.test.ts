@@ -76,6 +76,23 @@ describe('req.oidc.fetch against oidc-provider', () => {
     expect(grants.filter((g) => g === 'refresh_token').length - before).toBe(1);
   });
 
+  it('req.oidc.refresh(): one grant now, req.oidc shows the new token at once and the session keeps it', async () => {
+    const agent = request.agent(rp.url);
+    const first = await login(agent);
+    const before = grants.filter((g) => g === 'refresh_token').length;
+    const now = await agent.post('/refresh-now');
+    expect(now.status, now.text).toBe(200);
+    expect(now.body.accessToken).not.toBe(first.accessToken);
+    expect(grants.filter((g) => g === 'refresh_token').length - before).toBe(1);
+    const me = await agent.get('/me').set('accept', 'application/json');
+    expect(me.body.accessToken).toBe(now.body.accessToken);
+  });
+
+  it('req.oidc.refresh() without a session: OIDC_NOT_AUTHENTICATED', async () => {
+    const res = await request(rp.url).post('/refresh-now').set('accept', 'application/json');
+    expect(res.status).toBe(401);
+  });
+
   it('no session: OIDC_NOT_AUTHENTICATED (401), nothing is sent', async () => {
     let hits = 0;
     const api = createServer((_req, res) => {

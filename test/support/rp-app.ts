@@ -80,6 +80,15 @@ export async function startRpApp(opts: RpAppOptions): Promise<RpApp> {
       next(err);
     }
   });
+  // req.oidc.refresh(): a refresh grant on demand; answers the tokens req.oidc shows afterwards.
+  app.post('/refresh-now', oidc.requireAuth(), async (req, res, next) => {
+    try {
+      await req.oidc.refresh();
+      res.json({ accessToken: req.oidc.accessToken, accessTokenExpiresAt: req.oidc.accessTokenExpiresAt });
+    } catch (err) {
+      next(err);
+    }
+  });
   // An API that refuses every token as invalid (RFC 6750 3.1).
   app.get('/always-invalid-token', (_req, res) => {
     res.status(401).set('www-authenticate', 'Bearer error="invalid_token"').end();
