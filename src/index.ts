@@ -121,7 +121,10 @@ export type {
   OidcAuthOptions,
   OidcHooks,
   OidcClaims,
+  OidcAddressClaim,
   OidcContext,
+  AuthenticatedOidcContext,
+  AuthenticatedRequest,
   OidcLogger,
   OidcRoutes,
   OidcUser,
@@ -130,4 +133,5 @@ export type {
   StoredTokens,
 } from './types.js';
 export type { RequireAuthOptions, ClaimCheck } from './middleware/require-auth.js';
+export { authenticated } from './middleware/require-auth.js';
 export type { BearerAuthOptions, DpopMode } from './middleware/bearer-auth.js';

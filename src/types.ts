@@ -6,10 +6,50 @@ import type { JWTPayload } from 'jose';
 import type { OidcError } from './errors.js';
 import type { SIGNING_ALGS } from './algorithms.js';
 
-/** Claims of the signed-in user: ID token claims merged with userinfo (userinfo wins). */
+/** OIDC Core 5.1.1: the address claim. */
+export interface OidcAddressClaim {
+  formatted?: string;
+  street_address?: string;
+  locality?: string;
+  region?: string;
+  postal_code?: string;
+  country?: string;
+}
+
+/**
+ * Claims of the signed-in user: ID token claims merged with userinfo (userinfo wins). The standard
+ * claims (OIDC Core 2 and 5.1) are typed; a provider's own claims are `unknown` until checked.
+ */
 export interface OidcClaims extends JWTPayload {
   sub: string;
   iss: string;
+  // OIDC Core 2: ID token claims kept in the session.
+  auth_time?: number;
+  acr?: string;
+  amr?: string[];
+  azp?: string;
+  /** OpenID Connect Front-/Back-Channel Logout: the provider's session id. */
+  sid?: string;
+  // OIDC Core 5.1: standard claims.
+  name?: string;
+  given_name?: string;
+  family_name?: string;
+  middle_name?: string;
+  nickname?: string;
+  preferred_username?: string;
+  profile?: string;
+  picture?: string;
+  website?: string;
+  email?: string;
+  email_verified?: boolean;
+  gender?: string;
+  birthdate?: string;
+  zoneinfo?: string;
+  locale?: string;
+  phone_number?: string;
+  phone_number_verified?: boolean;
+  address?: OidcAddressClaim;
+  updated_at?: number;
   [claim: string]: unknown;
 }
 
@@ -312,6 +352,19 @@ export interface StoredTokens {
   idToken?: string;
   refreshToken?: string;
 }
+
+/**
+ * `req.oidc` of a request known to be signed in (behind `requireAuth()`): what `authenticated(req)`
+ * returns, without the `| undefined` of the general context.
+ */
+export interface AuthenticatedOidcContext extends OidcContext {
+  isAuthenticated(): true;
+  user: OidcUser;
+  claims: OidcClaims;
+}
+
+/** A request known to be signed in: `authenticated(req)` (src/middleware/require-auth.ts). */
+export type AuthenticatedRequest = Request & { user: OidcUser; oidc: AuthenticatedOidcContext };
 
 /** `req.oidc`: the authentication state of this request. */
 export interface OidcContext {

@@ -10,7 +10,8 @@ import type { Services } from '../session/services.js';
 import { continueWithContext } from '../session/context.js';
 import { accessTokenScheme } from '../protocol/bearer-token.js';
 import { bearerRealm, loginPathOf, sendForbidden, sendLoginRequired, sendTokenError } from './responses.js';
-import type { OidcClaims } from '../types.js';
+import type { AuthenticatedRequest, OidcClaims } from '../types.js';
+import { OidcError } from '../errors.js';
 
 export interface RequireAuthOptions {
   /** Every one of these scopes must have been granted. */
@@ -113,4 +114,20 @@ export function claimCheck(deps: GuardDeps, check: ClaimCheck): RequestHandler {
     }
     return { allowed: Boolean(result) };
   });
+}
+
+/**
+ * The request as signed in, typed without `| undefined` (`req.user`, `req.oidc.claims`), for
+ * handlers behind requireAuth(). Throws OIDC_NOT_AUTHENTICATED (401) when it is not: a route
+ * mounted without the guard, or before `oidc.router` (where `req.oidc` does not exist yet, although
+ * its type says it does).
+ */
+export function authenticated(req: Request): AuthenticatedRequest {
+  const ctx = (req as { oidc?: Request['oidc'] }).oidc;
+  if (!ctx?.isAuthenticated() || req.user === undefined || ctx.claims === undefined) {
+    throw new OidcError('OIDC_NOT_AUTHENTICATED', 'this request is not signed in: put oidc.requireAuth() (after oidc.router) in front of the handler', {
+      statusCode: 401,
+    });
+  }
+  return req as AuthenticatedRequest;
 }

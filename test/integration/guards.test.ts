@@ -44,7 +44,7 @@ function guardedRoutes(o: OidcAuth): Record<string, express.RequestHandler> {
     // express-openid-connect's argument order: (req, claims).
     '/check': o.claimCheck((req, claims) => claims.email === 'user1@example.com' && req.query.allow === '1'),
     // Truthy allows and falsy denies, as in express-openid-connect.
-    '/check-truthy': o.claimCheck((_req, claims) => claims.email as boolean),
+    '/check-truthy': o.claimCheck((_req, claims) => claims.email as unknown as boolean),
     '/check-falsy': o.claimCheck(() => '' as unknown as boolean),
     '/check-async': o.claimCheck((async () => false) as never),
     '/check-throws': o.claimCheck(() => {

@@ -68,7 +68,7 @@ describe('resolveUser: defaults (no hooks)', () => {
   it('defaultVerifyClaims table', () => {
     expect(defaultVerifyClaims(claims, ['openid', 'email'])).toBe(true);
     expect(defaultVerifyClaims({ iss: 'i', sub: 's' }, ['openid', 'email'])).toBe(false);
-    expect(defaultVerifyClaims({ iss: 'i', sub: 's', email: 42 }, ['openid', 'email'])).toBe(false);
+    expect(defaultVerifyClaims({ iss: 'i', sub: 's', email: 42 } as unknown as OidcClaims, ['openid', 'email'])).toBe(false);
     expect(defaultVerifyClaims({ iss: 'i', sub: 's' }, ['openid'])).toBe(true);
   });
 });
