@@ -61,8 +61,9 @@ export interface OidcAuth {
    */
   claimCheck(check: ClaimCheck): RequestHandler;
   /**
-   * login + callback + logout + sessionRefresh as one middleware (`app.use(oidc.router)`): a single
-   * route lookup per request instead of a Router's layers.
+   * login + callback + logout + back-channel logout (and front-channel logout when enabled) +
+   * sessionRefresh as one middleware (`app.use(oidc.router)`): a single route lookup per request
+   * instead of a Router's layers.
    */
   router: RequestHandler;
   /** Release the HTTP connection pool to the provider (tests, graceful shutdown). */

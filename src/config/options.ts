@@ -60,8 +60,24 @@ function option<T, I, const S extends SpecFields<T, I>>(kind: Kind<T, I>, spec: 
   return { ...spec, kind };
 }
 
-/** Parameters the library sets per request (state, nonce, PKCE: RFC 6749 4.1.1, RFC 7636 4.3). */
-const RESERVED_AUTH_PARAMS = ['state', 'nonce', 'code_challenge', 'code_challenge_method', 'redirect_uri', 'client_id', 'response_type'];
+/**
+ * Parameters the library sets per request (state, nonce, PKCE: RFC 6749 4.1.1, RFC 7636 4.3; the
+ * DPoP key thumbprint, RFC 9449 10; a pushed request's reference, RFC 9126 4), and response_mode:
+ * the callback route answers GET only (the query response mode, OAuth 2.0 Multiple Response Types
+ * 2.1), so form_post (express-openid-connect's default) would land on the app's 404.
+ */
+const RESERVED_AUTH_PARAMS = [
+  'state',
+  'nonce',
+  'code_challenge',
+  'code_challenge_method',
+  'redirect_uri',
+  'client_id',
+  'response_type',
+  'response_mode',
+  'dpop_jkt',
+  'request_uri',
+];
 
 /** Every option that has an env var. */
 export const OPTION_SPECS = {

@@ -56,6 +56,15 @@ const EOC_HINTS = new Map<string, string>([
   ['legacySameSiteCookie', 'the login state is kept in the express-session session, with no cookie of its own'],
   ['enableTelemetry', 'there is no telemetry; remove it'],
   ['postLogoutRedirect', `use ${ref('logoutRedirectUrl')} (a top-level option)`],
+  ['logoutParams', 'add parameters to the end-session URL in hooks.getLogoutUrl (it receives endSessionUrl)'],
+  ['customFetch', `use ${ref('proxy')}, ${ref('caCertificates')}, ${ref('clientCertificate')} / ${ref('clientKey')}`],
+  ['useMtls', `use ${ref('clientAuthMethod')} tls_client_auth with ${ref('clientCertificate')} and ${ref('clientKey')}`],
+  ['tokenEndpointParams', 'not supported'],
+  ['discoveryCacheMaxAge', 'not supported: discovery is fetched once per process and again after a failure'],
+  ['httpUserAgent', 'not supported'],
+  ['requestObjectSigningKey', 'signed request objects (RFC 9101) are not supported'],
+  ['requestObjectSigningAlg', 'signed request objects (RFC 9101) are not supported'],
+  ['requestObjectSigningKeyId', 'signed request objects (RFC 9101) are not supported'],
 ]);
 
 /** The rest of an unknown-key message for an express-openid-connect option, else undefined. */

@@ -67,6 +67,11 @@ export function guard({ config, context }: GuardDeps, check: (req: Request) => V
 const ALLOW: Verdict = { allowed: true };
 
 export function requireAuth(deps: GuardDeps, opts: RequireAuthOptions = {}): RequestHandler {
+  // express-openid-connect's requiresAuth(req => boolean) migrated as is would silently mean
+  // "signed in is enough" in plain JavaScript: refuse it, pointing at claimCheck.
+  if (typeof opts !== 'object' || opts === null) {
+    throw new TypeError('express-oidc-rp: requireAuth(opts) takes { scopes, claims }; for a predicate (req, claims) => boolean use claimCheck(fn)');
+  }
   const scopes = opts.scopes ?? [];
   const claims = Object.entries(opts.claims ?? {});
   if (scopes.length === 0 && claims.length === 0) return guard(deps, () => ALLOW);

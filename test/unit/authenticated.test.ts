@@ -42,3 +42,15 @@ describe('authenticated(req)', () => {
     expect(() => authenticated(req as unknown as Request)).toThrow(expect.objectContaining({ code: 'OIDC_NOT_AUTHENTICATED', statusCode: 401 }));
   });
 });
+
+describe('requireAuth(opts)', () => {
+  it("refuses a function (express-openid-connect's requiresAuth(fn)): it would otherwise mean 'signed in is enough'", async () => {
+    const { createOidcAuth } = await import('../../src/index.js');
+    const oidc = createOidcAuth({ issuer: 'https://op.example', clientId: 'c', clientSecret: 's', baseUrl: 'https://app.example', env: {} });
+    try {
+      expect(() => oidc.requireAuth((() => true) as never)).toThrow(/use claimCheck\(fn\)/);
+    } finally {
+      await oidc.close();
+    }
+  });
+});

@@ -304,13 +304,21 @@ describe('resolveConfig: OIDC_AUTH_REQUEST_EXTRA_PARAMS', () => {
     expectConfigError(() => resolve({}, { OIDC_AUTH_REQUEST_EXTRA_PARAMS: '{"max_age":300}' }), 'OIDC_AUTH_REQUEST_EXTRA_PARAMS');
   });
 
-  it.each(['state', 'nonce', 'code_challenge', 'code_challenge_method', 'redirect_uri', 'client_id', 'response_type'])(
-    'reserved parameter %s is rejected (set per request by the library)',
-    (param) => {
-      expectConfigError(() => resolve({}, { OIDC_AUTH_REQUEST_EXTRA_PARAMS: `${param}=x` }), 'OIDC_AUTH_REQUEST_EXTRA_PARAMS', `"${param}"`);
-      expectConfigError(() => resolve({ authRequestExtraParams: { [param]: 'x' } }), '"authRequestExtraParams"', `"${param}"`);
-    },
-  );
+  it.each([
+    'state',
+    'nonce',
+    'code_challenge',
+    'code_challenge_method',
+    'redirect_uri',
+    'client_id',
+    'response_type',
+    'dpop_jkt',
+    'request_uri',
+    'response_mode',
+  ])('reserved parameter %s is rejected (set per request by the library; response_mode: the callback is GET only)', (param) => {
+    expectConfigError(() => resolve({}, { OIDC_AUTH_REQUEST_EXTRA_PARAMS: `${param}=x` }), 'OIDC_AUTH_REQUEST_EXTRA_PARAMS', `"${param}"`);
+    expectConfigError(() => resolve({ authRequestExtraParams: { [param]: 'x' } }), '"authRequestExtraParams"', `"${param}"`);
+  });
 });
 
 describe('resolveConfig: provider endpoints', () => {
@@ -548,6 +556,11 @@ describe('resolveConfig: unknown options are rejected', () => {
     ['httpTimeout', 5000, ['"timeout" (env OIDC_TIMEOUT)', 'seconds']],
     ['errorOnRequiredAuth', true, ['401']],
     ['getLoginState', () => ({}), ['next=']],
+    ['logoutParams', { foo: 'bar' }, ['hooks.getLogoutUrl', 'endSessionUrl']],
+    ['customFetch', () => undefined, ['"proxy" (env OIDC_PROXY)', '"clientCertificate"']],
+    ['useMtls', true, ['tls_client_auth', '"clientKey" (env OIDC_RP_CLIENT_KEY)']],
+    ['tokenEndpointParams', { a: 'b' }, ['not supported']],
+    ['requestObjectSigningKey', 'k', ['RFC 9101']],
   ] as const)('express-openid-connect\'s "%s" gets the equivalent setting', (key, value, hints) => {
     const err = expectConfigError(() => resolve(untyped({ [key]: value })), `"${key}"`, 'express-openid-connect', ...hints);
     expect(err.problems).toHaveLength(1);
