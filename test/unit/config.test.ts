@@ -557,7 +557,7 @@ describe('resolveConfig: unknown options are rejected', () => {
     ['errorOnRequiredAuth', true, ['401']],
     ['getLoginState', () => ({}), ['next=']],
     ['logoutParams', { foo: 'bar' }, ['hooks.getLogoutUrl', 'endSessionUrl']],
-    ['customFetch', () => undefined, ['"proxy" (env OIDC_PROXY)', '"clientCertificate"']],
+    ['customFetch', 'a fetch function', ['"proxy" (env OIDC_PROXY)', '"clientCertificate"']],
     ['useMtls', true, ['tls_client_auth', '"clientKey" (env OIDC_RP_CLIENT_KEY)']],
     ['tokenEndpointParams', { a: 'b' }, ['not supported']],
     ['requestObjectSigningKey', 'k', ['RFC 9101']],
