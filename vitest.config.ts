@@ -31,6 +31,8 @@ export default defineConfig({
             // rotation, shared logout index), which is the same code whatever Express routes to it.
             'test/integration/multi-instance.test.ts',
             'test/integration/multi-instance-logout.test.ts',
+            // Two `npm start` processes (examples/demo.ts): they run the Express the demo imports.
+            'test/integration/demo-redis.test.ts',
             // The SharedStore/TokenStore/SharedLock contract against redis-server: no app, no
             // Express (createOidcAuth is only called to check its `redis` option).
             'test/integration/redis-store.test.ts',
