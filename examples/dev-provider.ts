@@ -1,6 +1,7 @@
 // An embedded development OpenID Provider built on oidc-provider, for the demo app (`npm start`
-// without OIDC_* settings) and for integration tests. It listens on 127.0.0.1 only, keeps all
-// state in memory per instance, and logs in any login name with any password.
+// without OIDC_* settings), for integration tests and for `express-oidc-rp dev-provider`
+// (cli/dev-provider.ts). It listens on loopback only (127.0.0.1 unless `host` says otherwise),
+// keeps all state in memory per instance, and logs in any login name with any password.
 //
 // Optionally it serves HTTPS, with mutual TLS (RFC 8705: client certificates for client
 // authentication and certificate-bound access tokens, and mtls_endpoint_aliases on a second
@@ -197,9 +198,17 @@ export interface DevProviderTls {
   mtlsAliases?: boolean;
 }
 
+/** Loopback addresses only: the provider logs in anyone with any password, so it is never reachable from another machine. */
+export const DEV_PROVIDER_HOSTS = ['127.0.0.1', 'localhost', '::1'] as const;
+export type DevProviderHost = (typeof DEV_PROVIDER_HOSTS)[number];
+
 export interface DevProviderOptions {
-  /** Default 0 (a free port). The host is always 127.0.0.1. */
+  /** Default 0 (a free port). */
   port?: number;
+  /** Where to listen, and the host the issuer names: one of DEV_PROVIDER_HOSTS, default 127.0.0.1. */
+  host?: DevProviderHost;
+  /** The claims of a login name not in `accounts`, made at its first login. Default `{ sub: login, preferred_username: login }`. */
+  newAccount?: (login: string) => Record<string, unknown>;
   clients: DevProviderClient[];
   /** Seconds, default 300. */
   accessTokenTtl?: number;
@@ -247,7 +256,8 @@ export interface DevProvider {
   close(): Promise<void>;
   /**
    * Account claims by sub, live: tests may edit or add entries. A login name that is not here
-   * logs in as a new account `{ sub: login, preferred_username: login }`, added on first use.
+   * logs in as a new account `{ sub: login, preferred_username: login }` (or `newAccount`'s),
+   * added on first use.
    */
   accounts: Record<string, Record<string, unknown>>;
 }
@@ -276,6 +286,12 @@ export function defaultAccounts(): Record<string, Record<string, unknown>> {
 }
 
 export async function startDevProvider(opts: DevProviderOptions): Promise<DevProvider> {
+  const host = opts.host ?? '127.0.0.1';
+  // Checked at run time too: JavaScript callers and casts get past the type.
+  if (!(DEV_PROVIDER_HOSTS as readonly string[]).includes(host)) {
+    throw new Error(`dev provider: refusing host ${host}: it logs in anyone, so it listens on loopback only (${DEV_PROVIDER_HOSTS.join(', ')})`);
+  }
+  const urlHost = host === '::1' ? '[::1]' : host;
   const tls = opts.tls;
   const mtlsAliases = tls?.mtlsAliases ?? tls?.requestClientCert ?? false;
   // Listen first: the issuer has to contain the real port, which is only known once bound.
@@ -284,9 +300,9 @@ export async function startDevProvider(opts: DevProviderOptions): Promise<DevPro
   const aliasServer = tls && mtlsAliases ? httpsServer(tls, true) : undefined;
   const servers = aliasServer ? [server, aliasServer] : [server];
   try {
-    const [port, aliasPort] = await Promise.all([listen(server, opts.port ?? 0), aliasServer && listen(aliasServer, 0)]);
-    const issuer = `${tls ? 'https' : 'http'}://127.0.0.1:${port}`;
-    const mtlsOrigin = aliasPort === undefined ? undefined : `https://127.0.0.1:${aliasPort}`;
+    const [port, aliasPort] = await Promise.all([listen(server, opts.port ?? 0, host), aliasServer && listen(aliasServer, 0, host)]);
+    const issuer = `${tls ? 'https' : 'http'}://${urlHost}:${port}`;
+    const mtlsOrigin = aliasPort === undefined ? undefined : `https://${urlHost}:${aliasPort}`;
 
     const accounts = defaultAccounts();
     const [OidcProvider, jwks] = await Promise.all([loadOidcProvider(), generateJwks()]);
@@ -331,10 +347,10 @@ function httpsServer(tls: DevProviderTls, askForCertificate: boolean): Server {
   });
 }
 
-function listen(server: Server, port: number): Promise<number> {
+function listen(server: Server, port: number, host: DevProviderHost): Promise<number> {
   return new Promise<number>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => {
+    server.listen(port, host, () => {
       server.off('error', reject);
       resolve((server.address() as AddressInfo).port);
     });
@@ -436,7 +452,7 @@ function createProvider(
     },
     findAccount: (_ctx: unknown, sub: string) => {
       // Unknown login names become accounts on first use: the dev login form accepts anything.
-      accounts[sub] ??= { sub, preferred_username: sub };
+      accounts[sub] ??= opts.newAccount?.(sub) ?? { sub, preferred_username: sub };
       return {
         accountId: sub,
         claims: async () => ({ ...accounts[sub], sub }),
