@@ -1,25 +1,51 @@
 /**
  * The published shape: `npm run build` output imported by package name through package.json
- * "exports", as an app would (npm test builds before running vitest), and the file list
- * `npm pack` would publish.
+ * "exports", as an app would (npm test builds before running vitest), the file list `npm pack`
+ * publishes, and the `express-oidc-rp` command run from the unpacked tarball, the way npm installs
+ * it into an app: without oidc-provider (an optional peer dependency) and with it.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import { appLogsInAgainst, runCli, startCli } from './support/dev-provider-cli.js';
+import { reservePort } from './support/rp-app.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
+const scratch = mkdtempSync(join(tmpdir(), 'express-oidc-rp-package-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-let packed: string[] | undefined;
+let packed: { files: string[]; tarball: string } | undefined;
 
-/** The files `npm pack` would put in the tarball (lifecycle scripts not run); asked once. */
-function packedFiles(): string[] {
+/** `npm pack` (lifecycle scripts not run) into a scratch directory, once: the tarball and its file list. */
+function pack(): { files: string[]; tarball: string } {
   if (packed) return packed;
-  const r = spawnSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, encoding: 'utf8' });
+  const r = spawnSync('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', scratch], { cwd: root, encoding: 'utf8' });
   expect(r.status, `npm pack failed: ${r.stderr}`).toBe(0);
-  const [pack] = JSON.parse(r.stdout) as Array<{ files: Array<{ path: string }> }>;
-  packed = pack!.files.map((f) => f.path).sort();
+  const [result] = JSON.parse(r.stdout) as Array<{ filename: string; files: Array<{ path: string }> }>;
+  packed = { files: result!.files.map((f) => f.path).sort(), tarball: join(scratch, result!.filename) };
   return packed;
+}
+
+function packedFiles(): string[] {
+  return pack().files;
+}
+
+/**
+ * An app directory (outside this repository, so nothing resolves from its node_modules) with the
+ * tarball unpacked as node_modules/express-oidc-rp, as npm installs it. Returns the command's path
+ * (package.json "bin").
+ */
+function appWithPackage(name: string): { dir: string; bin: string } {
+  const dir = join(scratch, name);
+  const pkg = join(dir, 'node_modules', 'express-oidc-rp');
+  mkdirSync(pkg, { recursive: true });
+  const tar = spawnSync('tar', ['-xzf', pack().tarball, '-C', pkg, '--strip-components=1'], { encoding: 'utf8' });
+  expect(tar.status, tar.stderr).toBe(0);
+  const { bin } = JSON.parse(readFileSync(join(pkg, 'package.json'), 'utf8')) as { bin: Record<string, string> };
+  return { dir, bin: join(pkg, bin['express-oidc-rp'] as string) };
 }
 
 describe('package', () => {
@@ -94,6 +120,71 @@ describe('package', () => {
         // The embedded text is the source the file was built from.
         expect(map.sourcesContent![i], `${file}: ${source}`).toBe(readFileSync(new URL(source, mapUrl), 'utf8'));
       });
+    }
+  });
+});
+
+describe('the express-oidc-rp command (package.json "bin") from the packed package', () => {
+  it('is a packed file run by node, and oidc-provider is an optional peer dependency', () => {
+    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+      bin: Record<string, string>;
+      peerDependencies: Record<string, string>;
+      peerDependenciesMeta: Record<string, { optional?: boolean }>;
+      dependencies: Record<string, string>;
+    };
+    expect(Object.keys(pkg.bin)).toEqual(['express-oidc-rp']);
+    expect(packedFiles()).toContain(pkg.bin['express-oidc-rp']);
+    expect(readFileSync(join(root, pkg.bin['express-oidc-rp'] as string), 'utf8')).toMatch(/^#!\/usr\/bin\/env node\n/);
+    expect(pkg.peerDependencies['oidc-provider']).toBeDefined();
+    expect(pkg.peerDependenciesMeta['oidc-provider']).toEqual({ optional: true });
+    expect(pkg.dependencies).not.toHaveProperty('oidc-provider');
+  });
+
+  it('the library never loads the command or oidc-provider', () => {
+    const libraryFiles = packedFiles().filter((f) => f.endsWith('.js') && !/^dist\/(cli|examples)\//.test(f));
+    expect(libraryFiles).toContain('dist/index.js');
+    // Static and dynamic imports alike.
+    const loads = /(?:\bfrom|\bimport\s*\(?)\s*['"](?:oidc-provider|[./]+\/(?:cli|examples)\/)/;
+    for (const f of libraryFiles) expect(readFileSync(join(root, f), 'utf8'), f).not.toMatch(loads);
+    // The check itself sees both kinds.
+    expect("import('oidc-provider')").toMatch(loads);
+    expect("import { x } from '../examples/dev-provider.js'").toMatch(loads);
+  });
+
+  it('without oidc-provider installed: says what to install, exit status 1', async () => {
+    const { dir, bin } = appWithPackage('without-oidc-provider');
+    const r = await runCli([bin], ['dev-provider', '--redirect-uri', 'http://localhost:3000/oidc/callback'], dir);
+    expect(r.status, r.stderr).toBe(1);
+    expect(r.stderr).toContain('needs oidc-provider');
+    expect(r.stderr).toContain('npm install --save-dev oidc-provider');
+    expect(r.stdout).toBe('');
+    // Help needs nothing installed.
+    const help = await runCli([bin], ['dev-provider', '--help'], dir);
+    expect(help.status).toBe(0);
+    expect(help.stdout).toContain('--redirect-uri');
+  });
+
+  it('with oidc-provider installed: an app logs in against it, refreshes, calls a bearerAuth API, is logged out', async () => {
+    const { dir, bin } = appWithPackage('with-oidc-provider');
+    // This repository's oidc-provider, as the app's own (its dependencies resolve from its real path).
+    symlinkSync(realpathSync(join(root, 'node_modules', 'oidc-provider')), join(dir, 'node_modules', 'oidc-provider'), 'dir');
+    const reserved = await reservePort();
+    const args = [
+      'dev-provider',
+      '--port',
+      '0',
+      '--redirect-uri',
+      `${reserved.url}/oidc/callback`,
+      '--backchannel-logout-uri',
+      `${reserved.url}/oidc/backchannel-logout`,
+    ];
+    const cli = await startCli([bin], args, dir);
+    try {
+      expect(cli.stdout()).toContain('FOR DEVELOPMENT ONLY');
+      await appLogsInAgainst(cli, reserved);
+    } finally {
+      const end = await cli.stop();
+      expect(end.status, end.stderr).toBe(0);
     }
   });
 });
