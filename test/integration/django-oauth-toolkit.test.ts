@@ -150,7 +150,8 @@ describe('django-oauth-toolkit 1.7 (Debian) as the OpenID Provider', () => {
     expect(body.accessTokenExpiresAt - Date.now() / 1000).toBeLessThanOrEqual(ACCESS_TOKEN_SECONDS);
 
     // The RP called userinfo at login (fetchUserinfo), and the access token works there.
-    await vi.waitFor(() => expect(dot.requests().filter((r) => r.path === '/o/userinfo/' && r.status === 200).length).toBeGreaterThan(0));
+    // runserver logs a request after answering it: wait for the line.
+    await vi.waitFor(() => expect(dot.requests().filter((r) => r.path === '/o/userinfo/' && r.status === 200).length).toBeGreaterThan(0), { timeout: 5000 });
     const info = await userinfoAtDot(body.accessToken);
     expect(info.status).toBe(200);
     expect(JSON.parse(info.body)).toMatchObject({ sub: dot.userId, email: 'alice@example.com', name: 'Alice Example' });
@@ -212,17 +213,20 @@ describe('django-oauth-toolkit 1.7 (Debian) as the OpenID Provider', () => {
     expect(logout.headers.location).toBe('/bye');
     expect((await agent.get('/me').set('accept', 'application/json')).status).toBe(401);
 
-    // RFC 7009 at /o/revoke_token/, with client_secret_basic: both tokens answered 200 and are dead.
-    await vi.waitFor(() => {
-      const revocations = dot
-        .requests()
-        .filter((r) => r.path === '/o/revoke_token/')
-        .slice(revocationsBefore);
-      expect(revocations).toEqual([
-        { method: 'POST', path: '/o/revoke_token/', status: 200 },
-        { method: 'POST', path: '/o/revoke_token/', status: 200 },
-      ]);
-    });
+    // RFC 7009 at /o/revoke_token/: both revocations (refresh and access token) answered 200.
+    await vi.waitFor(
+      () => {
+        const revocations = dot
+          .requests()
+          .filter((r) => r.path === '/o/revoke_token/')
+          .slice(revocationsBefore);
+        expect(revocations).toEqual([
+          { method: 'POST', path: '/o/revoke_token/', status: 200 },
+          { method: 'POST', path: '/o/revoke_token/', status: 200 },
+        ]);
+      },
+      { timeout: 5000 },
+    );
     expect(rp.logs.filter((l) => l.message.includes('revocation failed'))).toEqual([]);
     const replay = await refreshAtDot(body.refreshToken);
     expect(replay.status).toBe(400);

@@ -125,6 +125,10 @@ USE_TZ = True
 TIME_ZONE = "UTC"
 STATIC_URL = "/static/"
 
+# Test speed only, as Django's testing docs advise: each login checks a password, and the default
+# PBKDF2 takes about a quarter of a second per check.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
 # With DEBUG off Django mails a 500's traceback to ADMINS; print it instead, for output().
 LOGGING = {
     "version": 1,
