@@ -1,10 +1,13 @@
 #!/usr/bin/env node
-// Installs the system programs the test suite drives for real (redis-server, Chromium) when
-// they are missing. Runs as the `pretest` npm script. Tests never skip for a missing program:
-// this script either makes it present or fails loudly.
+// Installs the system programs the test suite drives for real (redis-server, Chromium,
+// django-oauth-toolkit) when they are missing. Runs as the `pretest` npm script. Tests never skip
+// for a missing program: this script either makes it present or fails loudly.
 //
 //   OIDC_RP_SKIP_SYSTEM_DEPS=1  outside CI: warn instead of failing when something can't be installed
 //   CHROMIUM_PATH               use this Chromium binary instead of /usr/bin/chromium
+//   OIDC_RP_DJANGO_PYTHON       the Python that imports django and oauth2_provider (default
+//                               /usr/bin/python3, Debian's: a pyenv or venv python first on PATH
+//                               does not see Debian's packages)
 import { spawnSync } from 'node:child_process';
 import { accessSync, constants, existsSync, unlinkSync, writeFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
@@ -53,6 +56,21 @@ const deps = [
     present: () => {
       const path = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
       return isExecutable(path) ? path : undefined;
+    },
+  },
+  {
+    // test/support/django-oauth-toolkit.ts runs a Django project with it (same default python).
+    name: 'django-oauth-toolkit',
+    packages: ['python3-django-oauth-toolkit'],
+    present: () => {
+      const python = process.env.OIDC_RP_DJANGO_PYTHON ?? '/usr/bin/python3';
+      if (!isExecutable(python)) return undefined;
+      const { PYTHONHOME: _home, PYTHONPATH: _path, ...env } = process.env;
+      const r = spawnSync(python, ['-c', 'import django, oauth2_provider; print(oauth2_provider.__version__, "on Django", django.get_version())'], {
+        encoding: 'utf8',
+        env,
+      });
+      return r.status === 0 ? `${python}: oauth2_provider ${r.stdout.trim()}` : undefined;
     },
   },
 ];

@@ -1,6 +1,7 @@
 // Drives the dev provider's (oidc-provider devInteractions) login, consent and logout pages over
 // plain HTTP, without a browser: follows redirects by hand while they stay on the provider and
-// fills in the HTML forms it serves.
+// fills in the HTML forms it serves. `drive` and `submit` are exported for other providers' pages
+// (django-oauth-toolkit.ts).
 
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 const MAX_STEPS = 25;
@@ -100,7 +101,7 @@ function pathMatches(requestPath: string, cookiePath: string): boolean {
 
 // ---------------------------------------------------------------------------------------------
 
-interface HtmlForm {
+export interface HtmlForm {
   action: string | undefined;
   method: string;
   id: string | undefined;
@@ -142,7 +143,7 @@ function parseForms(html: string): HtmlForm[] {
   return forms;
 }
 
-function errorDetails(html: string): string {
+export function errorDetails(html: string): string {
   const rows = [...html.matchAll(/<pre[^>]*>([\s\S]*?)<\/pre>/gi)].map((m) => decodeEntities((m[1] ?? '').replace(/<[^>]+>/g, '')));
   if (rows.length) return rows.join('; ');
   return html
@@ -152,19 +153,19 @@ function errorDetails(html: string): string {
     .slice(0, 500);
 }
 
-interface Step {
+export interface Step {
   url: string;
   method: 'GET' | 'POST';
   body?: URLSearchParams;
 }
 
-type PageHandler = (page: { url: string; status: number; html: string; forms: HtmlForm[] }) => Step | { done: string };
+export type PageHandler = (page: { url: string; status: number; html: string; forms: HtmlForm[] }) => Step | { done: string };
 
 /**
  * Request `start`, follow redirects while they stay on `origin`, and hand each HTML page to
  * `onPage`, which answers with the next request or with the URL to return.
  */
-async function drive(start: Step, origin: string, jar: CookieJar, onPage: PageHandler): Promise<string> {
+export async function drive(start: Step, origin: string, jar: CookieJar, onPage: PageHandler): Promise<string> {
   let step: Step = start;
   for (let i = 0; i < MAX_STEPS; i++) {
     const headers = new Headers({ accept: 'text/html' });
@@ -193,7 +194,7 @@ async function drive(start: Step, origin: string, jar: CookieJar, onPage: PageHa
   throw new Error(`gave up after ${MAX_STEPS} requests at the provider (redirect loop?)`);
 }
 
-function submit(form: HtmlForm, pageUrl: string, extra: Record<string, string> = {}): Step {
+export function submit(form: HtmlForm, pageUrl: string, extra: Record<string, string> = {}): Step {
   // A Map so `extra` replaces the form's own (empty) fields instead of duplicating them.
   const body = new URLSearchParams([...new Map([...form.inputs, ...Object.entries(extra)])]);
   const url = new URL(form.action ?? pageUrl, pageUrl).href;
