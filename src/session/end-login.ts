@@ -9,12 +9,23 @@
  * tokens are revoked at the provider (RFC 7009) when asked.
  */
 import type { Services } from './services.js';
+import { optionRef } from '../config.js';
 import type { ProviderMetadata } from '../protocol/discovery.js';
 import { revokeToken, type RevocableTokenType } from '../protocol/revocation.js';
 import type { AuthenticatedSession } from './session-data.js';
 import type { TokenSet } from '../store/token-store.js';
 
-/** Revoke the login's tokens, in parallel, each bounded by OIDC_TIMEOUT; failures are logged only. */
+/** Providers already said to have no revocation endpoint: one info line per provider and process. */
+const noRevocationNoted = new Set<string>();
+
+/**
+ * Revoke the login's tokens, one after the other, each bounded by OIDC_TIMEOUT; failures are
+ * logged only. The refresh token goes first (RFC 7009 2.1: the provider SHOULD then also
+ * invalidate the access tokens of the same grant), and the access token after it for providers
+ * that do not. Sequential, not parallel: two revocations of one grant at once make providers on a
+ * single-writer database refuse one of them (django-oauth-toolkit on SQLite answers 500, "database
+ * is locked"), which could leave the refresh token alive.
+ */
 async function revokeLoginTokens(
   { config, provider, dpopKeys }: Deps,
   meta: ProviderMetadata,
@@ -22,20 +33,31 @@ async function revokeLoginTokens(
   dpopKey: TokenSet['dpopKey'],
 ): Promise<void> {
   const endpoint = provider.endpoint(meta, 'revocation');
-  if (!endpoint) return;
+  if (!endpoint) {
+    // Not silent: OIDC_REVOKE_TOKENS_ON_LOGOUT is on, yet nothing is revoked (django-oauth-toolkit
+    // does not advertise its endpoint: README "Options", revocationEndpoint).
+    const issuer = meta.issuer ?? '';
+    if (!noRevocationNoted.has(issuer)) {
+      noRevocationNoted.add(issuer);
+      config.logger.info(`the provider has no revocation endpoint: tokens are not revoked at logout (set ${optionRef('revocationEndpoint')} if it has one)`, {
+        iss: meta.issuer,
+      });
+    }
+    return;
+  }
   const client = provider.clientFor(meta);
   const dpop = dpopKey ? provider.dpop(await dpopKeys.use(dpopKey)) : undefined;
   const tokens: Array<[string | undefined, RevocableTokenType]> = [
-    // Refresh token first in intent: revoking it also ends its access tokens at most providers.
     [auth.refreshToken, 'refresh_token'],
     [auth.accessToken, 'access_token'],
   ];
-  const results = await Promise.allSettled(
-    tokens.filter(([t]) => t !== undefined).map(([token, hint]) => revokeToken(provider.http, endpoint, client, token as string, hint, dpop)),
-  );
-  for (const r of results) {
-    if (r.status === 'rejected')
-      config.logger.warn('token revocation failed; the login is ended here anyway', { reason: String((r.reason as Error)?.message ?? r.reason) });
+  for (const [token, hint] of tokens) {
+    if (token === undefined) continue;
+    try {
+      await revokeToken(provider.http, endpoint, client, token, hint, dpop);
+    } catch (err) {
+      config.logger.warn('token revocation failed; the login is ended here anyway', { hint, reason: String((err as Error)?.message ?? err) });
+    }
   }
 }
 

@@ -421,6 +421,31 @@ describe('logout', () => {
     await expectLoggedOut(agent);
   });
 
+  it('revocation at logout: the refresh token first, then the access token, one after the other (RFC 7009 2.1)', async () => {
+    const op = f.op();
+    const rp = await newRp(op, {});
+    const { agent } = await loginOk(rp);
+    const me = await agent.get('/me').set('accept', 'application/json');
+    const before = op.revokedTokens.length;
+    await agent.post('/oidc/logout');
+    expect(op.revokedTokens.slice(before)).toEqual([me.body.refreshToken, me.body.accessToken]);
+  });
+
+  it('a provider without a revocation endpoint: logout revokes nothing and says so once (info), not silently', async () => {
+    const op = f.op();
+    op.set({ discoveryExtra: { revocation_endpoint: undefined } });
+    const rp = await newRp(op, {});
+    for (let i = 0; i < 2; i++) {
+      const { agent } = await loginOk(rp);
+      const calls = op.count('/revoke');
+      expect((await agent.post('/oidc/logout')).status).toBe(303);
+      expect(op.count('/revoke')).toBe(calls);
+    }
+    const notes = rp.logs.filter((l) => l.level === 'info' && l.message.includes('has no revocation endpoint'));
+    expect(notes).toHaveLength(1);
+    expect(notes[0]?.message).toContain('"revocationEndpoint" (env OIDC_OP_TOKEN_REVOKE_ENDPOINT)');
+  });
+
   it('revokeTokensOnLogout: false revokes nothing', async () => {
     const op = f.op();
     const rp = await newRp(op, { revokeTokensOnLogout: false });
