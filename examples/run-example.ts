@@ -44,6 +44,7 @@ interface Example {
 
 const EXAMPLES: Record<string, Example> = {
   minimal: { processes: [{ name: 'app', file: 'minimal/app.ts', portVariable: 'PORT', defaultPort: 3000 }] },
+  'sqlite-hooks': { processes: [{ name: 'app', file: 'sqlite-hooks/app.ts', portVariable: 'PORT', defaultPort: 3000 }] },
 };
 
 const DEV_CLIENT = { client_id: 'examples', client_secret: 'examples-secret-change-me' };
