@@ -45,6 +45,13 @@ interface Example {
 const EXAMPLES: Record<string, Example> = {
   minimal: { processes: [{ name: 'app', file: 'minimal/app.ts', portVariable: 'PORT', defaultPort: 3000 }] },
   'sqlite-hooks': { processes: [{ name: 'app', file: 'sqlite-hooks/app.ts', portVariable: 'PORT', defaultPort: 3000 }] },
+  'redis-two-instances': {
+    redis: true,
+    processes: [
+      { name: 'A', file: 'redis-two-instances/app.ts', portVariable: 'PORT', defaultPort: 3000 },
+      { name: 'B', file: 'redis-two-instances/app.ts', portVariable: 'PORT_B', defaultPort: 3002 },
+    ],
+  },
 };
 
 const DEV_CLIENT = { client_id: 'examples', client_secret: 'examples-secret-change-me' };
@@ -143,9 +150,19 @@ async function stopAll(exitCode: number): Promise<void> {
         }),
     ),
   );
-  redisServer?.kill('SIGTERM');
+  await stopRedis();
   await devProvider?.close();
   process.exit(exitCode);
+}
+
+/** Waits for it to exit: an orphan would outlive the launcher (as a zombie where nothing reaps it). */
+function stopRedis(): Promise<void> {
+  const server = redisServer;
+  if (!server || server.exitCode !== null || server.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    server.once('exit', () => resolve());
+    server.kill('SIGTERM');
+  });
 }
 
 function freePort(): Promise<number> {
