@@ -52,6 +52,12 @@ const EXAMPLES: Record<string, Example> = {
       { name: 'B', file: 'redis-two-instances/app.ts', portVariable: 'PORT_B', defaultPort: 3002 },
     ],
   },
+  'bearer-api': {
+    processes: [
+      { name: 'api', file: 'bearer-api/api.ts', portVariable: 'PORT', defaultPort: 3000 },
+      { name: 'client', file: 'bearer-api/client.ts', portVariable: 'CLIENT_PORT', defaultPort: 3002, env: ([api]) => ({ API_URL: api as string }) },
+    ],
+  },
 };
 
 const DEV_CLIENT = { client_id: 'examples', client_secret: 'examples-secret-change-me' };
