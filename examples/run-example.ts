@@ -58,6 +58,7 @@ const EXAMPLES: Record<string, Example> = {
       { name: 'client', file: 'bearer-api/client.ts', portVariable: 'CLIENT_PORT', defaultPort: 3002, env: ([api]) => ({ API_URL: api as string }) },
     ],
   },
+  'commonjs-express4': { processes: [{ name: 'app', file: 'commonjs-express4/app.cjs', portVariable: 'PORT', defaultPort: 3000 }] },
 };
 
 const DEV_CLIENT = { client_id: 'examples', client_secret: 'examples-secret-change-me' };
