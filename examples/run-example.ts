@@ -59,6 +59,7 @@ const EXAMPLES: Record<string, Example> = {
     ],
   },
   'commonjs-express4': { processes: [{ name: 'app', file: 'commonjs-express4/app.cjs', portVariable: 'PORT', defaultPort: 3000 }] },
+  'typescript-strict': { processes: [{ name: 'app', file: 'typescript-strict/app.ts', portVariable: 'PORT', defaultPort: 3000 }] },
 };
 
 const DEV_CLIENT = { client_id: 'examples', client_secret: 'examples-secret-change-me' };
