@@ -120,11 +120,11 @@ export interface OidcLogger {
 }
 
 export interface OidcRoutes {
-  login?: string;
-  callback?: string;
-  logout?: string;
-  backchannelLogout?: string;
-  frontchannelLogout?: string;
+  login?: string | undefined;
+  callback?: string | undefined;
+  logout?: string | undefined;
+  backchannelLogout?: string | undefined;
+  frontchannelLogout?: string | undefined;
 }
 
 /** A node-redis client (v4/v5, `createClient()`), as far as this library uses it: raw commands. */
@@ -158,21 +158,21 @@ export interface OidcAuthOptions {
    * unless the authorization and token endpoints and a key source (jwksUri, idpSignKey or an HS* signAlgo)
    * are all configured explicitly.
    */
-  issuer?: string;
+  issuer?: string | undefined;
   /**
    * OIDC_OP_DISCOVERY_ENDPOINT: URL of the discovery document when it is not at the well-known path
    * of the issuer; always fetched when set. Its `issuer` must still equal `issuer`.
    */
-  discoveryUrl?: string;
+  discoveryUrl?: string | undefined;
   /**
    * OIDC_OP_ALLOWED_TENANTS: with a Microsoft Entra multi-tenant issuer (`common`, `organizations`),
    * the tenant ids (GUIDs) allowed to sign in. Without it any Entra account of any organisation can.
    */
-  allowedTenants?: readonly string[] | string;
+  allowedTenants?: readonly string[] | string | undefined;
   /** OIDC_RP_CLIENT_ID (required). */
-  clientId?: string;
+  clientId?: string | undefined;
   /** OIDC_RP_CLIENT_SECRET: required unless the client authenticates with a key or a certificate. */
-  clientSecret?: string;
+  clientSecret?: string | undefined;
   /**
    * OIDC_RP_CLIENT_AUTH_METHOD (OIDC Core 9, RFC 8705): how the client authenticates at the
    * provider. Default: chosen from the configured credentials and the provider's
@@ -187,162 +187,162 @@ export interface OidcAuthOptions {
     | 'self_signed_tls_client_auth'
     | 'none';
   /** OIDC_RP_CLIENT_ASSERTION_KEY: private_key_jwt's private key, PEM (PKCS#8) or a JWK as JSON. */
-  clientAssertionSigningKey?: string;
+  clientAssertionSigningKey?: string | undefined;
   /** OIDC_RP_CLIENT_ASSERTION_ALG: default from the key (RS256 / PS256 under fapi2, ES256, EdDSA...). */
-  clientAssertionSigningAlg?: (typeof SIGNING_ALGS)[number];
+  clientAssertionSigningAlg?: (typeof SIGNING_ALGS)[number] | undefined;
   /** OIDC_RP_CLIENT_ASSERTION_AUDIENCE: `token_endpoint` (default), `issuer` (default under fapi2), `endpoint`, or a URL. */
-  clientAssertionAudience?: string;
+  clientAssertionAudience?: string | undefined;
   /** OIDC_RP_BASE_URL (required): public origin of the app; redirect_uri = baseUrl + routes.callback. */
-  baseUrl?: string;
+  baseUrl?: string | undefined;
   /** OIDC_RP_SCOPES, default `openid email`; must contain `openid`. */
-  scopes?: string[] | string;
+  scopes?: string[] | string | undefined;
   /** OIDC_RP_SIGN_ALGO: pin one ID token algorithm (default: the provider's advertised ones, RS256 when absent). */
-  signAlgo?: string;
+  signAlgo?: string | undefined;
   /** OIDC_RP_IDP_SIGN_KEY: the provider's public key (PEM SPKI or JWK JSON); takes precedence over the JWKS. */
-  idpSignKey?: string;
+  idpSignKey?: string | undefined;
   /** OIDC_OP_AUTHORIZATION_ENDPOINT */
-  authorizationEndpoint?: string;
+  authorizationEndpoint?: string | undefined;
   /** OIDC_OP_TOKEN_ENDPOINT */
-  tokenEndpoint?: string;
+  tokenEndpoint?: string | undefined;
   /** OIDC_OP_USER_ENDPOINT */
-  userinfoEndpoint?: string;
+  userinfoEndpoint?: string | undefined;
   /** OIDC_OP_JWKS_ENDPOINT */
-  jwksUri?: string;
+  jwksUri?: string | undefined;
   /** OIDC_OP_TOKEN_REVOKE_ENDPOINT */
-  revocationEndpoint?: string;
+  revocationEndpoint?: string | undefined;
   /** OIDC_OP_LOGOUT_ENDPOINT: the provider's end_session_endpoint. */
-  endSessionEndpoint?: string;
+  endSessionEndpoint?: string | undefined;
   /** OIDC_STORE_ACCESS_TOKEN, default true. */
-  storeAccessToken?: boolean;
+  storeAccessToken?: boolean | undefined;
   /** OIDC_STORE_ID_TOKEN, default false: expose the ID token as req.oidc.idToken (kept in the session). */
-  storeIdToken?: boolean;
+  storeIdToken?: boolean | undefined;
   /** OIDC_STORE_REFRESH_TOKEN, default true. */
-  storeRefreshToken?: boolean;
+  storeRefreshToken?: boolean | undefined;
   /** OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS, default 900. */
-  renewIdTokenExpirySeconds?: number;
+  renewIdTokenExpirySeconds?: number | undefined;
   /** OIDC_REFRESH_LEEWAY_SECONDS, default 30. */
-  refreshLeewaySeconds?: number;
+  refreshLeewaySeconds?: number | undefined;
   /** OIDC_CREATE_USER, default true: create a user when none matches. */
-  createUser?: boolean;
+  createUser?: boolean | undefined;
   /** OIDC_USE_NONCE, default true. */
-  useNonce?: boolean;
+  useNonce?: boolean | undefined;
   /** OIDC_USE_PKCE, default true (S256). */
-  usePkce?: boolean;
+  usePkce?: boolean | undefined;
   /** OIDC_MAX_STATES, default 50: logins in flight per session; the oldest is dropped. */
-  maxStates?: number;
+  maxStates?: number | undefined;
   /** OIDC_STATE_TTL_SECONDS, default 600: how long a login may take at the provider. */
-  stateTtlSeconds?: number;
+  stateTtlSeconds?: number | undefined;
   /** OIDC_EXEMPT_URLS: paths or RegExps that sessionRefresh leaves alone (comma-separated in the env). */
-  exemptUrls?: Array<string | RegExp>;
+  exemptUrls?: Array<string | RegExp> | undefined;
   /** OIDC_AUTH_REQUEST_EXTRA_PARAMS: extra authorization request parameters (JSON object or query string in the env). */
-  authRequestExtraParams?: Record<string, string>;
+  authRequestExtraParams?: Record<string, string> | undefined;
   /** OIDC_TIMEOUT: seconds for each provider request, default 5. */
-  timeout?: number;
+  timeout?: number | undefined;
   /** OIDC_PROXY: HTTP(S) proxy URL for provider requests. */
-  proxy?: string;
+  proxy?: string | undefined;
   /** OIDC_VERIFY_SSL, default true. */
-  verifySsl?: boolean;
+  verifySsl?: boolean | undefined;
   /**
    * OIDC_RP_CLIENT_CERTIFICATE: PEM client certificate (intermediates after it), presented in every
    * TLS handshake with the provider (mutual TLS, RFC 8705). Needs `clientKey`. In the env, a PEM on
    * one line with literal `\n` escapes is accepted.
    */
-  clientCertificate?: string;
+  clientCertificate?: string | undefined;
   /** OIDC_RP_CLIENT_KEY: PEM private key of `clientCertificate`, unencrypted. */
-  clientKey?: string;
+  clientKey?: string | undefined;
   /** OIDC_CA_CERTIFICATES: PEM bundle of CAs trusted for the provider's TLS certificate, besides Node's default roots. */
-  caCertificates?: string;
+  caCertificates?: string | undefined;
   /** OIDC_MAX_RESPONSE_BYTES, default 1048576: cap on any provider response body. */
-  maxResponseBytes?: number;
+  maxResponseBytes?: number | undefined;
   /** OIDC_TOKEN_USE_BASIC_AUTH (mozilla-django-oidc): true = client_secret_basic, false = client_secret_post. */
-  tokenUseBasicAuth?: boolean;
+  tokenUseBasicAuth?: boolean | undefined;
   /** OIDC_PAR: pushed authorization requests (RFC 9126); default: when the provider requires them, or under fapi2. */
-  pushedAuthorizationRequests?: boolean;
+  pushedAuthorizationRequests?: boolean | undefined;
   /** OIDC_DPOP: DPoP-bound tokens (RFC 9449); default false (true under fapi2 unless mTLS binds the tokens). */
-  dpop?: boolean;
+  dpop?: boolean | undefined;
   /** OIDC_DPOP_ALG, default ES256: the algorithm of each login's DPoP key. */
-  dpopSigningAlg?: 'ES256' | 'ES384' | 'ES512' | 'PS256' | 'RS256' | 'EdDSA';
+  dpopSigningAlg?: 'ES256' | 'ES384' | 'ES512' | 'PS256' | 'RS256' | 'EdDSA' | undefined;
   /** OIDC_PROFILE: `fapi2` turns on and enforces the FAPI 2.0 Security Profile. */
-  profile?: 'fapi2';
+  profile?: 'fapi2' | undefined;
   /** OIDC_ALLOW_UNSECURED_JWT, default false: accept `alg: none` ID tokens from the token endpoint. */
-  allowUnsecuredJwt?: boolean;
+  allowUnsecuredJwt?: boolean | undefined;
   /** OIDC_FETCH_USERINFO, default true: call the userinfo endpoint at login when the provider has one. */
-  fetchUserinfo?: boolean;
+  fetchUserinfo?: boolean | undefined;
   /** OIDC_CLOCK_TOLERANCE_SECONDS, default 60. */
-  clockToleranceSeconds?: number;
+  clockToleranceSeconds?: number | undefined;
   /** OIDC_REDIRECT_ALLOWED_HOSTS: hosts (besides the app's own) that `next` may point to. */
-  redirectAllowedHosts?: string[];
+  redirectAllowedHosts?: string[] | undefined;
   /** LOGIN_REDIRECT_URL, default `/`. */
-  loginRedirectUrl?: string;
+  loginRedirectUrl?: string | undefined;
   /** LOGIN_REDIRECT_URL_FAILURE, default `/`. */
-  loginRedirectUrlFailure?: string;
+  loginRedirectUrlFailure?: string | undefined;
   /** LOGOUT_REDIRECT_URL, default `/`. */
-  logoutRedirectUrl?: string;
+  logoutRedirectUrl?: string | undefined;
   /** ALLOW_LOGOUT_GET_METHOD, default false (logout is POST only, against logout CSRF). */
-  allowLogoutGetMethod?: boolean;
+  allowLogoutGetMethod?: boolean | undefined;
   /** OIDC_REVOKE_TOKENS_ON_LOGOUT, default true (RFC 7009, when the provider has a revocation endpoint). */
-  revokeTokensOnLogout?: boolean;
+  revokeTokensOnLogout?: boolean | undefined;
   /** OIDC_OP_LOGOUT, default true: RP-initiated logout at the provider's end_session_endpoint. */
-  providerLogout?: boolean;
+  providerLogout?: boolean | undefined;
   /** Route paths; env OIDC_ROUTE_LOGIN, OIDC_ROUTE_CALLBACK, OIDC_ROUTE_LOGOUT. */
-  routes?: OidcRoutes;
+  routes?: OidcRoutes | undefined;
   /** OIDC_OP_INTROSPECTION_ENDPOINT: RFC 7662 introspection, for opaque bearer tokens. */
-  introspectionEndpoint?: string;
+  introspectionEndpoint?: string | undefined;
   /** OIDC_BEARER_AUDIENCE: expected `aud` of JWT access tokens (default: the client id). */
-  bearerAudience?: string;
+  bearerAudience?: string | undefined;
   /** OIDC_BEARER_ACCEPT_JWT_TYP, default false: also accept JWT access tokens typed `JWT` instead of `at+jwt`. */
-  bearerAcceptJwtTyp?: boolean;
+  bearerAcceptJwtTyp?: boolean | undefined;
   /** OIDC_BEARER_OPAQUE_TOKENS, default `auto`: how opaque bearer tokens are checked (`introspection`, `userinfo`, `reject`). */
-  bearerOpaqueTokens?: 'auto' | 'introspection' | 'userinfo' | 'reject';
+  bearerOpaqueTokens?: 'auto' | 'introspection' | 'userinfo' | 'reject' | undefined;
   /** OIDC_BEARER_CACHE_MAX_ENTRIES, default 10000: bearer validation results kept in memory. */
-  bearerCacheMaxEntries?: number;
+  bearerCacheMaxEntries?: number | undefined;
   /** OIDC_BEARER_CACHE_TTL_SECONDS, default 300: longest a bearer result is cached (never past the token's expiry). */
-  bearerCacheTtlSeconds?: number;
+  bearerCacheTtlSeconds?: number | undefined;
   /**
    * OIDC_BEARER_DPOP, default `allowed`: DPoP-bound access tokens (RFC 9449) at bearerAuth():
    * `allowed` (Bearer or DPoP), `required` (DPoP only), `off` (Bearer only). A DPoP-bound token is
    * never accepted with the Bearer scheme. `bearerAuth({ dpop })` overrides it per route.
    */
-  bearerDpop?: 'allowed' | 'required' | 'off';
+  bearerDpop?: 'allowed' | 'required' | 'off' | undefined;
   /** OIDC_DPOP_PROOF_MAX_AGE_SECONDS, default 60: how old a DPoP proof's `iat` may be (plus the clock tolerance). */
-  dpopProofMaxAgeSeconds?: number;
+  dpopProofMaxAgeSeconds?: number | undefined;
   /** OIDC_DPOP_NONCE, default false: require server-provided nonces in DPoP proofs (RFC 9449 9); `bearerAuth({ dpopNonce })` per route. */
-  dpopNonce?: boolean;
+  dpopNonce?: boolean | undefined;
   /** OIDC_DPOP_NONCE_SECRET: secret the DPoP nonces are derived from (32+ characters, the same on every instance); default: the client secret. */
-  dpopNonceSecret?: string;
+  dpopNonceSecret?: string | undefined;
   /** OIDC_BACKCHANNEL_LOGOUT, default true: serve routes.backchannelLogout. */
-  backchannelLogout?: boolean;
+  backchannelLogout?: boolean | undefined;
   /** OIDC_FRONTCHANNEL_LOGOUT, default false: serve routes.frontchannelLogout. */
-  frontchannelLogout?: boolean;
+  frontchannelLogout?: boolean | undefined;
   /** OIDC_LOGOUT_TOKEN_MAX_AGE_SECONDS, default 300: a logout token whose `iat` is older is refused, whatever its `exp`. */
-  logoutTokenMaxAgeSeconds?: number;
+  logoutTokenMaxAgeSeconds?: number | undefined;
   /**
    * OIDC_STRICT_REFRESH_AUTH_TIME, default false: end the session when a refreshed ID token's
    * `auth_time` differs from the login's. By default the change is tolerated (Azure AD B2C, AWS
    * Cognito and others re-stamp it), logged once, and the original authentication time is kept.
    */
-  strictRefreshAuthTime?: boolean;
+  strictRefreshAuthTime?: boolean | undefined;
   /** OIDC_REDIS_PREFIX, default `oidc:`: prefix of every key this library writes to Redis. */
-  redisPrefix?: string;
+  redisPrefix?: string | undefined;
   /** OIDC_TOKEN_STORE_TTL_SECONDS, default 2592000 (30 days): how long a login's token set is kept unused. */
-  tokenStoreTtlSeconds?: number;
+  tokenStoreTtlSeconds?: number | undefined;
   /**
    * OIDC_STORE_ENCRYPTION_KEYS (comma separated), default none: keys of 32 random bytes, base64url
    * or base64 (`openssl rand -base64 32`), that encrypt token sets in the shared store (Redis or
    * memory) as JWEs (`dir`, `A256GCM`). The first encrypts; every key decrypts, for rotation.
    * Without keys, token sets are stored as JSON. README "Tokens at rest".
    */
-  storeEncryptionKeys?: readonly string[] | string;
+  storeEncryptionKeys?: readonly string[] | string | undefined;
   /**
    * A connected node-redis or ioredis client. With it, token sets and refresh locks are shared by
    * every instance; without it they live in this process. (connect-redis 9, for the sessions,
    * takes node-redis only: README "Several instances (Redis)".)
    */
-  redis?: RedisClientLike;
-  hooks?: OidcHooks;
-  logger?: OidcLogger;
+  redis?: RedisClientLike | undefined;
+  hooks?: OidcHooks | undefined;
+  logger?: OidcLogger | undefined;
   /** Environment to read instead of `process.env` (tests, multi-tenant setups). */
-  env?: Record<string, string | undefined>;
+  env?: Record<string, string | undefined> | undefined;
 }
 
 /** Tokens and their expiry times as kept for a session. Times are epoch seconds. */

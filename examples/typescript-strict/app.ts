@@ -23,8 +23,9 @@ declare global {
   }
 }
 
-// Claims are `unknown` beyond sub and iss: whatever the provider sent, narrowed before use.
-// (noPropertyAccessFromIndexSignature: claims['email'], not claims.email, says it may be absent.)
+// The standard claims (OIDC Core 5.1) are typed, optional: `claims.email` is `string | undefined`.
+// A provider's own claims are `unknown` until narrowed (noPropertyAccessFromIndexSignature:
+// claims['tenant_role'], not claims.tenant_role, says it may be absent).
 function stringClaim(claims: OidcClaims, name: string): string | null {
   const value = claims[name];
   return typeof value === 'string' && value !== '' ? value : null;
@@ -32,8 +33,8 @@ function stringClaim(claims: OidcClaims, name: string): string | null {
 
 const userFromClaims = (claims: OidcClaims): Express.User => ({
   sub: claims.sub,
-  email: stringClaim(claims, 'email'),
-  displayName: stringClaim(claims, 'name') ?? stringClaim(claims, 'preferred_username') ?? claims.sub,
+  email: claims.email ?? null,
+  displayName: claims.name ?? claims.preferred_username ?? stringClaim(claims, 'nickname') ?? claims.sub,
 });
 
 // `satisfies` keeps the object's own type and types each hook's parameters from OidcHooks.
@@ -47,7 +48,13 @@ const sessionSecret = process.env['SESSION_SECRET'];
 if (sessionSecret === undefined) throw new Error('set SESSION_SECRET (a long random string) to sign the session cookie');
 
 // The provider from the environment (OIDC_OP_ISSUER, OIDC_RP_CLIENT_ID, OIDC_RP_CLIENT_SECRET).
-const oidc = createOidcAuth({ baseUrl: process.env['OIDC_RP_BASE_URL'] ?? `http://127.0.0.1:${port}`, hooks });
+// The README quick start's pattern: options straight from process.env (string | undefined), which
+// exactOptionalPropertyTypes accepts because every option is declared `?: T | undefined`.
+const oidc = createOidcAuth({
+  baseUrl: process.env['OIDC_RP_BASE_URL'] ?? `http://127.0.0.1:${port}`,
+  clientSecret: process.env['OIDC_RP_CLIENT_SECRET'],
+  hooks,
+});
 
 const app = express();
 app.use(session({ secret: sessionSecret, resave: false, saveUninitialized: false, cookie: { httpOnly: true, sameSite: 'lax' } }));

@@ -18,10 +18,10 @@ export function refusedOptions(): void {
 export const refusedHooks: OidcHooks = {
   // @ts-expect-error a user must be the app's Express.User (app.ts): this one lacks email and displayName
   createUser: (claims) => ({ sub: claims.sub }),
-  // @ts-expect-error a claim other than sub and iss is `unknown` until narrowed, not a string
-  updateUser: (user, claims) => ({ ...user, email: claims['email'] }),
+  // @ts-expect-error a standard claim is optional (`string | undefined`), the user's email is `string | null`
+  updateUser: (user, claims) => ({ ...user, email: claims.email }),
   // @ts-expect-error verifyClaims answers a boolean, not a claim
-  verifyClaims: (claims) => claims['email_verified'],
+  verifyClaims: (claims) => claims.email_verified,
 };
 
 export function refusedRequestUse(req: Request): string[] {
@@ -30,7 +30,7 @@ export function refusedRequestUse(req: Request): string[] {
     req.user.displayName,
     // @ts-expect-error so are the claims
     req.oidc.claims.sub,
-    // @ts-expect-error noPropertyAccessFromIndexSignature: a claim that may be absent is read as claims['email']
-    String(req.oidc.claims?.email),
+    // @ts-expect-error noPropertyAccessFromIndexSignature: a provider's own claim is read as claims['tenant_role']
+    String(req.oidc.claims?.tenant_role),
   ];
 }
