@@ -421,7 +421,8 @@ describe('fake OP', () => {
       expect(revoked).toMatchObject({ refreshToken: r2.body.refresh_token, outcome: 'revoked' });
       expect(unknown).toMatchObject({ refreshToken: 'never-issued', outcome: 'invalid' });
       for (const g of op.tokenGrants) {
-        expect(g.answeredAt).toBeGreaterThanOrEqual(g.receivedAt);
+        expect(g.decidedAt).toBeGreaterThanOrEqual(g.receivedAt);
+        expect(g.answeredAt).toBeGreaterThanOrEqual(g.decidedAt ?? Number.POSITIVE_INFINITY);
         expect(g.connectionLostAt).toBeUndefined();
       }
     });
@@ -451,6 +452,9 @@ describe('fake OP', () => {
       const processed = op.tokenGrants[1];
       expect(processed).toMatchObject({ outcome: 'issued', refreshToken: t1.refresh_token });
       expect(processed?.connectionLostAt).toBeGreaterThanOrEqual(processed?.receivedAt ?? Number.POSITIVE_INFINITY);
+      // Rotated after the client had gone: its answer was never delivered.
+      expect(processed?.decidedAt).toBeGreaterThan(processed?.connectionLostAt ?? Number.POSITIVE_INFINITY);
+      expect(processed?.answeredAt).toBeUndefined();
       // The client never saw the rotated token: presenting the old one again is a reuse.
       op.reset();
       expect((await refresh(op, t1.refresh_token ?? '')).body.error).toBe('invalid_grant');
@@ -493,6 +497,7 @@ describe('fake OP', () => {
       expect(await pending).toBeInstanceOf(Error);
       await new Promise((r) => setTimeout(r, 600));
       expect(op.tokenGrants[1]).toMatchObject({ outcome: 'pending' });
+      expect(op.tokenGrants[1]?.decidedAt).toBeUndefined();
       expect(op.tokenGrants[1]?.connectionLostAt).toBeDefined();
       op.reset();
       expect((await refresh(op, t1.refresh_token ?? '')).status).toBe(200);

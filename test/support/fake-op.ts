@@ -110,6 +110,8 @@ export interface TokenGrantRecord {
    * - pending: not answered (yet, or ever: close() or restart() cut the stall).
    */
   outcome: 'pending' | 'issued' | 'fault' | 'dropped' | 'reuse' | 'revoked' | 'invalid';
+  /** When the outcome was decided (a refresh token is rotated at that moment). */
+  decidedAt?: number;
   /** When the answer was handed to the socket. */
   answeredAt?: number;
   /**
@@ -708,7 +710,7 @@ class FakeOpServer implements FakeOp {
     await this.delay(b.tokenDelayMs);
     await this.delay(fault?.delayMs);
     if (fault?.delayMs && fault.whenAbandoned === 'drop' && grant.connectionLostAt !== undefined) {
-      grant.outcome = 'dropped';
+      decide(grant, 'dropped');
       return;
     }
     const body = log.body;
@@ -719,12 +721,12 @@ class FakeOpServer implements FakeOp {
     try {
       this.authenticateClient(req, body);
       if (fault?.status !== undefined) {
-        grant.outcome = 'fault';
+        decide(grant, 'fault');
         return this.sendJson(res, fault.status, fault.body ?? { error: 'server_error' }, headers);
       }
       if (b.tokenStatus !== undefined && b.tokenStatus >= 400) {
         // Forced failure: the grant is NOT processed (code stays unused, no rotation happens).
-        grant.outcome = 'fault';
+        decide(grant, 'fault');
         status = b.tokenStatus;
         payload = b.tokenErrorBody ?? { error: 'invalid_grant' };
       } else {
@@ -738,7 +740,7 @@ class FakeOpServer implements FakeOp {
         payload = mergeDeleting(payload, b.tokenBodyOverride);
       }
     } catch (err) {
-      if (grant.outcome === 'pending') grant.outcome = 'invalid';
+      if (grant.outcome === 'pending') decide(grant, 'invalid');
       throw err;
     }
 
@@ -787,12 +789,12 @@ class FakeOpServer implements FakeOp {
     grant.familyId = record.familyId;
     const family = this.families.get(record.familyId);
     if (!family || family.revoked || record.revoked) {
-      grant.outcome = 'revoked';
+      decide(grant, 'revoked');
       throw invalidGrant('refresh token revoked');
     }
     if (family.currentRefreshToken !== presented) {
       // Replay of a rotated token: treat as theft and kill the whole login (RFC 9700 4.14.2).
-      grant.outcome = 'reuse';
+      decide(grant, 'reuse');
       if (b.refreshReuseRevokesFamily ?? true) this.revokeFamily(family);
       throw invalidGrant('refresh token already used');
     }
@@ -830,7 +832,7 @@ class FakeOpServer implements FakeOp {
       family.currentRefreshToken = rt;
       out.refresh_token = rt;
     }
-    grant.outcome = 'issued';
+    decide(grant, 'issued');
     grant.issued = { accessToken, accessTokenExpiresAt: iat + ttl, ...(typeof out.refresh_token === 'string' ? { refreshToken: out.refresh_token } : {}) };
     return out;
   }
@@ -954,6 +956,12 @@ function parseBody(contentType: string, raw: string): Record<string, string> {
     }
   }
   return {};
+}
+
+/** Record what the provider did with a token request, and when. */
+function decide(grant: TokenGrantRecord, outcome: TokenGrantRecord['outcome']): void {
+  grant.outcome = outcome;
+  grant.decidedAt = Date.now();
 }
 
 /** Serialise `obj`; if shorter than `minBytes`, add a `_padding` member so the result is exactly `minBytes`. */
