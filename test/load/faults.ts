@@ -813,6 +813,14 @@ async function main(): Promise<number> {
   return report(acc, servedAfterRefusal(op.tokenGrants, count.served, kill), markers) ? 0 : 1;
 }
 
+// Stopped from outside (Ctrl-C, a CI timeout): stop everything this run started, then go.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    console.error(`\nload test: ${signal}; stopping everything`);
+    void cleanup().finally(() => process.exit(2));
+  });
+}
+
 const watchdog = setTimeout(() => {
   console.error(`\nload test: no result within ${WATCHDOG_MS / 1000} s; stopping everything`);
   void cleanup().finally(() => process.exit(2));
