@@ -396,6 +396,114 @@ describe('fake OP', () => {
     });
   });
 
+  describe('per-request token faults and the grant log', () => {
+    it('tokenGrants records each token request: grant, family, outcome, what was issued, delivery', async () => {
+      const t1 = await login(op);
+      const r2 = await refresh(op, t1.refresh_token ?? '');
+      await refresh(op, t1.refresh_token ?? ''); // reuse: revokes the family
+      await refresh(op, r2.body.refresh_token ?? ''); // the family's newest, now revoked
+      await refresh(op, 'never-issued');
+      const [code, rotated, reuse, revoked, unknown] = op.tokenGrants;
+      expect(op.tokenGrants).toHaveLength(5);
+      expect(code).toMatchObject({
+        grantType: 'authorization_code',
+        outcome: 'issued',
+        issued: { accessToken: t1.access_token, refreshToken: t1.refresh_token },
+      });
+      expect(typeof code?.familyId).toBe('string');
+      expect(rotated).toMatchObject({ grantType: 'refresh_token', refreshToken: t1.refresh_token, familyId: code?.familyId, outcome: 'issued' });
+      expect(rotated?.issued).toEqual({
+        accessToken: r2.body.access_token,
+        refreshToken: r2.body.refresh_token,
+        accessTokenExpiresAt: expect.any(Number),
+      });
+      expect(reuse).toMatchObject({ refreshToken: t1.refresh_token, familyId: code?.familyId, outcome: 'reuse' });
+      expect(revoked).toMatchObject({ refreshToken: r2.body.refresh_token, outcome: 'revoked' });
+      expect(unknown).toMatchObject({ refreshToken: 'never-issued', outcome: 'invalid' });
+      for (const g of op.tokenGrants) {
+        expect(g.decidedAt).toBeGreaterThanOrEqual(g.receivedAt);
+        expect(g.answeredAt).toBeGreaterThanOrEqual(g.decidedAt ?? Number.POSITIVE_INFINITY);
+        expect(g.connectionLostAt).toBeUndefined();
+      }
+    });
+
+    it('tokenFault answers a status to the requests it picks, without processing them', async () => {
+      const t1 = await login(op);
+      let n = 0;
+      op.set({ tokenFault: () => (n++ % 2 === 0 ? { status: 500 } : undefined) });
+      const failed = await refresh(op, t1.refresh_token ?? '');
+      expect(failed.status).toBe(500);
+      expect(failed.body).toEqual({ error: 'server_error' });
+      // The same refresh token again: it was not rotated by the failed request.
+      const ok = await refresh(op, t1.refresh_token ?? '');
+      expect(ok.status).toBe(200);
+      expect(op.tokenGrants.slice(1).map((g) => g.outcome)).toEqual(['fault', 'issued']);
+      op.reset();
+      expect(op.behaviour.tokenFault).toBeUndefined();
+    });
+
+    it("a stalled request whose client gave up is processed (answer lost) or, with whenAbandoned 'drop', not processed", async () => {
+      const t1 = await login(op);
+      op.set({ tokenFault: () => ({ delayMs: 300 }) });
+      await expect(
+        tokenRequest(op, { grant_type: 'refresh_token', refresh_token: t1.refresh_token ?? '' }, 'basic', { signal: AbortSignal.timeout(100) }),
+      ).rejects.toThrow();
+      await new Promise((r) => setTimeout(r, 400));
+      const processed = op.tokenGrants[1];
+      expect(processed).toMatchObject({ outcome: 'issued', refreshToken: t1.refresh_token });
+      expect(processed?.connectionLostAt).toBeGreaterThanOrEqual(processed?.receivedAt ?? Number.POSITIVE_INFINITY);
+      // Rotated after the client had gone: its answer was never delivered.
+      expect(processed?.decidedAt).toBeGreaterThan(processed?.connectionLostAt ?? Number.POSITIVE_INFINITY);
+      expect(processed?.answeredAt).toBeUndefined();
+      // The client never saw the rotated token: presenting the old one again is a reuse.
+      op.reset();
+      expect((await refresh(op, t1.refresh_token ?? '')).body.error).toBe('invalid_grant');
+      expect(op.tokenGrants[2]?.outcome).toBe('reuse');
+
+      const t2 = await login(op);
+      op.set({ tokenFault: () => ({ delayMs: 300, whenAbandoned: 'drop' }) });
+      await expect(
+        tokenRequest(op, { grant_type: 'refresh_token', refresh_token: t2.refresh_token ?? '' }, 'basic', { signal: AbortSignal.timeout(100) }),
+      ).rejects.toThrow();
+      await new Promise((r) => setTimeout(r, 400));
+      expect(op.tokenGrants[4]).toMatchObject({ outcome: 'dropped', refreshToken: t2.refresh_token });
+      expect(op.tokenGrants[4]?.issued).toBeUndefined();
+      // A client that waits gets its answer, stall or not.
+      const waited = await refresh(op, t2.refresh_token ?? '');
+      expect(waited.status).toBe(200);
+      expect(op.tokenGrants[5]).toMatchObject({ outcome: 'issued' });
+      expect(op.tokenGrants[5]?.connectionLostAt).toBeUndefined();
+    });
+
+    it('restart() refuses connections while down, then serves on the same port with its state kept', async () => {
+      const t1 = await login(op);
+      const issuer = op.issuer;
+      const restarted = op.restart(300);
+      await new Promise((r) => setTimeout(r, 100));
+      await expect(fetch(`${issuer}/jwks`)).rejects.toThrow();
+      await restarted;
+      expect(op.issuer).toBe(issuer);
+      const r = await refresh(op, t1.refresh_token ?? '');
+      expect(r.status).toBe(200);
+      expect((await userinfo(op, r.body.access_token ?? '')).status).toBe(200);
+    });
+
+    it('restart() abandons stalled requests unprocessed', async () => {
+      const t1 = await login(op);
+      op.set({ tokenFault: () => ({ delayMs: 500 }) });
+      const pending = refresh(op, t1.refresh_token ?? '').catch((e: unknown) => e);
+      await new Promise((r) => setTimeout(r, 100));
+      await op.restart();
+      expect(await pending).toBeInstanceOf(Error);
+      await new Promise((r) => setTimeout(r, 600));
+      expect(op.tokenGrants[1]).toMatchObject({ outcome: 'pending' });
+      expect(op.tokenGrants[1]?.decidedAt).toBeUndefined();
+      expect(op.tokenGrants[1]?.connectionLostAt).toBeDefined();
+      op.reset();
+      expect((await refresh(op, t1.refresh_token ?? '')).status).toBe(200);
+    });
+  });
+
   describe('ID token shaping', () => {
     it.each(['PS256', 'ES256', 'EdDSA'] as const)('signs with %s and publishes that key', async (alg) => {
       op.set({ idTokenAlg: alg });

@@ -80,7 +80,9 @@ export function continueWithContext(req: Request, config: ContextSettings, next:
 export function setContext(req: Request, auth: AuthenticatedSession | undefined, user: OidcUser | undefined, fetcher?: TokenActionsFor): void {
   // After a refresh through these actions, req.oidc shows the new tokens within the same request.
   const refreshed = () => setContext(req, auth, user, fetcher);
-  const ctx = buildContext(auth, user, auth && fetcher ? fetcher(req, auth, refreshed) : undefined);
+  // When these actions learn that the login is over, req.oidc says signed out within the same request.
+  const ended = () => setContext(req, undefined, undefined);
+  const ctx = buildContext(auth, user, auth && fetcher ? fetcher(req, auth, refreshed, ended) : undefined);
   req.oidc = ctx;
   if (ctx.isAuthenticated()) req.user = user;
   else delete req.user;

@@ -12,6 +12,11 @@
  *
  * A body that can only be read once (a stream) is not retried: the first answer is returned.
  *
+ * When the provider refuses the refresh token (or another request has ended the login), the
+ * session ends there and then, as sessionRefresh ends it (docs/design.md "Failure semantics"):
+ * otherwise its pages would go on passing, with an access token the provider no longer accepts,
+ * until that token is next due.
+ *
  * `req.oidc.refresh()` is the same refresh on demand.
  */
 import type { Request } from 'express';
@@ -19,13 +24,13 @@ import { OidcError } from '../errors.js';
 import { createDpopProof, isNonceChallenge, type DpopKey } from '../protocol/dpop.js';
 import type { Provider } from '../protocol/provider.js';
 import type { TokenSet, TokenStore } from '../store/token-store.js';
-import type { OidcContext } from '../types.js';
+import type { OidcContext, OidcLogger } from '../types.js';
 import type { DpopKeys } from './dpop-keys.js';
 import { applyTokenSet, newestSet, type TokenRefresher, type TokenStorageSettings } from './refresh.js';
-import type { AuthenticatedSession } from './session-data.js';
+import { regenerateSession, type AuthenticatedSession } from './session-data.js';
 
 export interface ResourceFetchDeps {
-  config: TokenStorageSettings;
+  config: TokenStorageSettings & { logger: OidcLogger };
   provider: Pick<Provider, 'http' | 'dpop'>;
   tokens: TokenStore;
   refresher: TokenRefresher;
@@ -34,7 +39,8 @@ export interface ResourceFetchDeps {
 
 /** What a signed-in session can do with its tokens, for one request of one login (`req.oidc.fetch`, `req.oidc.refresh`). */
 export type TokenActions = Pick<OidcContext, 'fetch' | 'refresh'>;
-export type TokenActionsFor = (req: Request, auth: AuthenticatedSession, onRefreshed: () => void) => TokenActions;
+/** `onRefreshed`: the tokens changed within the request; `onEnded`: the login is over, and this session with it. */
+export type TokenActionsFor = (req: Request, auth: AuthenticatedSession, onRefreshed: () => void, onEnded: () => void) => TokenActions;
 
 /** RFC 6750 3.1 / RFC 9449 7.1: the resource server says the token itself is no good. */
 function isInvalidToken(res: Response): boolean {
@@ -100,14 +106,40 @@ export function tokenActions(deps: ResourceFetchDeps): TokenActionsFor {
     return set as TokenSet & { accessToken: string };
   }
 
-  return (req, auth, onRefreshed) => ({
+  /**
+   * The login is over: so is this session. A fresh, empty session takes its place (the old one is
+   * destroyed in the store, as at logout), so the app's handler, still running, keeps a usable
+   * req.session; req.oidc and req.user say signed out from here on.
+   */
+  async function endSession(req: Request, onEnded: () => void): Promise<void> {
+    try {
+      await regenerateSession(req);
+    } catch (err) {
+      // The login's tombstone still ends the session when its access token is next due.
+      deps.config.logger.warn('the session of an ended login could not be ended now', { reason: (err as Error)?.message });
+    }
+    onEnded();
+  }
+
+  /** The login's current set; if the login has ended meanwhile, the session ends too. */
+  async function currentSetOrEnd(req: Request, auth: AuthenticatedSession, onEnded: () => void): Promise<TokenSet & { accessToken: string }> {
+    try {
+      return await currentSet(auth);
+    } catch (err) {
+      if ((err as OidcError).code === 'OIDC_SESSION_ENDED') await endSession(req, onEnded);
+      throw err;
+    }
+  }
+
+  return (req, auth, onRefreshed, onEnded) => ({
     async fetch(input, init = {}) {
       const url = String(input);
-      const set = await currentSet(auth);
+      const set = await currentSetOrEnd(req, auth, onEnded);
       const res = await call(url, init, set, set.accessToken);
       if (!isInvalidToken(res) || set.refreshToken === undefined || !replayable(init.body)) return res;
       // Refused: refresh once (whatever its expiry says), unless someone already has.
       const outcome = await refresher.refresh(auth, req, { staleVersion: set.version });
+      if (outcome.kind === 'ended') await endSession(req, onEnded);
       if (outcome.kind === 'ended' || outcome.kind === 'failed') return res;
       if (outcome.set.accessToken === undefined || outcome.set.version === set.version) return res;
       // Mutating the session copy makes express-session save it at the end of the request.
@@ -125,13 +157,17 @@ export function tokenActions(deps: ResourceFetchDeps): TokenActionsFor {
     async refresh() {
       const stored = await tokens.read(auth.loginId);
       const set = newestSet(stored, auth);
-      if (set.ended) throw new OidcError('OIDC_SESSION_ENDED', 'the login has ended', { statusCode: 401 });
+      if (set.ended) {
+        await endSession(req, onEnded);
+        throw new OidcError('OIDC_SESSION_ENDED', 'the login has ended', { statusCode: 401 });
+      }
       if (set.refreshToken === undefined) {
         throw new OidcError('OIDC_REFRESH_FAILED', 'this session has no refresh token (offline_access not granted, or OIDC_STORE_REFRESH_TOKEN off)', {
           statusCode: 400,
         });
       }
       const outcome = await refresher.refresh(auth, req, { staleVersion: set.version });
+      if (outcome.kind === 'ended') await endSession(req, onEnded);
       if (outcome.kind === 'ended' || outcome.kind === 'failed') throw outcome.error;
       applyTokenSet(auth, outcome.set, deps.config);
       onRefreshed();

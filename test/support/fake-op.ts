@@ -44,6 +44,11 @@ export interface FakeOpBehaviour {
   tokenStatus?: number;
   tokenErrorBody?: Record<string, unknown>;
   tokenDelayMs?: number;
+  /**
+   * Decided per token request on arrival (after tokenDelayMs), for faults that hit some requests
+   * only: see TokenFault. A function, so it is not cloned: give it with set(), not in the options.
+   */
+  tokenFault?: (req: FakeOpRequestLog) => TokenFault | undefined;
   tokenBodyOverride?: Record<string, unknown>;
   tokenRawBody?: string;
   tokenResponseBytes?: number;
@@ -67,6 +72,55 @@ export interface FakeOpBehaviour {
   // revocation
   revocationStatus?: number;
   revocationDelayMs?: number;
+}
+
+/** What tokenFault does to one token request. */
+export interface TokenFault {
+  /** Stall this long first (the grant is not processed yet). */
+  delayMs?: number;
+  /**
+   * After the stall, if the client has closed the connection (its timeout fired): 'process' (the
+   * default, as a provider that finishes its work regardless: the tokens are issued, the answer is
+   * lost) or 'drop' (the grant is not processed, as a provider that checks for a gone client first).
+   */
+  whenAbandoned?: 'process' | 'drop';
+  /** Answer this status (with `body`, default `{ error: 'server_error' }`) without processing the grant. */
+  status?: number;
+  body?: Record<string, unknown>;
+}
+
+/**
+ * One token request as the provider handled it (FakeOp.tokenGrants), for accounting across many
+ * grants: which refresh token was presented, what became of it, whether the answer reached the client.
+ */
+export interface TokenGrantRecord {
+  grantType: string;
+  /** The token endpoint URL's query (an RP configured with `tokenEndpoint: .../token?rp=a` says who it is). */
+  query: Record<string, string>;
+  /** The refresh token presented (refresh_token grant). */
+  refreshToken?: string;
+  /** The login (token family) the code or refresh token belongs to, once known. */
+  familyId?: string;
+  receivedAt: number;
+  /**
+   * - issued: tokens issued (a refresh token rotated); - fault: tokenStatus / tokenFault status, not
+   *   processed; - dropped: tokenFault stall whose client had gone, not processed;
+   * - reuse: an already rotated refresh token (its family is revoked when refreshReuseRevokesFamily);
+   * - revoked: a refresh token of a revoked family; - invalid: any other refusal;
+   * - pending: not answered (yet, or ever: close() or restart() cut the stall).
+   */
+  outcome: 'pending' | 'issued' | 'fault' | 'dropped' | 'reuse' | 'revoked' | 'invalid';
+  /** When the outcome was decided (a refresh token is rotated at that moment). */
+  decidedAt?: number;
+  /** When the answer was handed to the socket. */
+  answeredAt?: number;
+  /**
+   * When the connection closed before an answer was written (the client's timeout, or restart()):
+   * an answer written later is lost, tokens issued with it included.
+   */
+  connectionLostAt?: number;
+  /** outcome 'issued': what was issued. */
+  issued?: { accessToken: string; accessTokenExpiresAt: number; refreshToken?: string };
 }
 
 export type IdTokenAlg = 'RS256' | 'PS256' | 'ES256' | 'EdDSA' | 'HS256' | 'none';
@@ -100,6 +154,14 @@ export interface FakeOp {
   count(path: string): number;
   grants(type: string): number;
   rotateKeys(): Promise<void>;
+  /** Every token request, in order of arrival, with its outcome (see TokenGrantRecord). */
+  tokenGrants: TokenGrantRecord[];
+  /**
+   * Stop listening (open connections are cut, stalled requests are abandoned unprocessed), wait
+   * `downMs`, listen again on the same port. State (codes, refresh tokens, keys) survives, as a
+   * provider's database does.
+   */
+  restart(downMs?: number): Promise<void>;
   revokedTokens: string[];
   lastAuthorizeParams(): Record<string, string> | undefined;
   signIdToken(claims: Record<string, unknown>, header?: Record<string, unknown>): Promise<string>;
@@ -189,8 +251,10 @@ function mergeDeleting(target: Record<string, unknown>, patch: Record<string, un
 }
 
 function cloneBehaviour(b: FakeOpBehaviour): FakeOpBehaviour {
-  // structuredClone keeps explicit `undefined` values, which carry meaning (delete a key).
-  return structuredClone(b);
+  // structuredClone keeps explicit `undefined` values, which carry meaning (delete a key). A
+  // function cannot be cloned: it is kept as is.
+  const { tokenFault, ...data } = b;
+  return 'tokenFault' in b ? { ...structuredClone(data), tokenFault } : structuredClone(data);
 }
 
 async function generateSigningKey(alg: AsymAlg): Promise<SigningKey> {
@@ -237,6 +301,7 @@ class FakeOpServer implements FakeOp {
   readonly clientSecret: string;
   behaviour: FakeOpBehaviour;
   requests: FakeOpRequestLog[] = [];
+  tokenGrants: TokenGrantRecord[] = [];
   revokedTokens: string[] = [];
 
   private readonly sub: string;
@@ -284,15 +349,19 @@ class FakeOpServer implements FakeOp {
     // that would become the RP's OIDC_TIMEOUT instead of a signature.
     for (const alg of ['PS256', 'ES256', 'EdDSA'] as const) this.pregenerated.set(alg, generateSigningKey(alg));
     await Promise.all([this.keys.get('RS256'), ...this.pregenerated.values()]);
-    await new Promise<void>((resolve, reject) => {
+    await this.listen(0);
+    const { port } = this.server.address() as AddressInfo;
+    this.issuer = `http://127.0.0.1:${port}`;
+  }
+
+  private listen(port: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
-      this.server.listen(0, '127.0.0.1', () => {
+      this.server.listen(port, '127.0.0.1', () => {
         this.server.off('error', reject);
         resolve();
       });
     });
-    const { port } = this.server.address() as AddressInfo;
-    this.issuer = `http://127.0.0.1:${port}`;
   }
 
   // ---- test-facing helpers ------------------------------------------------
@@ -361,6 +430,21 @@ class FakeOpServer implements FakeOp {
       // Without this, idle keep-alive sockets from fetch/undici would hold close() open.
       this.server.closeAllConnections();
     });
+  }
+
+  async restart(downMs = 0): Promise<void> {
+    const { port } = this.server.address() as AddressInfo;
+    await this.close();
+    await new Promise((r) => setTimeout(r, downMs));
+    // The port was ours a moment ago; another process may grab it in between (then: retry briefly).
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.listen(port);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= 20) throw err;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
   }
 
   // ---- keys and signing ---------------------------------------------------
@@ -613,34 +697,58 @@ class FakeOpServer implements FakeOp {
 
   private async token(req: IncomingMessage, log: FakeOpRequestLog, contentType: string, res: ServerResponse): Promise<void> {
     const b = this.behaviour;
+    const grant: TokenGrantRecord = { grantType: log.body.grant_type ?? '', query: log.query, receivedAt: log.at, outcome: 'pending' };
+    if (log.body.refresh_token !== undefined) grant.refreshToken = log.body.refresh_token;
+    this.tokenGrants.push(grant);
+    res.once('finish', () => {
+      grant.answeredAt = Date.now();
+    });
+    res.once('close', () => {
+      if (!res.writableFinished) grant.connectionLostAt = Date.now();
+    });
+    const fault = b.tokenFault?.(log);
     await this.delay(b.tokenDelayMs);
+    await this.delay(fault?.delayMs);
+    if (fault?.delayMs && fault.whenAbandoned === 'drop' && grant.connectionLostAt !== undefined) {
+      decide(grant, 'dropped');
+      return;
+    }
     const body = log.body;
     const headers = { 'cache-control': 'no-store', pragma: 'no-cache' };
 
-    this.authenticateClient(req, body);
-
     let status = 200;
     let payload: Record<string, unknown>;
-    if (b.tokenStatus !== undefined && b.tokenStatus >= 400) {
-      // Forced failure: the grant is NOT processed (code stays unused, no rotation happens).
-      status = b.tokenStatus;
-      payload = b.tokenErrorBody ?? { error: 'invalid_grant' };
-    } else {
-      if (contentType !== 'application/x-www-form-urlencoded') {
-        throw new HttpError(400, { error: 'invalid_request', error_description: 'body must be application/x-www-form-urlencoded' });
+    try {
+      this.authenticateClient(req, body);
+      if (fault?.status !== undefined) {
+        decide(grant, 'fault');
+        return this.sendJson(res, fault.status, fault.body ?? { error: 'server_error' }, headers);
       }
-      if (body.grant_type === 'authorization_code') payload = await this.authorizationCodeGrant(body);
-      else if (body.grant_type === 'refresh_token') payload = await this.refreshTokenGrant(body);
-      else throw new HttpError(400, { error: 'unsupported_grant_type' });
-      if (b.tokenStatus !== undefined) status = b.tokenStatus;
-      payload = mergeDeleting(payload, b.tokenBodyOverride);
+      if (b.tokenStatus !== undefined && b.tokenStatus >= 400) {
+        // Forced failure: the grant is NOT processed (code stays unused, no rotation happens).
+        decide(grant, 'fault');
+        status = b.tokenStatus;
+        payload = b.tokenErrorBody ?? { error: 'invalid_grant' };
+      } else {
+        if (contentType !== 'application/x-www-form-urlencoded') {
+          throw new HttpError(400, { error: 'invalid_request', error_description: 'body must be application/x-www-form-urlencoded' });
+        }
+        if (body.grant_type === 'authorization_code') payload = await this.authorizationCodeGrant(body, grant);
+        else if (body.grant_type === 'refresh_token') payload = await this.refreshTokenGrant(body, grant);
+        else throw new HttpError(400, { error: 'unsupported_grant_type' });
+        if (b.tokenStatus !== undefined) status = b.tokenStatus;
+        payload = mergeDeleting(payload, b.tokenBodyOverride);
+      }
+    } catch (err) {
+      if (grant.outcome === 'pending') decide(grant, 'invalid');
+      throw err;
     }
 
     if (b.tokenRawBody !== undefined) return this.sendRaw(res, status, b.tokenRawBody, 'application/json', headers);
     this.sendRaw(res, status, padJson(payload, b.tokenResponseBytes), 'application/json', headers);
   }
 
-  private async authorizationCodeGrant(body: Record<string, string>): Promise<Record<string, unknown>> {
+  private async authorizationCodeGrant(body: Record<string, string>, grant: TokenGrantRecord): Promise<Record<string, unknown>> {
     const invalidGrant = (desc: string): HttpError => new HttpError(400, { error: 'invalid_grant', error_description: desc });
     const code = body.code ? this.codes.get(body.code) : undefined;
     if (!code) throw invalidGrant('unknown code');
@@ -668,27 +776,33 @@ class FakeOpServer implements FakeOp {
       revoked: false,
     };
     this.families.set(family.id, family);
-    return this.issueTokens(family, code.nonce, true);
+    grant.familyId = family.id;
+    return this.issueTokens(family, code.nonce, true, grant);
   }
 
-  private async refreshTokenGrant(body: Record<string, string>): Promise<Record<string, unknown>> {
+  private async refreshTokenGrant(body: Record<string, string>, grant: TokenGrantRecord): Promise<Record<string, unknown>> {
     const b = this.behaviour;
     const invalidGrant = (desc: string): HttpError => new HttpError(400, { error: 'invalid_grant', error_description: desc });
     const presented = body.refresh_token;
     const record = presented ? this.refreshTokens.get(presented) : undefined;
     if (!presented || !record) throw invalidGrant('unknown refresh token');
+    grant.familyId = record.familyId;
     const family = this.families.get(record.familyId);
-    if (!family || family.revoked || record.revoked) throw invalidGrant('refresh token revoked');
+    if (!family || family.revoked || record.revoked) {
+      decide(grant, 'revoked');
+      throw invalidGrant('refresh token revoked');
+    }
     if (family.currentRefreshToken !== presented) {
       // Replay of a rotated token: treat as theft and kill the whole login (RFC 9700 4.14.2).
+      decide(grant, 'reuse');
       if (b.refreshReuseRevokesFamily ?? true) this.revokeFamily(family);
       throw invalidGrant('refresh token already used');
     }
-    return this.issueTokens(family, undefined, b.refreshTokenRotation ?? true);
+    return this.issueTokens(family, undefined, b.refreshTokenRotation ?? true, grant);
   }
 
   /** Mint access token, optional refresh token and ID token for a family. */
-  private async issueTokens(family: Family, nonce: string | undefined, newRefreshToken: boolean): Promise<Record<string, unknown>> {
+  private async issueTokens(family: Family, nonce: string | undefined, newRefreshToken: boolean, grant: TokenGrantRecord): Promise<Record<string, unknown>> {
     const b = this.behaviour;
     const ttl = b.accessTokenTtl ?? 300;
     const iat = nowSeconds();
@@ -718,6 +832,8 @@ class FakeOpServer implements FakeOp {
       family.currentRefreshToken = rt;
       out.refresh_token = rt;
     }
+    decide(grant, 'issued');
+    grant.issued = { accessToken, accessTokenExpiresAt: iat + ttl, ...(typeof out.refresh_token === 'string' ? { refreshToken: out.refresh_token } : {}) };
     return out;
   }
 
@@ -840,6 +956,12 @@ function parseBody(contentType: string, raw: string): Record<string, string> {
     }
   }
   return {};
+}
+
+/** Record what the provider did with a token request, and when. */
+function decide(grant: TokenGrantRecord, outcome: TokenGrantRecord['outcome']): void {
+  grant.outcome = outcome;
+  grant.decidedAt = Date.now();
 }
 
 /** Serialise `obj`; if shorter than `minBytes`, add a `_padding` member so the result is exactly `minBytes`. */

@@ -11,12 +11,25 @@
  * createCluster or ioredis Cluster, and REDIS_URL is not read), optional OIDC_TIMEOUT_SECONDS (the library's
  * `timeout`, which sizes the refresh lock TTL) and EXPRESS_MODULE ('express' | 'express4').
  *
+ * An unhandled rejection or uncaught exception prints `rp-server: UNHANDLED_REJECTION` (or
+ * `UNCAUGHT_EXCEPTION`) and the stack on stderr, and exits with code 70: a crash is never silent.
+ *
  * Prints `LISTENING <port>` on stdout when ready. Exits on SIGTERM/SIGINT (closing the server, the
  * Redis clients and the library), and by itself when the parent goes away (IPC disconnect, or
  * re-parenting), so a crashed test run leaves no orphan behind.
  */
 import { register } from 'node:module';
 import type { AddressInfo } from 'node:net';
+
+// A crash must be visible to the test that started this process (test/load counts these markers).
+process.on('unhandledRejection', (reason: unknown) => {
+  process.stderr.write(`rp-server: UNHANDLED_REJECTION: ${reason instanceof Error ? reason.stack : String(reason)}\n`);
+  process.exit(70);
+});
+process.on('uncaughtException', (err: Error) => {
+  process.stderr.write(`rp-server: UNCAUGHT_EXCEPTION: ${err.stack ?? err.message}\n`);
+  process.exit(70);
+});
 
 const env = process.env;
 const need = (name: string): string => {
