@@ -167,8 +167,21 @@ export function tokenActions(deps: ResourceFetchDeps): TokenActionsFor {
         });
       }
       const outcome = await refresher.refresh(auth, req, { staleVersion: set.version });
-      if (outcome.kind === 'ended') await endSession(req, onEnded);
-      if (outcome.kind === 'ended' || outcome.kind === 'failed') throw outcome.error;
+      if (outcome.kind === 'ended') {
+        await endSession(req, onEnded);
+        // The documented codes, whatever the provider said (invalid_grant is the error's cause).
+        throw new OidcError('OIDC_SESSION_ENDED', `the provider refused the refresh token: ${outcome.error.message}`, {
+          cause: outcome.error,
+          oauthError: outcome.error.oauthError,
+          statusCode: 401,
+        });
+      }
+      if (outcome.kind === 'failed') {
+        throw new OidcError('OIDC_REFRESH_FAILED', `the tokens could not be refreshed now: ${outcome.error.message}`, {
+          cause: outcome.error,
+          statusCode: 503,
+        });
+      }
       applyTokenSet(auth, outcome.set, deps.config);
       onRefreshed();
     },

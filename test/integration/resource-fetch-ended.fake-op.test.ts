@@ -64,7 +64,9 @@ describe('a refresh token the provider refuses ends the session at once', () => 
     await revokeAtProvider(op, refreshToken);
 
     const now = await agent.post('/refresh-now').set('accept', 'application/json');
-    expect(now.status).toBeGreaterThanOrEqual(400);
+    // The documented code (README req.oidc.refresh), with the provider's OAuth error kept.
+    expect(now.status).toBe(401);
+    expect(now.body.error).toBe('OIDC_SESSION_ENDED');
     await expectSignedOut(agent);
   });
 });
