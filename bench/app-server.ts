@@ -7,7 +7,8 @@
  *          flow and a client secret, as our library uses); GET /api behind requiresAuth()
  * STORE: memory | redis (floor, ours: express-session's MemoryStore or connect-redis);
  *        cookie | redis (eoc: its default encrypted cookie session, or connect-redis as `session.store`).
- * Env: ISSUER, CLIENT_ID, CLIENT_SECRET, REDIS_URL, OURS_OPTIONS (JSON, more createOidcAuth options).
+ * Env: ISSUER, CLIENT_ID, CLIENT_SECRET, REDIS_URL, OURS_OPTIONS (JSON, more createOidcAuth options),
+ * BENCH_DIST (another build of the library to load: its index.js).
  * Prints "READY <port>". Answers IPC messages: 'cpu' (CPU µs used so far), 'heap' (heap after a full
  * GC), 'sessions' (express-session MemoryStore: count and JSON bytes), 'profile-start' /
  * 'profile-stop' (a V8 CPU profile of this process, written to the path given).
@@ -22,10 +23,12 @@ import { RedisStore } from 'connect-redis';
 import { createClient } from 'redis';
 // CommonJS whose exports the ESM loader cannot list (`...require('./requiresAuth')`): the default import.
 import eoc from 'express-openid-connect';
-// The built package, as an app runs it (tsx-transpiled source adds per-closure name helpers).
-import { createOidcAuth } from '../dist/index.js';
+import { pathToFileURL } from 'node:url';
 
 const env = process.env;
+// The built package, as an app runs it (tsx-transpiled source adds per-closure name helpers);
+// BENCH_DIST: another build of it (its index.js), to compare two versions in one run.
+const { createOidcAuth }: typeof import('../dist/index.js') = await import(env.BENCH_DIST ? pathToFileURL(env.BENCH_DIST).href : '../dist/index.js');
 const TARGET = env.TARGET ?? 'floor';
 const STORE = env.STORE ?? 'memory';
 

@@ -15,6 +15,8 @@ export interface TargetSpec {
   store: StoreKind;
   /** More createOidcAuth options (ours), as an object. */
   oursOptions?: Record<string, unknown>;
+  /** Another build of the library (the path of its index.js), to compare two versions in one run. */
+  dist?: string;
 }
 
 export interface ProviderEnv {
@@ -51,6 +53,7 @@ export async function startTarget(spec: TargetSpec, provider: ProviderEnv): Prom
       CLIENT_SECRET: provider.clientSecret,
       REDIS_URL: provider.redisUrl ?? '',
       OURS_OPTIONS: JSON.stringify(spec.oursOptions ?? {}),
+      BENCH_DIST: spec.dist ?? '',
     },
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
   });
