@@ -20,6 +20,7 @@ import {
   readOidcData,
   regenerateSession,
   requireSession,
+  saveRegeneratedSession,
   saveSession,
   sessionMaxAgeMs,
   takePendingLogin,
@@ -208,7 +209,8 @@ export function callbackHandler(deps: CallbackDeps): RequestHandler {
     const replacedSessionId = (req as { sessionID?: string }).sessionID;
     await regenerateSession(req);
     writeOidcData(req, { states: inFlight, auth: result.auth });
-    await saveSession(req);
+    // Saved before the redirect: the browser may follow it before an end-of-response save lands.
+    await saveRegeneratedSession(req);
     // Back/front-channel logout find this session by the provider's sid or the user's sub.
     const sessionId = (req as { sessionID?: string }).sessionID;
     if (sessionId) {
