@@ -6,11 +6,18 @@
  *
  *   npm run build && node --import tsx --expose-gc bench/hot-path.ts
  *
+ * BENCH_DIST=<path of another build's index.js> measures that build instead.
+ *
  * The HTTP benchmark (bench/run.ts) is what the targets are judged on; this one isolates the part
  * the library can change, where machine noise would bury a few hundred nanoseconds.
  */
+import { pathToFileURL } from 'node:url';
 import type { Request, Response } from 'express';
-import { createOidcAuth } from '../dist/index.js';
+
+// BENCH_DIST: another build of the library (its index.js), to compare two versions.
+const { createOidcAuth }: typeof import('../dist/index.js') = await import(
+  process.env.BENCH_DIST ? pathToFileURL(process.env.BENCH_DIST).href : '../dist/index.js'
+);
 
 const N = Number(process.env.BENCH_HOT_N ?? 300_000);
 const ROUNDS = Number(process.env.BENCH_HOT_ROUNDS ?? 7);
