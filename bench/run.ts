@@ -1,213 +1,289 @@
 /**
- * `npm run bench`: overhead of express-oidc-rp on an authenticated request, and refresh grants
- * under concurrency. Everything runs on 127.0.0.1 and stops by itself.
+ * `npm run bench`: express-oidc-rp against the floor (bare express + express-session) and against
+ * express-openid-connect, in one run, on one machine, with the same local provider
+ * (test/support/fake-op.ts). Everything runs on 127.0.0.1 and stops by itself.
  *
- * Throughput is compared side by side in one run (alternating rounds, median of the per-round
- * ratios), because absolute numbers on a shared 2-core machine mean little.
+ * Ratios, never absolute times, are the result: every app is measured in the same rounds, the
+ * order rotating each round so drift in machine load hits all alike, and each figure is the median
+ * of its rounds (a ratio: the median of the per-round ratios).
+ *
+ * Exits non-zero only when the benchmark itself fails (a login that does not succeed, a request that
+ * is not answered 2xx), never because of a number.
+ *
+ * Knobs (environment): BENCH_PHASES (route,bearer,logins,refresh,memory,state), BENCH_ROUNDS (5),
+ * BENCH_ROUND_S (3), BENCH_CONNECTIONS (50), BENCH_LOGIN_S (3), BENCH_LOGIN_CONCURRENCY (10),
+ * BENCH_MEMORY_LOGINS (10000), BENCH_MEMORY_REQUESTS (100000), BENCH_RESULTS_FILE (also write the
+ * tables there, as Markdown).
  */
-import { fork, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { Pool } from 'undici';
+import { cpus, loadavg } from 'node:os';
+import { writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createClient } from 'redis';
+import autocannon from 'autocannon';
 import { startFakeOp, type FakeOp } from '../test/support/fake-op.js';
 import { startRedisServer, type RedisServer } from '../test/support/redis-server.js';
 import { startRpProcess, type RpProcess } from '../test/support/rp-process.js';
-import { createClient } from 'redis';
 import { stateMemory } from './state-memory.js';
+import {
+  closeHarness,
+  hammer,
+  label,
+  login,
+  logins,
+  loginsFor,
+  median,
+  startTarget,
+  type LoadSample,
+  type LoginSample,
+  type ProviderEnv,
+  type Target,
+  type TargetSpec,
+} from './harness.js';
 
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
-const ROUND_MS = Number(process.env.BENCH_ROUND_MS ?? 2000);
-const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
+const num = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
+const ROUNDS = num('BENCH_ROUNDS', 5);
+const ROUND_S = num('BENCH_ROUND_S', 3);
+const CONNECTIONS = num('BENCH_CONNECTIONS', 50);
+const LOGIN_S = num('BENCH_LOGIN_S', 3);
+const LOGIN_CONCURRENCY = num('BENCH_LOGIN_CONCURRENCY', 10);
+const MEMORY_LOGINS = num('BENCH_MEMORY_LOGINS', 10_000);
+const MEMORY_REQUESTS = num('BENCH_MEMORY_REQUESTS', 100_000);
+const PHASES = new Set((process.env.BENCH_PHASES ?? 'route,bearer,logins,refresh,memory,state').split(','));
+
+const out: string[] = [];
+/** Print, and keep for BENCH_RESULTS_FILE. */
+function say(line = ''): void {
+  console.log(line);
+  out.push(line);
+}
+
+/** A Markdown table, columns padded so it also reads as plain text. */
+function table(head: string[], rows: string[][]): void {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i] as number)).join(' | ')} |`;
+  say(line(head));
+  say(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
+  for (const r of rows) say(line(r));
+}
+
+const f0 = (x: number) => (Number.isFinite(x) ? x.toFixed(0) : '-');
+const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '-');
+const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : '-');
+const kb = (bytes: number) => `${(bytes / 1024).toFixed(0)} kB`;
+const group = (n: number) => Math.round(n).toLocaleString('en-US');
+
+/** Run `fn` for each name, in an order rotated by `round`. */
+async function rotated<T extends string>(names: readonly T[], round: number, fn: (name: T) => Promise<void>): Promise<void> {
+  for (let j = 0; j < names.length; j++) await fn(names[(round + j) % names.length] as T);
+}
+
+// --- 1. an authenticated route -------------------------------------------------------------------
 
 const cookieOf = (setCookie: string | null): string => (setCookie ?? '').split(';')[0] ?? '';
 
-/** CPU microseconds the target process has used so far (user + system). */
-function cpuOf(child: ChildProcess): Promise<number> {
-  return new Promise((resolve) => {
-    const onMessage = (msg: unknown) => {
-      if (typeof msg === 'object' && msg !== null && 'cpu' in msg) {
-        child.off('message', onMessage);
-        resolve((msg as { cpu: number }).cpu);
-      }
-    };
-    child.on('message', onMessage);
-    child.send('cpu');
-  });
+interface RouteRun {
+  name: string;
+  target: Target;
+  path: string;
+  headers: Record<string, string>;
+  /** The run it is compared with (same session store). */
+  floor: string;
 }
 
-interface Sample {
-  rps: number;
-  /** Target CPU time per request, microseconds. */
-  cpuUs: number;
-}
+async function routePhase(op: FakeOp, provider: ProviderEnv, extraTargets: Map<string, Target>): Promise<void> {
+  const specs: TargetSpec[] = [
+    { kind: 'floor', store: 'memory' },
+    { kind: 'ours', store: 'memory' },
+    { kind: 'eoc', store: 'cookie' },
+    { kind: 'floor', store: 'redis' },
+    { kind: 'ours', store: 'redis' },
+    { kind: 'eoc', store: 'redis' },
+  ];
+  const targets = new Map<string, Target>();
+  for (const spec of specs) targets.set(label(spec), await startTarget(spec, provider));
+  const t = (name: string) => targets.get(name) as Target;
+  const json = { accept: 'application/json' };
+  const runs: RouteRun[] = [];
+  for (const store of ['memory', 'redis'] as const) {
+    const floor = t(`floor-${store}`);
+    const ours = t(`ours-${store}`);
+    const oursCookie = await login(ours);
+    // The floor: a session holding a small user object.
+    const floorCookie = cookieOf((await fetch(`${floor.origin}/seed`)).headers.get('set-cookie'));
+    // The same floor app, its session holding exactly what the library keeps in a session.
+    const payload = await (await fetch(`${ours.origin}/__session`, { headers: { cookie: oursCookie } })).text();
+    const sameRes = await fetch(`${floor.origin}/seed-same`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: payload });
+    const sameCookie = cookieOf(sameRes.headers.get('set-cookie'));
+    const eoc = t(store === 'memory' ? 'eoc-cookie' : 'eoc-redis');
+    const eocCookie = await login(eoc);
+    runs.push(
+      { name: `floor-${store}`, target: floor, path: '/api', headers: { ...json, cookie: floorCookie }, floor: `floor-${store}` },
+      { name: `same-${store}`, target: floor, path: '/api', headers: { ...json, cookie: sameCookie }, floor: `floor-${store}` },
+      { name: `ours-${store}`, target: ours, path: '/api', headers: { ...json, cookie: oursCookie }, floor: `floor-${store}` },
+      { name: label(eoc.spec), target: eoc, path: '/api', headers: { ...json, cookie: eocCookie }, floor: `floor-${store}` },
+    );
+  }
+  const byName = new Map(runs.map((r) => [r.name, r]));
+  const tokenCalls = op.count('/token');
+  const measure = (r: RouteRun) => hammer(r.target, r.path, r.headers, { seconds: ROUND_S, connections: CONNECTIONS });
+  for (const r of runs) await measure(r); // warm-up: JIT, connection pools
+  const samples = new Map<string, LoadSample[]>(runs.map((r) => [r.name, []]));
+  for (let i = 0; i < ROUNDS; i++) {
+    await rotated(
+      runs.map((r) => r.name),
+      i,
+      async (name) => {
+        samples.get(name)?.push(await measure(byName.get(name) as RouteRun));
+      },
+    );
+  }
+  const providerCalls = op.count('/token') - tokenCalls;
+  const s = (name: string) => samples.get(name) as LoadSample[];
+  /** Median over rounds of (floor's CPU per request / this one's): capacity relative to the floor. */
+  const capacityRatio = (name: string, base: string) => median(s(name).map((x, i) => (s(base)[i] as LoadSample).cpuUs / x.cpuUs));
+  const rpsRatio = (name: string, base: string) => median(s(name).map((x, i) => x.rps / (s(base)[i] as LoadSample).rps));
 
-async function startTarget(env: Record<string, string>): Promise<{ child: ChildProcess; bare: string; oidc: string }> {
-  const child = fork(new URL('./app-server.ts', import.meta.url), [], {
-    execArgv: ['--import', 'tsx'],
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
-  });
-  let out = '';
-  const ready = new Promise<[string, string]>((resolve, reject) => {
-    child.stdout?.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = out.match(/READY (\d+) (\d+)/);
-      if (m) resolve([m[1] as string, m[2] as string]);
-    });
-    child.once('exit', (code) => reject(new Error(`bench target exited with ${code}`)));
-  });
-  const [barePort, oidcPort] = await ready;
-  return { child, bare: `http://127.0.0.1:${barePort}`, oidc: `http://127.0.0.1:${oidcPort}` };
-}
-
-/** A real login through the fake provider; returns the session cookie. */
-async function login(rpUrl: string): Promise<string> {
-  const start = await fetch(`${rpUrl}/oidc/authenticate`, { redirect: 'manual' });
-  const preCookie = cookieOf(start.headers.get('set-cookie'));
-  const authorize = await fetch(start.headers.get('location') as string, { redirect: 'manual' });
-  const callback = new URL(authorize.headers.get('location') as string);
-  const done = await fetch(`${rpUrl}${callback.pathname}${callback.search}`, { redirect: 'manual', headers: { cookie: preCookie } });
-  const cookie = cookieOf(done.headers.get('set-cookie'));
-  if (!cookie) throw new Error(`login failed: ${done.status} ${done.headers.get('location')}`);
-  return cookie;
-}
-
-/** Requests per second for `ms` with `connections` concurrent loops; every answer must be 200. */
-function load(origin: string, path: string, cookie: string, ms: number, connections: number): Promise<number> {
-  return loadWith(origin, path, { cookie, accept: 'application/json' }, ms, connections);
-}
-
-async function loadWith(origin: string, path: string, headers: Record<string, string>, ms: number, connections: number): Promise<number> {
-  const pool = new Pool(origin, { connections, pipelining: 1 });
-  const deadline = Date.now() + ms;
-  let done = 0;
-  let bad = 0;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: connections }, async () => {
-      while (Date.now() < deadline) {
-        const res = await pool.request({ path, method: 'GET', headers });
-        await res.body.dump();
-        if (res.statusCode === 200) done++;
-        else bad++;
-      }
-    }),
+  say(`\n### Authenticated route (GET /api, valid session), ${CONNECTIONS} connections, ${ROUNDS} rounds of ${ROUND_S} s`);
+  say();
+  say('capacity = requests/s one core of the server sustains = 1 / its CPU per request, relative to the floor');
+  say('with the same session store (the cookie session against the memory-store floor). Wall req/s share the');
+  say("2 cores with the load generator (autocannon, same machine): shown, with the ratio of the same round's floor.");
+  say();
+  const rows = runs.map((r) => [
+    r.name,
+    f0(median(s(r.name).map((x) => x.cpuUs))),
+    f2(capacityRatio(r.name, r.floor)),
+    f0(median(s(r.name).map((x) => x.rps))),
+    f2(rpsRatio(r.name, r.floor)),
+    f1(median(s(r.name).map((x) => x.p50))),
+    f1(median(s(r.name).map((x) => x.p99))),
+  ]);
+  table(['app-store', 'server CPU µs/req', 'capacity vs floor', 'wall req/s', 'req/s vs floor', 'p50 ms', 'p99 ms'], rows);
+  say();
+  say(
+    `ours / express-openid-connect, capacity: memory store vs its default cookie session ${f2(capacityRatio('eoc-cookie', 'ours-memory') ** -1)}x, ` +
+      `Redis vs Redis ${f2(capacityRatio('eoc-redis', 'ours-redis') ** -1)}x. Token endpoint calls during the phase: ${providerCalls} (target 0).`,
   );
-  const seconds = (performance.now() - started) / 1000;
-  await pool.close();
-  if (bad > 0) throw new Error(`${bad} requests to ${origin}${path} did not answer 200`);
-  return done / seconds;
+  say('floor: express-session holding { user: { sub, email } }; same: the floor app, its session holding what ours keeps.');
+  extraTargets.set('ours-memory', t('ours-memory'));
+  for (const [name, target] of targets) if (name !== 'ours-memory') await target.stop();
 }
 
-async function measured(child: ChildProcess, origin: string, path: string, cookie: string): Promise<Sample> {
-  const cpu0 = await cpuOf(child);
-  const started = performance.now();
-  const rps = await load(origin, path, cookie, ROUND_MS, CONNECTIONS);
-  const requests = (rps * (performance.now() - started)) / 1000;
-  const cpu1 = await cpuOf(child);
-  return { rps, cpuUs: (cpu1 - cpu0) / requests };
-}
+// --- 2. a bearer route ---------------------------------------------------------------------------
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] as number;
-};
-
-async function throughput(op: FakeOp, store: 'memory' | 'redis', redisUrl?: string) {
-  const target = await startTarget({ ISSUER: op.issuer, CLIENT_ID: op.clientId, CLIENT_SECRET: op.clientSecret, STORE: store, REDIS_URL: redisUrl ?? '' });
-  try {
-    const oidcCookie = await login(target.oidc);
-    const bareCookie = cookieOf((await fetch(`${target.bare}/seed`)).headers.get('set-cookie'));
-    // A bare session carrying exactly what the library keeps in the session.
-    const payload = await (await fetch(`${target.oidc}/__session`, { headers: { cookie: oidcCookie } })).text();
-    const sameCookie = cookieOf(
-      (await fetch(`${target.bare}/seed-same`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: payload })).headers.get('set-cookie'),
-    );
-    const grantsBefore = op.grants('refresh_token');
-    const runs = {
-      bare: () => measured(target.child, target.bare, '/api', bareCookie),
-      same: () => measured(target.child, target.bare, '/api', sameCookie),
-      oidc: () => measured(target.child, target.oidc, '/api', oidcCookie),
-    };
-    // Warm up all three (JIT, connection pools).
-    for (const run of Object.values(runs)) await run();
-
-    const samples: Record<keyof typeof runs, Sample[]> = { bare: [], same: [], oidc: [] };
-    for (let i = 0; i < ROUNDS; i++) {
-      // Rotate the order each round, so drift in machine load hits all alike.
-      const order = (['bare', 'same', 'oidc'] as const).map((_, j, all) => all[(i + j) % all.length] as keyof typeof runs);
-      for (const name of order) samples[name].push(await runs[name]());
-    }
-    const rps = (name: keyof typeof runs) => median(samples[name].map((x) => x.rps));
-    const cpu = (name: keyof typeof runs) => median(samples[name].map((x) => x.cpuUs));
-    // The valid-token path must never talk to the provider.
-    const providerCalls = op.grants('refresh_token') - grantsBefore;
-    return {
-      store,
-      sessionBytes: payload.length,
-      bare: rps('bare'),
-      same: rps('same'),
-      oidc: rps('oidc'),
-      cpuBare: cpu('bare'),
-      cpuSame: cpu('same'),
-      cpuOidc: cpu('oidc'),
-      providerCalls,
-    };
-  } finally {
-    target.child.kill('SIGTERM');
-    await once(target.child, 'exit');
-  }
-}
-
-/** A bearer-protected route with a cached valid JWT access token against an unprotected one. */
-async function bearerThroughput(op: FakeOp) {
-  const target = await startTarget({ ISSUER: op.issuer, CLIENT_ID: op.clientId, CLIENT_SECRET: op.clientSecret, STORE: 'memory', REDIS_URL: '' });
+async function bearerPhase(op: FakeOp, provider: ProviderEnv, existing: Target | undefined): Promise<void> {
+  const target = existing ?? (await startTarget({ kind: 'ours', store: 'memory' }, provider));
+  const now = Math.floor(Date.now() / 1000);
+  const jwt = await op.signIdToken(
+    { iss: op.issuer, sub: 'user-1', aud: op.clientId, client_id: op.clientId, iat: now, exp: now + 3600, scope: 'openid' },
+    { typ: 'at+jwt' },
+  );
   const jwksBefore = op.count('/jwks');
-  try {
-    const now = Math.floor(Date.now() / 1000);
-    const jwt = await op.signIdToken(
-      { iss: op.issuer, sub: 'user-1', aud: op.clientId, client_id: op.clientId, iat: now, exp: now + 3600, scope: 'openid' },
-      { typ: 'at+jwt' },
-    );
-    const measure = async (path: string) => {
-      const cpu0 = await cpuOf(target.child);
-      const started = performance.now();
-      const rps = await loadWith(target.oidc, path, { authorization: `Bearer ${jwt}`, accept: 'application/json' }, ROUND_MS, CONNECTIONS);
-      const requests = (rps * (performance.now() - started)) / 1000;
-      return { rps, cpuUs: ((await cpuOf(target.child)) - cpu0) / requests };
-    };
-    await measure('/open');
-    await measure('/bearer');
-    const open: Sample[] = [];
-    const bearer: Sample[] = [];
-    for (let i = 0; i < ROUNDS; i++) {
-      if (i % 2 === 0) {
-        open.push(await measure('/open'));
-        bearer.push(await measure('/bearer'));
-      } else {
-        bearer.push(await measure('/bearer'));
-        open.push(await measure('/open'));
-      }
-    }
-    // The token is validated once; every later request is a cache hit.
-    const jwksFetches = op.count('/jwks') - jwksBefore;
-    return {
-      open: median(open.map((x) => x.rps)),
-      bearer: median(bearer.map((x) => x.rps)),
-      cpuOpen: median(open.map((x) => x.cpuUs)),
-      cpuBearer: median(bearer.map((x) => x.cpuUs)),
-      jwksFetches,
-    };
-  } finally {
-    target.child.kill('SIGTERM');
-    await once(target.child, 'exit');
+  const headers = { authorization: `Bearer ${jwt}`, accept: 'application/json' };
+  const measure = (path: string) => hammer(target, path, headers, { seconds: ROUND_S, connections: CONNECTIONS });
+  await measure('/open');
+  await measure('/bearer');
+  const samples: Record<string, LoadSample[]> = { '/open': [], '/bearer': [] };
+  for (let i = 0; i < ROUNDS; i++) {
+    await rotated(['/open', '/bearer'] as const, i, async (path) => {
+      samples[path]?.push(await measure(path));
+    });
   }
+  const open = samples['/open'] as LoadSample[];
+  const bearer = samples['/bearer'] as LoadSample[];
+  say(`\n### Bearer route with a cached valid JWT (bearerAuth()) vs the same route unprotected, ${CONNECTIONS} connections`);
+  say();
+  table(
+    ['route', 'server CPU µs/req', 'capacity vs open', 'wall req/s', 'p50 ms', 'p99 ms'],
+    [
+      [
+        'open',
+        f0(median(open.map((x) => x.cpuUs))),
+        '1.00',
+        f0(median(open.map((x) => x.rps))),
+        f1(median(open.map((x) => x.p50))),
+        f1(median(open.map((x) => x.p99))),
+      ],
+      [
+        'bearer',
+        f0(median(bearer.map((x) => x.cpuUs))),
+        f2(median(bearer.map((x, i) => (open[i] as LoadSample).cpuUs / x.cpuUs))),
+        f0(median(bearer.map((x) => x.rps))),
+        f1(median(bearer.map((x) => x.p50))),
+        f1(median(bearer.map((x) => x.p99))),
+      ],
+    ],
+  );
+  say();
+  say(`JWKS fetches during the phase: ${op.count('/jwks') - jwksBefore} (the token is validated once, then a cache hit).`);
+  await target.stop();
 }
 
-/**
- * Refresh grants the provider sees when `n` concurrent requests of one session arrive with an
- * expired access token, spread over `processes` app processes sharing one Redis (sessions in
- * connect-redis, the library given the same Redis). Target: 1.
- */
+// --- 3. logins -----------------------------------------------------------------------------------
+
+async function loginPhase(op: FakeOp, provider: ProviderEnv): Promise<void> {
+  const variants: Array<{ name: string; spec: TargetSpec }> = [
+    { name: 'ours-memory', spec: { kind: 'ours', store: 'memory' } },
+    { name: 'ours-memory, fetchUserinfo: auto', spec: { kind: 'ours', store: 'memory', oursOptions: { fetchUserinfo: 'auto' } } },
+    { name: 'eoc-cookie', spec: { kind: 'eoc', store: 'cookie' } },
+    { name: 'ours-redis', spec: { kind: 'ours', store: 'redis' } },
+    { name: 'eoc-redis', spec: { kind: 'eoc', store: 'redis' } },
+  ];
+  const targets = new Map<string, Target>();
+  for (const v of variants) targets.set(v.name, await startTarget(v.spec, provider));
+  const names = variants.map((v) => v.name);
+  const seq = new Map<string, LoginSample[]>(names.map((n) => [n, []]));
+  const conc = new Map<string, LoginSample[]>(names.map((n) => [n, []]));
+  try {
+    for (const target of targets.values()) await logins(target, 100, LOGIN_CONCURRENCY); // warm-up
+    for (let i = 0; i < ROUNDS; i++) {
+      await rotated(names, i, async (name) => {
+        const target = targets.get(name) as Target;
+        seq.get(name)?.push(await loginsFor(target, LOGIN_S, 1));
+        conc.get(name)?.push(await loginsFor(target, LOGIN_S, LOGIN_CONCURRENCY));
+      });
+      op.requests.length = 0; // the provider's request log, kept for tests, would grow without end
+    }
+  } finally {
+    for (const target of targets.values()) await target.stop();
+  }
+  const m = (map: Map<string, LoginSample[]>, name: string, pick: (x: LoginSample) => number) => median((map.get(name) as LoginSample[]).map(pick));
+  /** Median over rounds of this one's figure / the peer's in the same round. */
+  const vs = (map: Map<string, LoginSample[]>, name: string, peer: string, pick: (x: LoginSample) => number) =>
+    median((map.get(name) as LoginSample[]).map((x, i) => pick(x) / pick((map.get(peer) as LoginSample[])[i] as LoginSample)));
+  const peerOf = (name: string) => (name.includes('redis') ? 'eoc-redis' : 'eoc-cookie');
+  say(`\n### Complete logins (start, provider, callback), ${ROUNDS} rounds of ${LOGIN_S} s each way`);
+  say();
+  say('RP CPU = CPU of the relying-party process per login (its own process.cpuUsage delta / logins).');
+  say('vs EOC: ratio to express-openid-connect with the same kind of session storage, same round.');
+  say();
+  table(
+    [
+      'app-store',
+      'logins/s sequential',
+      `logins/s ${LOGIN_CONCURRENCY} concurrent`,
+      'RP CPU ms/login (seq / conc)',
+      'login ms (seq)',
+      'rate vs EOC (seq / conc)',
+      'RP CPU vs EOC (conc)',
+    ],
+    names.map((n) => [
+      n,
+      f1(m(seq, n, (x) => x.rate)),
+      f1(m(conc, n, (x) => x.rate)),
+      `${f2(m(seq, n, (x) => x.cpuMs))} / ${f2(m(conc, n, (x) => x.cpuMs))}`,
+      f1(m(seq, n, (x) => x.latencyMs)),
+      n.startsWith('eoc') ? '1.00 / 1.00' : `${f2(vs(seq, n, peerOf(n), (x) => x.rate))} / ${f2(vs(conc, n, peerOf(n), (x) => x.rate))}`,
+      n.startsWith('eoc') ? '1.00' : f2(vs(conc, n, peerOf(n), (x) => x.cpuMs)),
+    ]),
+  );
+  say();
+  say('Ours calls userinfo at login by default (OIDC_FETCH_USERINFO=true); express-openid-connect does not.');
+  say("`fetchUserinfo: auto` skips it when the ID token already carries the requested scopes' claims.");
+}
+
+// --- 4. refresh grants under concurrency (one per login, however many requests and instances) ---
+
 async function grantsUnderConcurrency(op: FakeOp, redisUrl: string, processes: 1 | 2, n: number) {
   const redis = createClient({ url: redisUrl });
   await redis.connect();
@@ -216,11 +292,8 @@ async function grantsUnderConcurrency(op: FakeOp, redisUrl: string, processes: 1
   const apps = [a];
   try {
     if (processes === 2) apps.push(await startRpProcess({ ...common, BASE_URL: a.url }));
-    const cookie = await login(a.url);
-    // express-session saves a regenerated session a second time as the callback response ends,
-    // possibly after the browser already has the redirect: let that write land before patching.
+    const cookie = await login({ spec: { kind: 'ours', store: 'redis' }, origin: a.url } as Target);
     await (await fetch(`${a.url}/me`, { headers: { cookie, accept: 'application/json' } })).arrayBuffer();
-    await new Promise((resolve) => setTimeout(resolve, 100));
     const sid = decodeURIComponent(cookie.split('=')[1] as string)
       .replace(/^s:/, '')
       .split('.')[0] as string;
@@ -238,7 +311,6 @@ async function grantsUnderConcurrency(op: FakeOp, redisUrl: string, processes: 1
       else value.accessTokenExpiresAt = past;
       await redis.sendCommand(['SET', key, JSON.stringify(value), 'KEEPTTL']);
     }
-    // Precondition of the measurement: both copies now say "expired".
     const check = [
       JSON.parse((await redis.get(sessKey)) as string).oidc.auth.accessTokenExpiresAt,
       JSON.parse((await redis.get(tokensKey)) as string).accessTokenExpiresAt,
@@ -261,51 +333,194 @@ async function grantsUnderConcurrency(op: FakeOp, redisUrl: string, processes: 1
   }
 }
 
+async function refreshPhase(op: FakeOp, redisUrl: string): Promise<void> {
+  const grants = [await grantsUnderConcurrency(op, redisUrl, 1, 100), await grantsUnderConcurrency(op, redisUrl, 2, 100)];
+  say('\n### 100 concurrent requests of one session with an expired access token');
+  say();
+  table(
+    ['app processes', 'answered 200', 'refresh grants (target 1)', 'wall time'],
+    grants.map((g) => [g.processes === 2 ? '2 (one Redis)' : '1', `${g.ok}/${g.requests}`, String(g.grants), `${f0(g.ms)} ms`]),
+  );
+}
+
+// --- 5. memory after many logins and requests ----------------------------------------------------
+
+interface MemoryPoint {
+  at: string;
+  heap: number;
+  redis?: number;
+}
+
+/** `amount` requests to /api spread round-robin over the sessions of `cookies`. */
+async function spreadRequests(target: Target, cookies: string[], amount: number): Promise<void> {
+  let i = 0;
+  const result = await autocannon({
+    url: `${target.origin}/api`,
+    connections: CONNECTIONS,
+    amount,
+    timeout: 30,
+    requests: [
+      {
+        method: 'GET',
+        setupRequest: (req) => ({ ...req, headers: { accept: 'application/json', cookie: cookies[i++ % cookies.length] as string } }),
+      },
+    ],
+  });
+  if (result.non2xx > 0 || result.errors > 0) throw new Error(`memory phase: ${result.non2xx} requests not 2xx, ${result.errors} errors`);
+}
+
+async function memoryPhase(op: FakeOp, provider: ProviderEnv, redisUrl: string): Promise<void> {
+  const redis = createClient({ url: redisUrl });
+  await redis.connect();
+  const usedMemory = async () => Number(/used_memory:(\d+)/.exec(await redis.info('memory'))?.[1]);
+  say(`\n### Memory after ${group(MEMORY_LOGINS)} logins and ${group(MEMORY_REQUESTS)} requests (ours)`);
+  say();
+  say('Heap: heapUsed of the relying-party process after a full GC. Redis: INFO used_memory. Logins 10 at a time;');
+  say('requests spread round-robin over all the sessions. Steady: what the requests and an idle pause add.');
+  say();
+  const rows: string[][] = [];
+  const series: string[] = [];
+  try {
+    for (const store of ['memory', 'redis'] as const) {
+      await redis.flushAll();
+      const target = await startTarget({ kind: 'ours', store }, provider);
+      try {
+        const point = async (at: string): Promise<MemoryPoint> => ({
+          at,
+          heap: await target.heap(),
+          ...(store === 'redis' ? { redis: await usedMemory() } : {}),
+        });
+        // Warm-up, then the baseline without those sessions' weight mattering.
+        const warm = await logins(target, 100, 10);
+        await spreadRequests(target, warm, 5_000);
+        const points: MemoryPoint[] = [await point('start')];
+        const cookies: string[] = [];
+        const loginStep = Math.max(1, Math.floor(MEMORY_LOGINS / 5));
+        while (cookies.length < MEMORY_LOGINS) {
+          cookies.push(...(await logins(target, Math.min(loginStep, MEMORY_LOGINS - cookies.length), LOGIN_CONCURRENCY)));
+          op.requests.length = 0;
+          points.push(await point(`${cookies.length} logins`));
+        }
+        const afterLogins = points[points.length - 1] as MemoryPoint;
+        const requestStep = Math.max(1, Math.floor(MEMORY_REQUESTS / 5));
+        for (let done = 0; done < MEMORY_REQUESTS; done += requestStep) {
+          await spreadRequests(target, cookies, Math.min(requestStep, MEMORY_REQUESTS - done));
+          points.push(await point(`+${group(Math.min(done + requestStep, MEMORY_REQUESTS))} requests`));
+        }
+        const afterRequests = points[points.length - 1] as MemoryPoint;
+        await sleep(5_000);
+        const idle = await point('idle 5 s');
+        points.push(idle);
+        const start = points[0] as MemoryPoint;
+        const sessions = await target.ask<{ count: number; bytes: number }>('sessions');
+        let sessionBytes = sessions.count > 0 ? sessions.bytes / sessions.count : Number.NaN;
+        let sessionRedis = Number.NaN;
+        let tokenSetBytes = Number.NaN;
+        let tokenSetRedis = Number.NaN;
+        if (store === 'redis') {
+          const sample = async (pattern: string) => {
+            const keys: string[] = [];
+            for await (const batch of redis.scanIterator({ MATCH: pattern, COUNT: 500 })) {
+              keys.push(...(Array.isArray(batch) ? batch : [batch]));
+              if (keys.length >= 200) break;
+            }
+            const usage = await Promise.all(keys.map((k) => redis.memoryUsage(k)));
+            const lengths = await Promise.all(keys.map((k) => redis.strLen(k)));
+            return { usage: median(usage.map(Number)), length: median(lengths) };
+          };
+          const sess = await sample('oidc:sess:*');
+          const sets = await sample('oidc:tokens:*');
+          sessionBytes = sess.length;
+          sessionRedis = sess.usage;
+          tokenSetBytes = sets.length;
+          tokenSetRedis = sets.usage;
+        }
+        const perLogin = (afterLogins.heap - start.heap) / MEMORY_LOGINS;
+        const redisPerLogin = store === 'redis' ? ((afterLogins.redis as number) - (start.redis as number)) / MEMORY_LOGINS : Number.NaN;
+        rows.push([
+          store,
+          f0(perLogin),
+          store === 'redis' ? f0(redisPerLogin) : '-',
+          kb(afterRequests.heap - afterLogins.heap),
+          kb(idle.heap - afterLogins.heap),
+          store === 'redis' ? kb((idle.redis as number) - (afterLogins.redis as number)) : '-',
+          store === 'redis' ? `${f0(sessionBytes)} / ${f0(sessionRedis)}` : f0(sessionBytes),
+          store === 'redis' ? `${f0(tokenSetBytes)} / ${f0(tokenSetRedis)}` : '-',
+        ]);
+        series.push(
+          `${store}: ${points.map((p) => `${p.at} ${(p.heap / 1048576).toFixed(1)} MB${p.redis !== undefined ? ` (Redis ${(p.redis / 1048576).toFixed(1)} MB)` : ''}`).join('; ')}`,
+        );
+      } finally {
+        await target.stop();
+      }
+    }
+  } finally {
+    await redis.quit();
+  }
+  table(
+    [
+      'store',
+      'heap bytes/login',
+      'Redis bytes/login',
+      `heap change over the ${group(MEMORY_REQUESTS)} requests`,
+      'heap change after idle',
+      'Redis change after requests + idle',
+      'session JSON bytes (/ Redis MEMORY USAGE)',
+      'token set JSON bytes / Redis MEMORY USAGE',
+    ],
+    rows,
+  );
+  say();
+  for (const line of series) say(`- ${line}`);
+  say('With the memory store the heap holds the sessions (express-session MemoryStore), the token sets and the');
+  say('session index; with Redis all three are in Redis. The fake provider gives every login the same user, so');
+  say("the user's index entry grows by one member per login.");
+}
+
+async function statePhase(redisUrl: string): Promise<void> {
+  const m = await stateMemory(redisUrl);
+  say('\n### State kept outside the session for 10,000 logins (1,000 users x 10), written as the callback writes it');
+  say();
+  table(
+    ['token set JSON bytes', 'heap bytes/login (memory store)', 'after all ended', 'Redis used_memory bytes/login', 'after all ended'],
+    [[String(m.tokenSetBytes), f0(m.heapPerLogin), f0(m.heapPerEndedLogin), f0(m.redisPerLogin), f0(m.redisPerEndedLogin)]],
+  );
+}
+
 async function main() {
   const op = await startFakeOp({ behaviour: { accessTokenTtl: 3600 } });
   let redis: RedisServer | undefined;
+  const load0 = loadavg();
+  const started = new Date();
   try {
-    console.log(`express-oidc-rp bench: ${ROUNDS} alternating rounds of ${ROUND_MS} ms, ${CONNECTIONS} connections, node ${process.version}`);
-    const results = [await throughput(op, 'memory')];
     redis = await startRedisServer();
-    results.push(await throughput(op, 'redis', redis.url));
-    console.log('\nAuthenticated GET through sessionRefresh + requireAuth (valid token), median of rounds');
-    console.log('  bare: express-session holding { user: { sub, email } }');
-    console.log('  same: express-session holding the same payload the library keeps in the session');
-    console.log('  capacity = requests/s one core sustains = 1 / server CPU per request (the wall-clock req/s');
-    console.log('  share the 2 cores with the load generator, so they are shown but not used for the ratio)');
-    console.log(
-      'store  | session bytes | CPU us/req bare / same / oidc | capacity oidc/same (target >= 0.95) | oidc/bare | wall req/s bare / same / oidc | provider calls',
+    const provider: ProviderEnv = { issuer: op.issuer, clientId: op.clientId, clientSecret: op.clientSecret, redisUrl: redis.url };
+    say(`## express-oidc-rp bench, ${started.toISOString()}`);
+    say();
+    say(
+      `node ${process.version}, ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, load average at start ${load0.map((x) => x.toFixed(2)).join(' ')}; ` +
+        `rounds ${ROUNDS}, ${ROUND_S} s per route run, ${LOGIN_S} s per login run, ${CONNECTIONS} connections (autocannon).`,
     );
-    for (const r of results) {
-      const cpus = `${r.cpuBare.toFixed(0)} / ${r.cpuSame.toFixed(0)} / ${r.cpuOidc.toFixed(0)}`;
-      const walls = `${r.bare.toFixed(0)} / ${r.same.toFixed(0)} / ${r.oidc.toFixed(0)}`;
-      console.log(
-        `${r.store.padEnd(6)} | ${String(r.sessionBytes).padStart(13)} | ${cpus.padStart(29)} | ${(r.cpuSame / r.cpuOidc).toFixed(3).padStart(35)} | ${(r.cpuBare / r.cpuOidc).toFixed(3).padStart(9)} | ${walls.padStart(29)} | ${r.providerCalls}`,
-      );
-    }
-    const b = await bearerThroughput(op);
-    console.log('\nAPI route with a cached valid JWT access token (bearerAuth) vs the same route unprotected');
-    console.log('CPU us/req open / bearer | capacity bearer/open (target >= 0.9) | wall req/s open / bearer | JWKS fetches');
-    console.log(
-      `${`${b.cpuOpen.toFixed(0)} / ${b.cpuBearer.toFixed(0)}`.padStart(24)} | ${(b.cpuOpen / b.cpuBearer).toFixed(3).padStart(37)} | ${`${b.open.toFixed(0)} / ${b.bearer.toFixed(0)}`.padStart(24)} | ${b.jwksFetches}`,
-    );
-    const grants = [await grantsUnderConcurrency(op, redis.url, 1, 100), await grantsUnderConcurrency(op, redis.url, 2, 100)];
-    console.log('\n100 concurrent requests of one session with an expired access token');
-    console.log('processes | answered 200 | refresh grants (target 1) | wall time');
-    for (const g of grants) {
-      console.log(`${String(g.processes).padStart(9)} | ${`${g.ok}/${g.requests}`.padStart(12)} | ${String(g.grants).padStart(25)} | ${g.ms.toFixed(0)} ms`);
-    }
-    const m = await stateMemory(redis.url);
-    console.log('\nState kept outside the session for 10,000 logins (1,000 users x 10): a token set and two index members each');
-    console.log('token set JSON bytes | heap bytes/login (memory store) | after all ended | Redis used_memory bytes/login | after all ended');
-    console.log(
-      `${String(m.tokenSetBytes).padStart(20)} | ${m.heapPerLogin.toFixed(0).padStart(32)} | ${m.heapPerEndedLogin.toFixed(0).padStart(15)} | ${m.redisPerLogin.toFixed(0).padStart(29)} | ${m.redisPerEndedLogin.toFixed(0).padStart(15)}`,
+    const kept = new Map<string, Target>();
+    if (PHASES.has('route')) await routePhase(op, provider, kept);
+    if (PHASES.has('bearer')) await bearerPhase(op, provider, kept.get('ours-memory'));
+    else await kept.get('ours-memory')?.stop();
+    if (PHASES.has('logins')) await loginPhase(op, provider);
+    if (PHASES.has('refresh')) await refreshPhase(op, redis.url);
+    if (PHASES.has('memory')) await memoryPhase(op, provider, redis.url);
+    if (PHASES.has('state')) await statePhase(redis.url);
+    say();
+    say(
+      `Load average at the end ${loadavg()
+        .map((x) => x.toFixed(2))
+        .join(' ')}; ${((Date.now() - started.getTime()) / 60000).toFixed(1)} minutes.`,
     );
   } finally {
+    await closeHarness();
     await redis?.stop();
     await op.close();
   }
+  if (process.env.BENCH_RESULTS_FILE) writeFileSync(process.env.BENCH_RESULTS_FILE, `${out.join('\n')}\n`);
 }
 
 await main();

@@ -266,8 +266,12 @@ export interface OidcAuthOptions {
   profile?: 'fapi2' | undefined;
   /** OIDC_ALLOW_UNSECURED_JWT, default false: accept `alg: none` ID tokens from the token endpoint. */
   allowUnsecuredJwt?: boolean | undefined;
-  /** OIDC_FETCH_USERINFO, default true: call the userinfo endpoint at login when the provider has one. */
-  fetchUserinfo?: boolean | undefined;
+  /**
+   * OIDC_FETCH_USERINFO, default true: call the userinfo endpoint at login when the provider has
+   * one. `'auto'`: only when the ID token lacks the claims of a requested scope (OIDC Core 5.4;
+   * README, login step 6); false: never.
+   */
+  fetchUserinfo?: boolean | 'auto' | undefined;
   /** OIDC_CLOCK_TOLERANCE_SECONDS, default 60. */
   clockToleranceSeconds?: number | undefined;
   /** OIDC_REDIRECT_ALLOWED_HOSTS: hosts (besides the app's own) that `next` may point to. */

@@ -54,6 +54,15 @@ describe('http client', () => {
         setTimeout(() => res.end('{}'), 2000).unref();
         return;
       }
+      if (req.url === '/drip') {
+        // Headers at once, then a byte every 100 ms: each gap is well inside any per-read timeout.
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.write('{"pad":"');
+        const drip = setInterval(() => res.write('x'), 100);
+        drip.unref();
+        res.on('close', () => clearInterval(drip));
+        return;
+      }
       if (req.url === '/big') {
         res.setHeader('content-type', 'application/json');
         res.end(JSON.stringify({ pad: 'x'.repeat(200_000) }));
@@ -155,6 +164,27 @@ describe('http client', () => {
     const err = (await client.json(`${plainUrl}/slow`).catch((e: unknown) => e)) as OidcError;
     expect(err.code).toBe('OIDC_HTTP_TIMEOUT');
     expect(Date.now() - started).toBeLessThan(1500);
+    await client.close();
+  });
+
+  it('OIDC_TIMEOUT bounds the whole exchange: a body dripping a byte at a time times out too', async () => {
+    const client = createHttpClient({ ...base, timeoutMs: 400 });
+    const started = Date.now();
+    const err = (await client.json(`${plainUrl}/drip`).catch((e: unknown) => e)) as OidcError;
+    expect(err.code).toBe('OIDC_HTTP_TIMEOUT');
+    expect(err.message).toBe(`${plainUrl}/drip did not answer within 400 ms`);
+    expect(Date.now() - started).toBeLessThan(1500);
+    await client.close();
+  });
+
+  it('answers on a kept-alive connection, many at a time, each with its own body and headers', async () => {
+    const client = createHttpClient(base);
+    const answers = await Promise.all(Array.from({ length: 40 }, (_, i) => client.send(`${plainUrl}/n/${i}`)));
+    answers.forEach((a, i) => {
+      expect(a.status).toBe(200);
+      expect(a.headers['content-type']).toBe('application/json');
+      expect(JSON.parse(a.text)).toEqual({ path: `/n/${i}`, via: 'express-oidc-rp' });
+    });
     await client.close();
   });
 

@@ -112,6 +112,21 @@ export function boolean(unsetWhenEmpty = false): Kind<boolean> {
   };
 }
 
+/** true/false, or one word besides (e.g. `auto`), in code and in the env var. */
+export function booleanOr<const W extends string>(word: W): Kind<boolean | W> {
+  return {
+    fromEnv(value, raw, report) {
+      const v = value.toLowerCase();
+      if (v === word) return word;
+      if (TRUE.has(v)) return true;
+      if (FALSE.has(v)) return false;
+      report(`must be true, false or ${word}, got "${raw}"`);
+      return INVALID;
+    },
+    decode: (value, report) => (typeof value === 'boolean' || value === word ? (value as boolean | W) : void report(`must be true, false or "${word}"`)),
+  };
+}
+
 /** A number >= min (an integer when `integer`); the env var holds decimal digits only. */
 export function number(min: number, integer = false): Kind<number> {
   return {

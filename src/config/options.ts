@@ -14,6 +14,7 @@ import type { OidcAuthOptions, OidcHooks, OidcLogger, OidcRoutes } from '../type
 import {
   appUrl,
   boolean,
+  booleanOr,
   hostList,
   integer,
   keyList,
@@ -249,7 +250,11 @@ export const OPTION_SPECS = {
     default: false,
     doc: 'Accept `alg: none` ID tokens, and only from the token endpoint.',
   }),
-  fetchUserinfo: option(boolean(), { env: 'OIDC_FETCH_USERINFO', default: true, doc: 'Call userinfo at login when the provider has the endpoint.' }),
+  fetchUserinfo: option(booleanOr('auto'), {
+    env: 'OIDC_FETCH_USERINFO',
+    default: true,
+    doc: 'Call userinfo at login when the provider has the endpoint; `auto`: only when the ID token lacks the claims of a requested scope.',
+  }),
   clockToleranceSeconds: option(seconds(0), { env: 'OIDC_CLOCK_TOLERANCE_SECONDS', default: 60, doc: 'Clock skew allowed for `exp`, `iat`, `nbf`.' }),
   redirectAllowedHosts: option(hostList(), {
     env: 'OIDC_REDIRECT_ALLOWED_HOSTS',

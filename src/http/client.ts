@@ -5,7 +5,7 @@
  * this module turns its failures into typed OidcErrors.
  */
 import * as tls from 'node:tls';
-import { Agent, ProxyAgent, fetch as undiciFetch, request, type Dispatcher } from 'undici';
+import { Agent, ProxyAgent, fetch as undiciFetch, type Dispatcher } from 'undici';
 import { OidcError } from '../errors.js';
 import { isFollowedRedirect, redirectTarget } from './redirects.js';
 
@@ -93,6 +93,69 @@ export function createHttpClient(opts: HttpClientOptions): HttpClient {
     ? new ProxyAgent({ uri: opts.proxy, requestTls: providerTls, ...common })
     : new Agent({ connect: { ...providerTls, timeout: opts.timeoutMs }, ...common });
 
+  /**
+   * One exchange through the dispatcher's own interface, the body collected into one string:
+   * provider answers are small JSON documents (capped by maxResponseBytes), so undici's request()
+   * (a body stream, its mixins, an AbortSignal and its listeners per call) would do more work than
+   * the answer needs; this takes about half the client CPU of that path (bench/RESULTS.md). The same
+   * dispatcher, so the same TLS, proxy, connection pool, size cap and per-phase timeouts. Settles
+   * by `deadline` (epoch ms) at the latest, with a TimeoutError, aborting the exchange.
+   */
+  function exchange(url: URL, method: string, headers: Record<string, string>, body: string | undefined, deadline: number): Promise<Omit<HttpResponse, 'url'>> {
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      let controller: Dispatcher.DispatchController | undefined;
+      let status = 0;
+      let responseHeaders: Record<string, string | string[] | undefined> = {};
+      let chunks: Buffer[] = [];
+      const settle = (err: unknown, value?: Omit<HttpResponse, 'url'>) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        if (err === undefined) resolve(value as Omit<HttpResponse, 'url'>);
+        else reject(err);
+      };
+      const timer = setTimeout(
+        () => {
+          const err = new DOMException(`${url.href} did not answer in time`, 'TimeoutError');
+          controller?.abort(err);
+          settle(err);
+        },
+        Math.max(0, deadline - Date.now()),
+      );
+      try {
+        dispatcher.dispatch(
+          { origin: url.origin, path: `${url.pathname}${url.search}`, method: method as Dispatcher.HttpMethod, headers, body: body ?? null },
+          {
+            onRequestStart(c) {
+              controller = c;
+              // Started again (a retry on a fresh connection): only this attempt's answer counts.
+              chunks = [];
+              if (settled) c.abort(new DOMException('the request timed out before it started', 'TimeoutError'));
+            },
+            onResponseStart(_c, statusCode, h) {
+              // 1xx informational answers come before the real one.
+              if (statusCode < 200) return;
+              status = statusCode;
+              responseHeaders = h;
+            },
+            onResponseData(_c, chunk) {
+              chunks.push(chunk);
+            },
+            onResponseEnd() {
+              settle(undefined, { status, headers: responseHeaders, text: Buffer.concat(chunks).toString('utf8') });
+            },
+            onResponseError(_c, err) {
+              settle(err);
+            },
+          },
+        );
+      } catch (err) {
+        settle(err);
+      }
+    });
+  }
+
   async function send(url: string, req: HttpRequest = {}): Promise<HttpResponse> {
     const headers: Record<string, string> = { 'user-agent': USER_AGENT, accept: 'application/json', ...req.headers };
     let body: string | undefined;
@@ -102,29 +165,25 @@ export function createHttpClient(opts: HttpClientOptions): HttpClient {
     }
     // One overall deadline for connect + headers + body, redirects included, so neither a
     // slow-drip body nor a chain of redirects can hold a request longer than OIDC_TIMEOUT.
-    const signal = AbortSignal.timeout(opts.timeoutMs);
+    const deadline = Date.now() + opts.timeoutMs;
     const method = req.method ?? (body ? 'POST' : 'GET');
     // Only a GET is followed: a redirected POST may be repeated or turned into a GET
     // (RFC 9110 15.4.2, 15.4.3), and neither suits a token or revocation request.
     const redirects = method === 'GET' ? req.redirects : undefined;
     let current = url;
     for (let followed = 0; ; followed++) {
-      let res: Dispatcher.ResponseData;
+      let res: Omit<HttpResponse, 'url'>;
       try {
-        res = await request(current, { method, headers, body, dispatcher, signal });
-        if (!redirects || !isFollowedRedirect(res.statusCode)) {
-          const text = await res.body.text();
-          return { url: current, status: res.statusCode, headers: res.headers, text };
-        }
-        await res.body.dump();
+        res = await exchange(new URL(current), method, headers, body, deadline);
       } catch (err) {
         throw toHttpError(err, current, opts.timeoutMs);
       }
+      if (!redirects || !isFollowedRedirect(res.status)) return { url: current, ...res };
       const location = res.headers.location;
       current = redirectTarget({
         first: url,
         from: current,
-        status: res.statusCode,
+        status: res.status,
         location: Array.isArray(location) ? location[0] : location,
         followed,
         max: redirects.max,

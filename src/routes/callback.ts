@@ -11,7 +11,7 @@ import type { Services } from '../session/services.js';
 import { asyncHandler } from '../middleware/async-handler.js';
 import { validateAuthorizationResponse, type PendingLogin } from '../protocol/authorization-response.js';
 import { exchangeAuthorizationCode, type TokenResponse } from '../protocol/token-endpoint.js';
-import { fetchUserinfo } from '../protocol/userinfo.js';
+import { fetchUserinfo, userinfoWanted } from '../protocol/userinfo.js';
 import { resolveUser } from '../session/users.js';
 import { OidcError, isOidcError } from '../errors.js';
 import type { DpopKey, StoredDpopKey } from '../protocol/dpop.js';
@@ -20,6 +20,7 @@ import {
   readOidcData,
   regenerateSession,
   requireSession,
+  saveRegeneratedSession,
   saveSession,
   sessionMaxAgeMs,
   takePendingLogin,
@@ -69,9 +70,11 @@ async function completeLogin(req: Request, { config, provider, dpopKeys }: Callb
 
   let userinfo: Record<string, unknown> | undefined;
   const userinfoEndpoint = provider.endpoint(meta, 'userinfo');
-  if (config.fetchUserinfo && userinfoEndpoint) {
+  if (userinfoEndpoint && userinfoWanted(config.fetchUserinfo, config.scopes, idTokenClaims, config.authRequestExtraParams)) {
     const bound = tokens.tokenType === 'DPoP' && dpop ? provider.dpop(dpop.key) : undefined;
     userinfo = await fetchUserinfo(provider.http, userinfoEndpoint, tokens.accessToken, idTokenClaims.sub, bound);
+  } else if (userinfoEndpoint && config.fetchUserinfo === 'auto') {
+    config.logger.debug('userinfo not called: the ID token carries the claims of the requested scopes', { sub: idTokenClaims.sub });
   }
   // Userinfo carries the fresher profile; the identifying claims stay the ID token's. Claims that
   // only served validation (nonce, hashes) are dropped: they would be dead weight in every session.
@@ -206,7 +209,8 @@ export function callbackHandler(deps: CallbackDeps): RequestHandler {
     const replacedSessionId = (req as { sessionID?: string }).sessionID;
     await regenerateSession(req);
     writeOidcData(req, { states: inFlight, auth: result.auth });
-    await saveSession(req);
+    // Saved before the redirect: the browser may follow it before an end-of-response save lands.
+    await saveRegeneratedSession(req);
     // Back/front-channel logout find this session by the provider's sid or the user's sub.
     const sessionId = (req as { sessionID?: string }).sessionID;
     if (sessionId) {

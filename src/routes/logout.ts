@@ -9,7 +9,7 @@ import type { Request, RequestHandler, Response } from 'express';
 import type { Services } from '../session/services.js';
 import { absoluteUrl, wantsJson } from '../middleware/responses.js';
 import { asyncHandler } from '../middleware/async-handler.js';
-import { readOidcData, regenerateSession, requireSession, saveSession, writeOidcData, type AuthenticatedSession } from '../session/session-data.js';
+import { readOidcData, regenerateSession, requireSession, saveRegeneratedSession, writeOidcData, type AuthenticatedSession } from '../session/session-data.js';
 import { setContext } from '../session/context.js';
 import { endLogin } from '../session/end-login.js';
 import { crossSiteReason } from '../middleware/cross-site.js';
@@ -70,7 +70,7 @@ export function logoutHandlers(deps: Pick<Services, 'config' | 'provider' | 'sto
     // makes it non-empty) so the browser gets its cookie, leaves that write-back unreachable.
     await regenerateSession(req);
     writeOidcData(req, { loggedOutAt: Math.floor(Date.now() / 1000) });
-    await saveSession(req);
+    await saveRegeneratedSession(req);
     setContext(req, undefined, undefined);
     const ended = await endLogin(deps, auth, { sessionId, meta, revoke: config.revokeTokensOnLogout });
     const target = await logoutTarget(config, req, meta, ended);

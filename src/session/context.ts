@@ -3,7 +3,7 @@
  */
 import type { Request } from 'express';
 import { parseScopes } from '../protocol/bearer-token.js';
-import type { OidcContext, OidcHooks, OidcLogger, OidcUser } from '../types.js';
+import type { OidcClaims, OidcContext, OidcHooks, OidcLogger, OidcUser } from '../types.js';
 import { readOidcData, type AuthenticatedSession } from './session-data.js';
 import { NO_TOKEN_ACTIONS, type TokenActions, type TokenActionsFor } from './resource-fetch.js';
 
@@ -11,26 +11,73 @@ const ATTACHED = Symbol.for('express-oidc-rp.context');
 
 type Attachable = Request & { [ATTACHED]?: true };
 
-export function buildContext(auth: AuthenticatedSession | undefined, user: OidcUser | undefined, actions?: TokenActions): OidcContext {
-  const authenticated = auth !== undefined && user !== undefined;
-  const { fetch, refresh } = authenticated && actions ? actions : NO_TOKEN_ACTIONS;
-  return {
-    fetch,
-    refresh,
-    isAuthenticated: () => authenticated,
-    user: authenticated ? user : undefined,
-    claims: authenticated ? auth.claims : undefined,
-    accessToken: authenticated ? auth.accessToken : undefined,
-    idToken: authenticated ? auth.idToken : undefined,
-    refreshToken: authenticated ? auth.refreshToken : undefined,
-    accessTokenExpiresAt: authenticated ? auth.accessTokenExpiresAt : undefined,
-    scopes: authenticated ? grantedScopes(auth) : [],
-  };
+const yes = () => true;
+const no = () => false;
+
+/** Token actions, or how to make them: made on first use, since most requests never call them. */
+type ActionsSource = TokenActions | (() => TokenActions);
+
+/**
+ * req.oidc. Built on every request, so it allocates little: isAuthenticated is one of two shared
+ * functions, the scopes come from a cache, and `fetch` / `refresh` (prototype getters, so
+ * `const { fetch } = req.oidc` works as well) are made the first time a request reads them.
+ */
+class RequestContext implements OidcContext {
+  isAuthenticated: () => boolean;
+  user: OidcUser | undefined;
+  claims: OidcClaims | undefined;
+  accessToken: string | undefined;
+  idToken: string | undefined;
+  refreshToken: string | undefined;
+  accessTokenExpiresAt: number | undefined;
+  scopes: string[];
+  #actions: ActionsSource;
+
+  constructor(auth: AuthenticatedSession | undefined, user: OidcUser | undefined, actions: ActionsSource | undefined) {
+    const authenticated = auth !== undefined && user !== undefined;
+    this.isAuthenticated = authenticated ? yes : no;
+    this.user = authenticated ? user : undefined;
+    this.claims = authenticated ? auth.claims : undefined;
+    this.accessToken = authenticated ? auth.accessToken : undefined;
+    this.idToken = authenticated ? auth.idToken : undefined;
+    this.refreshToken = authenticated ? auth.refreshToken : undefined;
+    this.accessTokenExpiresAt = authenticated ? auth.accessTokenExpiresAt : undefined;
+    this.scopes = authenticated ? grantedScopes(auth) : [];
+    this.#actions = authenticated && actions ? actions : NO_TOKEN_ACTIONS;
+  }
+
+  #resolved(): TokenActions {
+    if (typeof this.#actions === 'function') this.#actions = this.#actions();
+    return this.#actions;
+  }
+
+  get fetch(): OidcContext['fetch'] {
+    return this.#resolved().fetch;
+  }
+
+  get refresh(): OidcContext['refresh'] {
+    return this.#resolved().refresh;
+  }
 }
 
-/** The token response's scope, else the claims' `scope` and `scp` (protocol/bearer-token.ts parseScopes). */
+export function buildContext(auth: AuthenticatedSession | undefined, user: OidcUser | undefined, actions?: ActionsSource): OidcContext {
+  return new RequestContext(auth, user, actions);
+}
+
+/** Parsed scope strings: an app sees a handful of distinct ones, parsed once each. */
+const parsedScopes = new Map<string, readonly string[]>();
+const PARSED_SCOPES_MAX = 256;
+
+/** The token response's scope, else the claims' `scope` and `scp` (protocol/bearer-token.ts parseScopes). A fresh array each time. */
 function grantedScopes(auth: AuthenticatedSession): string[] {
-  return auth.scope !== undefined ? parseScopes(auth.scope) : parseScopes(auth.claims.scope, auth.claims.scp);
+  if (auth.scope === undefined) return parseScopes(auth.claims.scope, auth.claims.scp);
+  let parsed = parsedScopes.get(auth.scope);
+  if (parsed === undefined) {
+    parsed = parseScopes(auth.scope);
+    if (parsedScopes.size >= PARSED_SCOPES_MAX) parsedScopes.clear();
+    parsedScopes.set(auth.scope, parsed);
+  }
+  return parsed.slice();
 }
 
 /** What building a context reads from the configuration (ResolvedConfig has it). */
@@ -79,10 +126,11 @@ export function continueWithContext(req: Request, config: ContextSettings, next:
 /** Replace the context (after login, refresh or logout within the same request). */
 export function setContext(req: Request, auth: AuthenticatedSession | undefined, user: OidcUser | undefined, fetcher?: TokenActionsFor): void {
   // After a refresh through these actions, req.oidc shows the new tokens within the same request.
-  const refreshed = () => setContext(req, auth, user, fetcher);
   // When these actions learn that the login is over, req.oidc says signed out within the same request.
   const ended = () => setContext(req, undefined, undefined);
-  const ctx = buildContext(auth, user, auth && fetcher ? fetcher(req, auth, refreshed, ended) : undefined);
+  // Made on first use (most requests never call fetch or refresh).
+  const actions = auth && fetcher ? () => fetcher(req, auth, () => setContext(req, auth, user, fetcher), ended) : undefined;
+  const ctx = buildContext(auth, user, actions);
   req.oidc = ctx;
   if (ctx.isAuthenticated()) req.user = user;
   else delete req.user;

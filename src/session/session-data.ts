@@ -92,6 +92,38 @@ const promisify = (fn: (cb: (err?: unknown) => void) => void): Promise<void> => 
 
 export const regenerateSession = (req: Request) => promisify((cb) => requireSession(req).regenerate(cb));
 export const saveSession = (req: Request) => promisify((cb) => requireSession(req).save(cb));
+
+/** The session as express-session compares it to decide whether it changed: its JSON, without the cookie. */
+function sessionJson(session: SessionLike): string {
+  // A copy without the cookie rather than a replacer function: JSON.stringify's fast path.
+  return JSON.stringify({ ...session, cookie: undefined });
+}
+
+/**
+ * Save a session regenerateSession() just made, once. express-session knows a session was saved
+ * only through the save() it wraps on a session it loaded or generated itself; the one
+ * regenerate() makes is not wrapped, so as the response ends express-session writes it to the
+ * store again, the same data a second time (and the end of the response waits for that write).
+ * After this save, that session's save() writes only when the session changed since (compared as
+ * express-session compares, without the cookie): exactly what express-session does for a session
+ * it knows was saved, which then neither saves nor touches it.
+ */
+export async function saveRegeneratedSession(req: Request): Promise<void> {
+  const session = requireSession(req);
+  await saveSession(req);
+  const saved = sessionJson(session);
+  const save = session.save;
+  Object.defineProperty(session, 'save', {
+    configurable: true,
+    enumerable: false,
+    writable: true,
+    value(this: SessionLike, cb?: (err?: unknown) => void) {
+      if (sessionJson(this) !== saved) return save.call(this, cb ?? (() => {}));
+      if (cb) process.nextTick(cb);
+      return this;
+    },
+  });
+}
 export const destroySession = (req: Request) => promisify((cb) => requireSession(req).destroy(cb));
 
 /**

@@ -51,7 +51,12 @@ interface Entry {
   /** A string, or a set's members with their expiry (epoch ms). */
   value: string | Map<string, number>;
   expiresAt: number;
+  /** A set's size at which the next add prunes its expired members. */
+  pruneAt?: number;
 }
+
+/** A set is pruned on add from this size on, then each time it has doubled since. */
+const PRUNE_MIN = 64;
 
 /** How many entries one sweep tick examines: the sweep never holds the event loop for long. */
 const SWEEP_BATCH = 1000;
@@ -209,12 +214,32 @@ export class MemorySharedStore implements SharedStore {
     return v;
   }
 
+  /**
+   * Add (or renew) a member. Constant time however big the set: expired members are pruned when
+   * the set has doubled since the last prune (so it holds at most about twice its live members),
+   * and reads prune them anyway. The set lives as long as its longest-lived member at least.
+   */
   async addToSet(key: string, member: string, ttlMs: number): Promise<void> {
-    const set = this.liveSet(key) ?? new Map<string, number>();
-    set.set(member, this.now() + ttlMs);
-    let expiresAt = 0;
-    for (const t of set.values()) expiresAt = Math.max(expiresAt, t);
-    this.put(key, { value: set, expiresAt });
+    const entry = this.live(key);
+    const expiresAt = this.now() + ttlMs;
+    if (!(entry?.value instanceof Map)) {
+      this.put(key, { value: new Map([[member, expiresAt]]), expiresAt, pruneAt: PRUNE_MIN });
+      return;
+    }
+    const set = entry.value;
+    let longest = entry.expiresAt;
+    let pruneAt = entry.pruneAt ?? PRUNE_MIN;
+    if (set.size >= pruneAt) {
+      const now = this.now();
+      longest = 0;
+      for (const [m, t] of set) {
+        if (t <= now) set.delete(m);
+        else longest = Math.max(longest, t);
+      }
+      pruneAt = Math.max(PRUNE_MIN, 2 * set.size);
+    }
+    set.set(member, expiresAt);
+    this.put(key, { value: set, expiresAt: Math.max(longest, expiresAt), pruneAt });
   }
 
   async removeFromSet(key: string, member: string): Promise<void> {

@@ -479,6 +479,34 @@ describe('userinfo', () => {
     expect(op.count('/userinfo')).toBe(before);
   });
 
+  it("fetchUserinfo auto: an ID token carrying the requested scopes' claims logs in without userinfo", async () => {
+    const op = f.op();
+    // A userinfo answer that would fail the login shows the call is not made.
+    op.set({ userinfoClaims: { sub: 'someone-else' } });
+    const rp = await newRp(op, { fetchUserinfo: 'auto' });
+    const before = op.count('/userinfo');
+    const me = await expectLoggedIn(rp, await attempt(rp));
+    expect(op.count('/userinfo')).toBe(before);
+    expect(me.body.claims.email).toBe('user1@example.com');
+  });
+
+  it('fetchUserinfo auto: an ID token without them calls userinfo, whose claims are merged', async () => {
+    const op = f.op();
+    op.set({ idTokenClaims: { email: undefined, email_verified: undefined }, userinfoClaims: { email: 'from-userinfo@example.com' } });
+    const rp = await newRp(op, { fetchUserinfo: 'auto' });
+    const before = op.count('/userinfo');
+    const me = await expectLoggedIn(rp, await attempt(rp));
+    expect(op.count('/userinfo')).toBe(before + 1);
+    expect(me.body.claims.email).toBe('from-userinfo@example.com');
+  });
+
+  it("fetchUserinfo auto: a scope of the provider's own calls userinfo (its checks apply)", async () => {
+    const op = f.op();
+    op.set({ userinfoClaims: { sub: 'someone-else' } });
+    const rp = await newRp(op, { fetchUserinfo: 'auto', scopes: ['openid', 'email', 'groups'] });
+    await expectRejected(rp, await attempt(rp), 'OIDC_USERINFO_SUB_MISMATCH');
+  });
+
   it('userinfo claims are merged, but never override iss/sub', async () => {
     f.op().set({ userinfoClaims: { name: 'Fresh Name', iss: 'http://evil.example' } });
     const me = await expectLoggedIn(f.rp(), await attempt(f.rp()));

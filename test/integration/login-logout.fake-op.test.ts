@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import request from 'supertest';
+import session from 'express-session';
 import { startFakeOp, type FakeOp, type FakeOpOptions } from '../support/fake-op.js';
 import { startRpApp, type RpApp } from '../support/rp-app.js';
 import type { LogoutUrlContext, OidcAuthOptions } from '../../src/types.js';
@@ -227,6 +228,40 @@ describe('session at login', () => {
           .set('cookie', after as string)
       ).body.authenticated,
     ).toBe(true);
+  });
+
+  it('the signed-in session is written to the store once, complete, before the redirect reaches the browser', async () => {
+    // express-session writes back, as the response ends, a session it does not know was saved: the
+    // one regenerate() made. The callback saves it itself (the browser may follow the redirect
+    // before an end-of-response save lands), so a second write would be the same data again.
+    const store = new session.MemoryStore();
+    const writes: string[] = [];
+    const set = store.set.bind(store);
+    store.set = (sid, sess, cb) => {
+      writes.push(sid);
+      set(sid, sess, cb);
+    };
+    const rp = await startRpApp({ oidc: baseOptions(f.op()), store });
+    extraRps.push(rp);
+    const agent = request.agent(rp.url);
+    const start = await startLogin(agent);
+    const cb = await agent.get(pathOf(await atFakeOp(start.headers.location as string)));
+    expect(cb.headers.location, JSON.stringify(rp.logs)).toBe(WELCOME);
+    const before = sessionIdOf(sessionCookie(start) as string);
+    const after = sessionIdOf(sessionCookie(cb) as string);
+    // The login route's session (its pending login), then the signed-in one: once each.
+    expect(writes).toEqual([before, after]);
+    const stored = await new Promise<{ oidc?: { auth?: { sub: string } } } | null | undefined>((resolve) =>
+      store.get(after, (_err, s) => resolve(s as { oidc?: { auth?: { sub: string } } } | null | undefined)),
+    );
+    expect(stored?.oidc?.auth?.sub).toBe('user-1');
+    expect((await agent.get('/me').set('accept', 'application/json')).status).toBe(200);
+    // Logout's fresh session (its marker) is written once as well.
+    writes.length = 0;
+    const out = await agent.post('/oidc/logout');
+    expect(out.status).toBe(303);
+    expect(writes).toEqual([sessionIdOf(sessionCookie(out) as string)]);
+    await expectLoggedOut(agent);
   });
 
   it('two tabs: the second login completes first, then the first; both succeed', async () => {

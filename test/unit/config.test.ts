@@ -231,6 +231,27 @@ describe('resolveConfig: env parsing of booleans', () => {
   });
 });
 
+describe('resolveConfig: fetchUserinfo is true, false or auto', () => {
+  it.each([
+    ['true', true],
+    ['0', false],
+    ['auto', 'auto'],
+    ['AUTO', 'auto'],
+  ])('OIDC_FETCH_USERINFO=%j -> %j', (raw, expected) => {
+    expect(resolve({}, { OIDC_FETCH_USERINFO: raw }).fetchUserinfo).toBe(expected);
+  });
+
+  it('in code: true, false or "auto"', () => {
+    expect(resolve({ fetchUserinfo: 'auto' }).fetchUserinfo).toBe('auto');
+    expect(resolve({ fetchUserinfo: false }).fetchUserinfo).toBe(false);
+  });
+
+  it('anything else names the option, its env var and the three values', () => {
+    expectConfigError(() => resolve({}, { OIDC_FETCH_USERINFO: 'sometimes' }), '"fetchUserinfo"', 'OIDC_FETCH_USERINFO', 'true, false or auto', 'sometimes');
+    expectConfigError(() => resolve({ fetchUserinfo: 'yes' as unknown as boolean }), '"fetchUserinfo"', 'true, false or "auto"');
+  });
+});
+
 describe('resolveConfig: env parsing of numbers', () => {
   it('OIDC_TIMEOUT "2.5" (seconds) -> timeoutMs 2500', () => {
     expect(resolve({}, { OIDC_TIMEOUT: '2.5' }).timeoutMs).toBe(2500);

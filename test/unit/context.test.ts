@@ -143,6 +143,66 @@ describe('setContext', () => {
   });
 });
 
+describe('req.oidc.fetch and req.oidc.refresh: made on first use', () => {
+  function fetcher() {
+    const made: Array<{ req: Request; auth: AuthenticatedSession; onRefreshed: () => void }> = [];
+    const fetch = vi.fn(async () => new Response('ok'));
+    const refresh = vi.fn(async () => {});
+    const make = vi.fn((req: Request, a: AuthenticatedSession, onRefreshed: () => void) => {
+      made.push({ req, auth: a, onRefreshed });
+      return { fetch, refresh };
+    });
+    return { make, made, fetch, refresh };
+  }
+
+  it('a request that never uses them never makes them; the first use makes them once, for this request and login', async () => {
+    const f = fetcher();
+    const req = fakeReq();
+    const a = auth();
+    setContext(req, a, { id: 'u1' } as OidcUser, f.make);
+    expect(f.make).not.toHaveBeenCalled();
+    // Destructured, as an app may: the functions need no `this`.
+    const { fetch, refresh } = req.oidc;
+    await fetch('https://api.example.com/x');
+    await refresh();
+    await req.oidc.fetch('https://api.example.com/y');
+    expect(f.make).toHaveBeenCalledTimes(1);
+    expect(f.made[0]).toMatchObject({ req, auth: a });
+    expect(f.fetch).toHaveBeenCalledTimes(2);
+    expect(f.refresh).toHaveBeenCalledTimes(1);
+  });
+
+  it('after a refresh through them, req.oidc shows the new tokens (a new context for the same request)', async () => {
+    const f = fetcher();
+    const req = fakeReq();
+    const a = auth();
+    setContext(req, a, { id: 'u1' } as OidcUser, f.make);
+    await req.oidc.refresh();
+    a.accessToken = 'at-2';
+    f.made[0]?.onRefreshed();
+    expect(req.oidc.accessToken).toBe('at-2');
+  });
+
+  it('without a signed-in user they reject with OIDC_NOT_AUTHENTICATED, and the maker is never called', async () => {
+    const f = fetcher();
+    const req = fakeReq();
+    setContext(req, auth(), undefined, f.make);
+    const { fetch } = req.oidc;
+    await expect(fetch('https://api.example.com/x')).rejects.toMatchObject({ code: 'OIDC_NOT_AUTHENTICATED' });
+    await expect(req.oidc.refresh()).rejects.toMatchObject({ code: 'OIDC_NOT_AUTHENTICATED' });
+    expect(f.make).not.toHaveBeenCalled();
+  });
+
+  it('each request gets its own scopes array (the parse is shared, the array is not)', () => {
+    const one = buildContext(auth(), { id: 'u1' } as OidcUser);
+    one.scopes.push('admin');
+    const two = buildContext(auth(), { id: 'u1' } as OidcUser);
+    expect(two.scopes).toEqual(['openid', 'email']);
+    const { isAuthenticated } = two;
+    expect(isAuthenticated()).toBe(true);
+  });
+});
+
 describe('attachContext', () => {
   it('no deserializeUser: synchronous, the stored user becomes req.user', () => {
     const req = fakeReq(auth({ user: { id: 'stored' } }));

@@ -10,6 +10,7 @@ import {
   readOidcData,
   regenerateSession,
   requireSession,
+  saveRegeneratedSession,
   saveSession,
   takePendingLogin,
   writeOidcData,
@@ -92,6 +93,36 @@ describe('session promise wrappers', () => {
     const boom = new Error('store down');
     const req = { session: { regenerate: (cb: (e?: unknown) => void) => cb(boom), save: () => {}, destroy: () => {} } } as unknown as Request;
     await expect(regenerateSession(req)).rejects.toBe(boom);
+  });
+});
+
+describe('saveRegeneratedSession', () => {
+  it("saves once; the session's own save() then writes only when it changed (express-session's end-of-response save)", async () => {
+    const req = fakeReq();
+    const calls = req.session.calls as string[];
+    writeOidcData(req, { loggedOutAt: 1 });
+    await saveRegeneratedSession(req);
+    expect(calls).toEqual(['save']);
+    // As express-session calls it when the response ends: unchanged, no store write, callback still called.
+    const save = (req.session as unknown as { save(cb: () => void): unknown }).save;
+    await new Promise<void>((resolve) => save.call(req.session, resolve));
+    expect(calls).toEqual(['save']);
+    // A change to the cookie alone is not a change (express-session's own comparison ignores it).
+    (req.session as Record<string, unknown>).cookie = { maxAge: 5 };
+    await new Promise<void>((resolve) => save.call(req.session, resolve));
+    expect(calls).toEqual(['save']);
+    // Changed after the save: written.
+    writeOidcData(req, { loggedOutAt: 2 });
+    await new Promise<void>((resolve) => save.call(req.session, resolve));
+    expect(calls).toEqual(['save', 'save']);
+  });
+
+  it('a failed save rejects, and save() stays as it was', async () => {
+    const req = fakeReq();
+    const failing = (cb: (err?: unknown) => void) => cb(new Error('store down'));
+    (req.session as Record<string, unknown>).save = failing;
+    await expect(saveRegeneratedSession(req)).rejects.toThrow('store down');
+    expect((req.session as Record<string, unknown>).save).toBe(failing);
   });
 });
 
