@@ -52,13 +52,15 @@ const quietLogger = { debug() {}, info() {}, warn: (m: string) => console.error(
 const app = express();
 let close: () => Promise<void> = async () => {};
 
-// The same unprotected route in every app: the bearer comparison's baseline.
-app.get('/open', (_req, res) => {
-  res.json({ sub: 'anonymous' });
-});
+/** An unprotected route, mounted where each app mounts its protected ones (the bearer comparison's baseline). */
+const open = () =>
+  app.get('/open', (_req, res) => {
+    res.json({ sub: 'anonymous' });
+  });
 
 if (TARGET === 'floor') {
   app.use(session(sessionOptions(sessionStore('floor:sess:'))));
+  open();
   app.get('/seed', (req, res) => {
     (req.session as unknown as Record<string, unknown>).user = { sub: 'user-1', email: 'user1@example.com' };
     res.json({ ok: true });
@@ -93,6 +95,8 @@ if (TARGET === 'floor') {
   });
   app.use(session(sessionOptions(sessionStore('oidc:sess:'))));
   app.use(oidc.router);
+  // The same stack as /bearer (express-session, oidc.router), without bearerAuth().
+  open();
   app.get('/bearer', oidc.bearerAuth(), (req, res) => {
     res.json({ sub: req.oidc.claims?.sub });
   });
@@ -122,6 +126,7 @@ if (TARGET === 'floor') {
       ...(redis ? { session: { store: new RedisStore({ client: redis, prefix: 'eoc:sess:' }) as never } } : {}),
     }),
   );
+  open();
   app.get('/api', eoc.requiresAuth(), (req, res) => {
     // Its req.oidc (express-oidc-rp's declaration of req.oidc is the one TypeScript sees here).
     res.json({ sub: (req as unknown as { oidc: { user?: { sub?: string } } }).oidc.user?.sub });

@@ -42,7 +42,7 @@ export interface Target {
 export const label = (s: TargetSpec): string => `${s.kind}-${s.store}`;
 
 export async function startTarget(spec: TargetSpec, provider: ProviderEnv): Promise<Target> {
-  const child = fork(new URL('./app-server.ts', import.meta.url), [], {
+  const child = fork(process.env.BENCH_APP_SERVER ?? new URL('./app-server.ts', import.meta.url), [], {
     execArgv: ['--import', 'tsx', '--expose-gc'],
     env: {
       ...process.env,

@@ -227,6 +227,7 @@ async function loginPhase(op: FakeOp, provider: ProviderEnv): Promise<void> {
     { name: 'ours-memory, fetchUserinfo: auto', spec: { kind: 'ours', store: 'memory', oursOptions: { fetchUserinfo: 'auto' } } },
     { name: 'eoc-cookie', spec: { kind: 'eoc', store: 'cookie' } },
     { name: 'ours-redis', spec: { kind: 'ours', store: 'redis' } },
+    { name: 'ours-redis, fetchUserinfo: auto', spec: { kind: 'ours', store: 'redis', oursOptions: { fetchUserinfo: 'auto' } } },
     { name: 'eoc-redis', spec: { kind: 'eoc', store: 'redis' } },
   ];
   const targets = new Map<string, Target>();
@@ -375,8 +376,9 @@ async function memoryPhase(op: FakeOp, provider: ProviderEnv, redisUrl: string):
   const usedMemory = async () => Number(/used_memory:(\d+)/.exec(await redis.info('memory'))?.[1]);
   say(`\n### Memory after ${group(MEMORY_LOGINS)} logins and ${group(MEMORY_REQUESTS)} requests (ours)`);
   say();
-  say('Heap: heapUsed of the relying-party process after a full GC. Redis: INFO used_memory. Logins 10 at a time;');
-  say('requests spread round-robin over all the sessions. Steady: what the requests and an idle pause add.');
+  say('Heap: heapUsed of the relying-party process after a full GC. Redis: INFO used_memory. Logins 10 at a time,');
+  say('then the requests spread round-robin over all the sessions, then 5 s idle; per login = growth since the start');
+  say('(after a warm-up of 100 logins and 5,000 requests) / logins. Steady: the requests and the pause add nothing.');
   say();
   const rows: string[][] = [];
   const series: string[] = [];
@@ -435,14 +437,15 @@ async function memoryPhase(op: FakeOp, provider: ProviderEnv, redisUrl: string):
           tokenSetBytes = sets.length;
           tokenSetRedis = sets.usage;
         }
-        const perLogin = (afterLogins.heap - start.heap) / MEMORY_LOGINS;
-        const redisPerLogin = store === 'redis' ? ((afterLogins.redis as number) - (start.redis as number)) / MEMORY_LOGINS : Number.NaN;
+        const perLogin = (heap: number) => f0((heap - start.heap) / MEMORY_LOGINS);
+        const redisPerLogin = (at: MemoryPoint) => (store === 'redis' ? f0(((at.redis as number) - (start.redis as number)) / MEMORY_LOGINS) : '-');
         rows.push([
           store,
-          f0(perLogin),
-          store === 'redis' ? f0(redisPerLogin) : '-',
+          perLogin(afterLogins.heap),
+          perLogin(idle.heap),
           kb(afterRequests.heap - afterLogins.heap),
-          kb(idle.heap - afterLogins.heap),
+          kb(idle.heap - afterRequests.heap),
+          redisPerLogin(idle),
           store === 'redis' ? kb((idle.redis as number) - (afterLogins.redis as number)) : '-',
           store === 'redis' ? `${f0(sessionBytes)} / ${f0(sessionRedis)}` : f0(sessionBytes),
           store === 'redis' ? `${f0(tokenSetBytes)} / ${f0(tokenSetRedis)}` : '-',
@@ -460,11 +463,12 @@ async function memoryPhase(op: FakeOp, provider: ProviderEnv, redisUrl: string):
   table(
     [
       'store',
-      'heap bytes/login',
-      'Redis bytes/login',
+      'heap bytes/login, after the logins',
+      'at the end',
       `heap change over the ${group(MEMORY_REQUESTS)} requests`,
-      'heap change after idle',
-      'Redis change after requests + idle',
+      'then over 5 s idle',
+      'Redis used_memory bytes/login, at the end',
+      'Redis change over requests + idle',
       'session JSON bytes (/ Redis MEMORY USAGE)',
       'token set JSON bytes / Redis MEMORY USAGE',
     ],

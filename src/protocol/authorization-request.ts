@@ -50,7 +50,10 @@ export function authorizationParams(p: AuthorizationRequestParams): Record<strin
 export function buildAuthorizationUrl(p: AuthorizationRequestParams): string {
   // Keep any query the endpoint already has (some providers put tenant info there).
   const url = new URL(p.authorizationEndpoint);
-  for (const [k, v] of Object.entries(authorizationParams(p))) url.searchParams.set(k, v);
+  // Built apart and serialised once: each url.searchParams.set() rewrites the whole query.
+  const query = new URLSearchParams(url.search);
+  for (const [k, v] of Object.entries(authorizationParams(p))) query.set(k, v);
+  url.search = query.toString();
   return url.toString();
 }
 

@@ -7,9 +7,12 @@ import type { OidcClaims, OidcContext, OidcHooks, OidcLogger, OidcUser } from '.
 import { readOidcData, type AuthenticatedSession } from './session-data.js';
 import { NO_TOKEN_ACTIONS, type TokenActions, type TokenActionsFor } from './resource-fetch.js';
 
-const ATTACHED = Symbol.for('express-oidc-rp.context');
-
-type Attachable = Request & { [ATTACHED]?: true };
+/**
+ * On a context: the request it was attached to. Kept on the context, not the request: a new
+ * property on Express' request object is a costly store on every request, the context is ours.
+ * Symbol.for, so that two copies of the library loaded in one app recognise each other's.
+ */
+const ATTACHED: unique symbol = Symbol.for('express-oidc-rp.context');
 
 const yes = () => true;
 const no = () => false;
@@ -31,9 +34,10 @@ class RequestContext implements OidcContext {
   refreshToken: string | undefined;
   accessTokenExpiresAt: number | undefined;
   scopes: string[];
+  [ATTACHED]: Request | undefined;
   #actions: ActionsSource;
 
-  constructor(auth: AuthenticatedSession | undefined, user: OidcUser | undefined, actions: ActionsSource | undefined) {
+  constructor(auth: AuthenticatedSession | undefined, user: OidcUser | undefined, actions: ActionsSource | undefined, owner: Request | undefined) {
     const authenticated = auth !== undefined && user !== undefined;
     this.isAuthenticated = authenticated ? yes : no;
     this.user = authenticated ? user : undefined;
@@ -43,6 +47,7 @@ class RequestContext implements OidcContext {
     this.refreshToken = authenticated ? auth.refreshToken : undefined;
     this.accessTokenExpiresAt = authenticated ? auth.accessTokenExpiresAt : undefined;
     this.scopes = authenticated ? grantedScopes(auth) : [];
+    this[ATTACHED] = owner;
     this.#actions = authenticated && actions ? actions : NO_TOKEN_ACTIONS;
   }
 
@@ -60,8 +65,8 @@ class RequestContext implements OidcContext {
   }
 }
 
-export function buildContext(auth: AuthenticatedSession | undefined, user: OidcUser | undefined, actions?: ActionsSource): OidcContext {
-  return new RequestContext(auth, user, actions);
+export function buildContext(auth: AuthenticatedSession | undefined, user: OidcUser | undefined, actions?: ActionsSource, owner?: Request): OidcContext {
+  return new RequestContext(auth, user, actions, owner);
 }
 
 /** Parsed scope strings: an app sees a handful of distinct ones, parsed once each. */
@@ -93,7 +98,7 @@ export interface ContextSettings {
  * deserializeUser hook has to run: the hot path of every request allocates no promise.
  */
 export function attachContext(req: Request, config: ContextSettings): OidcContext | Promise<OidcContext> {
-  if ((req as Attachable)[ATTACHED]) return req.oidc;
+  if ((req as { oidc?: { [ATTACHED]?: unknown } }).oidc?.[ATTACHED] === req) return req.oidc;
   const auth = readOidcData(req)?.auth;
   const { deserializeUser } = config.hooks;
   if (!auth || !deserializeUser) {
@@ -127,12 +132,19 @@ export function continueWithContext(req: Request, config: ContextSettings, next:
 export function setContext(req: Request, auth: AuthenticatedSession | undefined, user: OidcUser | undefined, fetcher?: TokenActionsFor): void {
   // After a refresh through these actions, req.oidc shows the new tokens within the same request.
   // When these actions learn that the login is over, req.oidc says signed out within the same request.
-  const ended = () => setContext(req, undefined, undefined);
-  // Made on first use (most requests never call fetch or refresh).
-  const actions = auth && fetcher ? () => fetcher(req, auth, () => setContext(req, auth, user, fetcher), ended) : undefined;
-  const ctx = buildContext(auth, user, actions);
+  // Made on first use (most requests never call fetch or refresh), closures included.
+  const actions =
+    auth && fetcher
+      ? () =>
+          fetcher(
+            req,
+            auth,
+            () => setContext(req, auth, user, fetcher),
+            () => setContext(req, undefined, undefined),
+          )
+      : undefined;
+  const ctx = buildContext(auth, user, actions, req);
   req.oidc = ctx;
   if (ctx.isAuthenticated()) req.user = user;
   else delete req.user;
-  (req as Attachable)[ATTACHED] = true;
 }

@@ -382,6 +382,26 @@ describe('user hooks', () => {
     expect(sources).toEqual(['bearer', 'bearer']);
   });
 
+  it('a cached token: each request gets its own req.oidc and scopes; each route still checks its own scopes', async () => {
+    const rt = makeRt();
+    const app = express();
+    app.get('/read', bearerAuth(rt, { scopes: ['read'] }), (req, res) => {
+      const scopes = [...req.oidc.scopes];
+      req.oidc.scopes.push('tampered');
+      res.json({ scopes, sub: req.oidc.claims?.sub, token: req.oidc.accessToken === undefined ? null : 'set' });
+    });
+    app.get('/admin', bearerAuth(rt, { scopes: ['admin'] }), (_req, res) => {
+      res.json({ ok: true });
+    });
+    const token = await jwtAt({ sub: 'cached' });
+    for (let i = 0; i < 3; i++) {
+      const read = await get(app, token, '/read');
+      expect(read.status).toBe(200);
+      expect(read.body).toEqual({ scopes: ['openid', 'read'], sub: 'cached', token: 'set' });
+      expect((await get(app, token, '/admin')).status).toBe(403);
+    }
+  });
+
   it('verifyClaims returning false -> 401 invalid_token', async () => {
     const rt = makeRt({ hooks: { verifyClaims: (claims) => claims.sub !== 'blocked' } });
     const app = apiFor(rt);

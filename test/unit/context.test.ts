@@ -204,6 +204,16 @@ describe('req.oidc.fetch and req.oidc.refresh: made on first use', () => {
 });
 
 describe('attachContext', () => {
+  it("a context attached to another request is not this request's (it is built from this one's session)", () => {
+    const first = fakeReq(auth());
+    setContext(first, auth(), { id: 'first' } as OidcUser);
+    const second = fakeReq(auth({ user: { id: 'second' } }));
+    second.oidc = first.oidc;
+    const ctx = attachContext(second, fakeRuntime().rt) as OidcContext;
+    expect(ctx).not.toBe(first.oidc);
+    expect(ctx.user).toEqual({ id: 'second' });
+  });
+
   it('no deserializeUser: synchronous, the stored user becomes req.user', () => {
     const req = fakeReq(auth({ user: { id: 'stored' } }));
     const ctx = attachContext(req, fakeRuntime().rt);
