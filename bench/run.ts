@@ -164,6 +164,10 @@ async function routePhase(op: FakeOp, provider: ProviderEnv, extraTargets: Map<s
     `ours / express-openid-connect, capacity: memory store vs its default cookie session ${f2(capacityRatio('eoc-cookie', 'ours-memory') ** -1)}x, ` +
       `Redis vs Redis ${f2(capacityRatio('eoc-redis', 'ours-redis') ** -1)}x. Token endpoint calls during the phase: ${providerCalls} (target 0).`,
   );
+  say(
+    `ours / same (the library's middleware alone: the same session payload, without oidc.router and requireAuth()), capacity: ` +
+      `memory ${f2(capacityRatio('ours-memory', 'same-memory'))}, Redis ${f2(capacityRatio('ours-redis', 'same-redis'))}.`,
+  );
   say('floor: express-session holding { user: { sub, email } }; same: the floor app, its session holding what ours keeps.');
   extraTargets.set('ours-memory', t('ours-memory'));
   for (const [name, target] of targets) if (name !== 'ours-memory') await target.stop();
