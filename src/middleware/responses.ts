@@ -48,6 +48,19 @@ export interface LoginRequired {
   description: string;
 }
 
+/**
+ * A redirect without a body. Express' res.redirect negotiates a "Redirecting to" note for each one
+ * (Accept parsing, a MIME lookup, HTML escaping) that browsers never show (RFC 9110 15.4 does not
+ * ask for it), and two redirects are on the path of every login. res.location() keeps Express' URL
+ * encoding of the target.
+ */
+export function sendRedirect(res: Response, status: 302 | 303, url: string): void {
+  res.location(url);
+  res.statusCode = status;
+  res.setHeader('content-length', '0');
+  res.end();
+}
+
 /** The user must sign in (again): 401 JSON with the login URL for API callers, a 302 to it for pages. */
 export function sendLoginRequired(req: Request, res: Response, loginPath: string, why: LoginRequired): void {
   const loginUrl = loginUrlFor(loginPath, req);
@@ -56,7 +69,7 @@ export function sendLoginRequired(req: Request, res: Response, loginPath: string
     res.status(401).set(LOGIN_URL_HEADER, loginUrl).json({ error: why.error, error_description: why.description, login_url: loginUrl });
     return;
   }
-  res.redirect(302, loginUrl);
+  sendRedirect(res, 302, loginUrl);
 }
 
 /** 503 with Retry-After: the provider (or the store) is down, which says nothing about the user's credentials. */

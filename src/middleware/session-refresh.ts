@@ -15,7 +15,7 @@
 import type { Request, RequestHandler } from 'express';
 import type { Services } from '../session/services.js';
 import { asyncHandler } from './async-handler.js';
-import { loginPathOf, sendLoginRequired, sendUnavailable, wantsJson } from './responses.js';
+import { loginPathOf, sendLoginRequired, sendRedirect, sendUnavailable, wantsJson } from './responses.js';
 import { accessTokenScheme } from '../protocol/bearer-token.js';
 import { continueWithContext, setContext } from '../session/context.js';
 import { destroySession, readOidcData, type AuthenticatedSession } from '../session/session-data.js';
@@ -100,7 +100,7 @@ export function sessionRefresh(services: Pick<Services, 'config' | 'provider' | 
       const back = safeRedirectTarget(req.originalUrl, { baseUrl: config.baseUrl, allowedHosts: [] });
       const url = await beginAuthorization(req, services, meta, { next: back, silent: true });
       res.set('cache-control', 'no-store');
-      res.redirect(302, url);
+      sendRedirect(res, 302, url);
       return;
     }
     // Other methods (a form POST) cannot survive a redirect round trip: let them through.

@@ -9,6 +9,7 @@ import type { Request, RequestHandler } from 'express';
 import { randomBytes } from 'node:crypto';
 import type { Services } from '../session/services.js';
 import { asyncHandler } from '../middleware/async-handler.js';
+import { sendRedirect } from '../middleware/responses.js';
 import { validateAuthorizationResponse, type PendingLogin } from '../protocol/authorization-response.js';
 import { exchangeAuthorizationCode, type TokenResponse } from '../protocol/token-endpoint.js';
 import { fetchUserinfo, userinfoWanted } from '../protocol/userinfo.js';
@@ -29,7 +30,7 @@ import {
 } from '../session/session-data.js';
 import { setContext } from '../session/context.js';
 import { endLogin } from '../session/end-login.js';
-import type { OidcClaims, OidcUser } from '../types.js';
+import type { OidcClaims, OidcHooks, OidcUser } from '../types.js';
 
 interface LoginResult {
   auth: AuthenticatedSession;
@@ -98,7 +99,7 @@ async function completeLogin(req: Request, { config, provider, dpopKeys }: Callb
     sub: idTokenClaims.sub,
     sid: typeof idTokenClaims.sid === 'string' ? idTokenClaims.sid : undefined,
     claims,
-    user: config.hooks.serializeUser ? config.hooks.serializeUser(user) : user,
+    user: sessionUser(config.hooks, user),
     authTime: now,
     renewAt: now + config.renewIdTokenExpirySeconds,
     accessToken: config.storeAccessToken ? tokens.accessToken : undefined,
@@ -116,6 +117,19 @@ async function completeLogin(req: Request, { config, provider, dpopKeys }: Callb
   return { auth, user, tokens, dpopKey: dpop?.stored };
 }
 
+/**
+ * What the session keeps for the user: serializeUser's value; nothing when the user is the default
+ * one made from the claims (no user hooks), which storedUser() makes again when it is read.
+ */
+function sessionUser(hooks: OidcHooks, user: OidcUser): unknown {
+  if (hooks.serializeUser) {
+    const stored = hooks.serializeUser(user);
+    // Kept as undefined, it would read back as "the default user": refuse it instead.
+    if (stored === undefined || stored === null) throw new OidcError('OIDC_USER_NOT_FOUND', 'serializeUser returned no value to keep in the session');
+    return stored;
+  }
+  return hooks.filterUsersByClaims || hooks.createUser ? user : undefined;
+}
 /**
  * A new login in a session that was already signed in: the previous login ends like a logout
  * (tombstone, index entries), so its refresh token cannot be used again from here.
@@ -157,7 +171,7 @@ export function callbackHandler(deps: CallbackDeps): RequestHandler {
     // A replayed or stale callback (back button after login) for a session that is already
     // signed in: nothing to do, and no reason to show an error (express-openid-connect does the same).
     if (!pending && readOidcData(req)?.auth && req.query.error === undefined) {
-      res.redirect(302, config.loginRedirectUrl);
+      sendRedirect(res, 302, config.loginRedirectUrl);
       return;
     }
 
@@ -180,7 +194,7 @@ export function callbackHandler(deps: CallbackDeps): RequestHandler {
         // nothing changed, and an explicit save would store empty sessions for forged callbacks.
         await saveSession(req);
       }
-      res.redirect(302, config.loginRedirectUrlFailure);
+      sendRedirect(res, 302, config.loginRedirectUrlFailure);
       return;
     }
 
@@ -210,15 +224,18 @@ export function callbackHandler(deps: CallbackDeps): RequestHandler {
     await regenerateSession(req);
     writeOidcData(req, { states: inFlight, auth: result.auth });
     // Saved before the redirect: the browser may follow it before an end-of-response save lands.
-    await saveRegeneratedSession(req);
-    // Back/front-channel logout find this session by the provider's sid or the user's sub.
+    // Back/front-channel logout find this session by the provider's sid or the user's sub: the
+    // index entries are written alongside the session (independent keys; with Redis one round trip
+    // of waiting, not two). An entry whose session failed to save names a session that does not
+    // exist: a logout through it finds nothing to end, and it expires with the index's TTL.
     const sessionId = (req as { sessionID?: string }).sessionID;
-    if (sessionId) {
-      await index.add(result.auth.iss, result.auth.sub, result.auth.sid, { sessionId, loginId: result.auth.loginId }, sessionMaxAgeMs(req));
-    }
+    await Promise.all([
+      saveRegeneratedSession(req),
+      sessionId ? index.add(result.auth.iss, result.auth.sub, result.auth.sid, { sessionId, loginId: result.auth.loginId }, sessionMaxAgeMs(req)) : undefined,
+    ]);
     setContext(req, result.auth, result.user, deps.context.fetcher);
     config.logger.info('login succeeded', { sub: result.auth.sub, iss: result.auth.iss });
     if (replaced) await endReplacedLogin(deps, replaced, result.auth, replacedSessionId);
-    res.redirect(302, pending?.next ?? config.loginRedirectUrl);
+    sendRedirect(res, 302, pending?.next ?? config.loginRedirectUrl);
   });
 }

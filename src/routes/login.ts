@@ -4,6 +4,7 @@
 import type { RequestHandler } from 'express';
 import type { Services } from '../session/services.js';
 import { asyncHandler } from '../middleware/async-handler.js';
+import { sendRedirect } from '../middleware/responses.js';
 import { requireSession } from '../session/session-data.js';
 import { beginAuthorization } from '../session/authorization.js';
 import { safeRedirectTarget } from '../protocol/redirect-target.js';
@@ -23,6 +24,6 @@ export function loginHandler(deps: Pick<Services, 'config' | 'provider' | 'dpopK
     }
     const url = await beginAuthorization(req, deps, meta, { next });
     res.set('cache-control', 'no-store');
-    res.redirect(302, url);
+    sendRedirect(res, 302, url);
   });
 }

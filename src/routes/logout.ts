@@ -7,7 +7,7 @@
  */
 import type { Request, RequestHandler, Response } from 'express';
 import type { Services } from '../session/services.js';
-import { absoluteUrl, wantsJson } from '../middleware/responses.js';
+import { absoluteUrl, sendRedirect, wantsJson } from '../middleware/responses.js';
 import { asyncHandler } from '../middleware/async-handler.js';
 import { readOidcData, regenerateSession, requireSession, saveRegeneratedSession, writeOidcData, type AuthenticatedSession } from '../session/session-data.js';
 import { setContext } from '../session/context.js';
@@ -58,7 +58,7 @@ export function logoutHandlers(deps: Pick<Services, 'config' | 'provider' | 'sto
     if (!auth) {
       // Nothing to end: touch no session, so an anonymous request stores nothing.
       res.set('cache-control', 'no-store');
-      res.redirect(req.method === 'POST' ? 303 : 302, await logoutTarget(config, req, undefined, undefined));
+      sendRedirect(res, req.method === 'POST' ? 303 : 302, await logoutTarget(config, req, undefined, undefined));
       return;
     }
     const sessionId = (req as { sessionID?: string }).sessionID;
@@ -76,7 +76,7 @@ export function logoutHandlers(deps: Pick<Services, 'config' | 'provider' | 'sto
     const target = await logoutTarget(config, req, meta, ended);
     res.set('cache-control', 'no-store');
     // 303: the browser follows a POST with a GET.
-    res.redirect(req.method === 'POST' ? 303 : 302, target);
+    sendRedirect(res, req.method === 'POST' ? 303 : 302, target);
   });
 
   const refuseGet: RequestHandler = (_req, res) => {

@@ -4,7 +4,7 @@
 import type { Request } from 'express';
 import { parseScopes } from '../protocol/bearer-token.js';
 import type { OidcClaims, OidcContext, OidcHooks, OidcLogger, OidcUser } from '../types.js';
-import { readOidcData, type AuthenticatedSession } from './session-data.js';
+import { readOidcData, storedUser, type AuthenticatedSession } from './session-data.js';
 import { NO_TOKEN_ACTIONS, type TokenActions, type TokenActionsFor } from './resource-fetch.js';
 
 /**
@@ -102,10 +102,10 @@ export function attachContext(req: Request, config: ContextSettings): OidcContex
   const auth = readOidcData(req)?.auth;
   const { deserializeUser } = config.hooks;
   if (!auth || !deserializeUser) {
-    setContext(req, auth, (auth?.user ?? undefined) as OidcUser | undefined, config.fetcher);
+    setContext(req, auth, (auth === undefined ? undefined : (storedUser(auth) ?? undefined)) as OidcUser | undefined, config.fetcher);
     return req.oidc;
   }
-  return Promise.resolve(deserializeUser(auth.user, req)).then((user) => {
+  return Promise.resolve(deserializeUser(storedUser(auth), req)).then((user) => {
     if (user === undefined || user === null) {
       // The app no longer knows this user (deleted, disabled): the session is not authenticated.
       config.logger.info('deserializeUser returned no user; treating the session as logged out', { sub: auth.sub });

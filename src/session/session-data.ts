@@ -6,6 +6,7 @@ import type { Request } from 'express';
 import { OidcError } from '../errors.js';
 import type { PendingLogin } from '../protocol/authorization-response.js';
 import type { OidcClaims } from '../types.js';
+import { defaultUserFromClaims } from './users.js';
 
 export interface AuthenticatedSession {
   /** Random id of this login; keys shared state (token sets, sid index) outside the session. */
@@ -15,8 +16,12 @@ export interface AuthenticatedSession {
   /** The provider's session id (OIDC Front/Back-Channel Logout `sid` claim), when sent. */
   sid?: string | undefined;
   claims: OidcClaims;
-  /** What serializeUser returned (default: the user object). */
-  user: unknown;
+  /**
+   * What serializeUser returned (default: the user object). Absent when the user is the default
+   * one made from the claims (no user hooks): it is made again from `claims` when read
+   * (storedUser), so every request's session is that much smaller to load, hash and save.
+   */
+  user?: unknown;
   /** Epoch seconds of this login. */
   authTime: number;
   /** Epoch seconds after which mozilla-style silent re-authentication is due. */
@@ -57,6 +62,11 @@ interface SessionLike {
 }
 
 const SESSION_KEY = 'oidc';
+
+/** The user a session stands for, as serializeUser left it: stored, or the default made from the claims. */
+export function storedUser(auth: AuthenticatedSession): unknown {
+  return auth.user === undefined ? defaultUserFromClaims(auth.claims) : auth.user;
+}
 
 /** The session, or an error saying express-session is missing (never a silent unauthenticated pass). */
 export function requireSession(req: Request): SessionLike {

@@ -230,6 +230,65 @@ describe('session at login', () => {
     ).toBe(true);
   });
 
+  it('the default user is not stored: req.user is made from the claims; a user from the hooks is stored as serializeUser leaves it', async () => {
+    const op = await newOp();
+    const readSession = (store: session.MemoryStore) =>
+      Object.values((store as unknown as { sessions: Record<string, string> }).sessions).map(
+        (s) => JSON.parse(s) as { oidc?: { auth?: Record<string, unknown> } },
+      );
+
+    // No user hooks: the session keeps the claims only; req.user is the same object as before.
+    const plain = new session.MemoryStore();
+    const rp = await startRpApp({ oidc: baseOptions(op), store: plain });
+    extraRps.push(rp);
+    const { me } = await loginOk(rp);
+    expect(me.body.user).toEqual({ sub: 'user-1', iss: op.issuer, email: 'user1@example.com', email_verified: true, name: 'User One' });
+    const [stored] = readSession(plain).filter((s) => s.oidc?.auth);
+    expect(stored?.oidc?.auth).toBeDefined();
+    expect(Object.keys(stored?.oidc?.auth ?? {})).not.toContain('user');
+
+    // createUser + serializeUser/deserializeUser: the serialized value is what the session keeps.
+    const hooked = new session.MemoryStore();
+    const deserialized: unknown[] = [];
+    const rp2 = await startRpApp({
+      oidc: {
+        ...baseOptions(op),
+        hooks: {
+          createUser: (claims) => ({ id: `app-${claims.sub}` }),
+          serializeUser: (user) => (user as { id: string }).id,
+          deserializeUser: (id) => {
+            deserialized.push(id);
+            return { id: id as string };
+          },
+        },
+      },
+      store: hooked,
+    });
+    extraRps.push(rp2);
+    const second = await loginOk(rp2);
+    expect(second.me.body.user).toEqual({ id: 'app-user-1' });
+    expect(deserialized).toContain('app-user-1');
+    const [kept] = readSession(hooked).filter((s) => s.oidc?.auth);
+    expect(kept?.oidc?.auth?.user).toBe('app-user-1');
+  });
+
+  it('serializeUser returning nothing fails the login (it would read back as the default user) and leaves no session', async () => {
+    const op = await newOp();
+    const store = new session.MemoryStore();
+    const rp = await startRpApp({ oidc: { ...baseOptions(op), hooks: { serializeUser: () => undefined } }, store });
+    extraRps.push(rp);
+    const agent = request.agent(rp.url);
+    const res = await loginThrough(agent);
+    expect(res.headers.location).toBe(FAILED);
+    expect(
+      rp.logs.some((l) => JSON.stringify(l).includes('OIDC_USER_NOT_FOUND')),
+      JSON.stringify(rp.logs),
+    ).toBe(true);
+    expect((await agent.get('/me').set('accept', 'application/json')).status).toBe(401);
+    const signedIn = Object.values((store as unknown as { sessions: Record<string, string> }).sessions).filter((s) => s.includes('"auth"'));
+    expect(signedIn).toEqual([]);
+  });
+
   it('the signed-in session is written to the store once, complete, before the redirect reaches the browser', async () => {
     // express-session writes back, as the response ends, a session it does not know was saved: the
     // one regenerate() made. The callback saves it itself (the browser may follow the redirect

@@ -204,6 +204,19 @@ describe('req.oidc.fetch and req.oidc.refresh: made on first use', () => {
 });
 
 describe('attachContext', () => {
+  it('a session without a stored user (the default one): req.user is made from the claims, and deserializeUser receives it', async () => {
+    const { user: _stored, ...withoutUser } = auth({ claims: { iss: 'https://op.example.com', sub: 'user-1', email: 'user1@example.com', aud: 'c', exp: 1 } });
+    const req = fakeReq(withoutUser as AuthenticatedSession);
+    const ctx = attachContext(req, fakeRuntime().rt) as OidcContext;
+    expect(ctx.isAuthenticated()).toBe(true);
+    expect(req.user).toEqual({ sub: 'user-1', iss: 'https://op.example.com', email: 'user1@example.com' });
+    const deserializeUser = vi.fn((stored: unknown) => ({ ...(stored as object), loaded: true }) as OidcUser);
+    const req2 = fakeReq(withoutUser as AuthenticatedSession);
+    await attachContext(req2, fakeRuntime({ deserializeUser }).rt);
+    expect(deserializeUser).toHaveBeenCalledWith({ sub: 'user-1', iss: 'https://op.example.com', email: 'user1@example.com' }, req2);
+    expect(req2.user).toMatchObject({ sub: 'user-1', loaded: true });
+  });
+
   it("a context attached to another request is not this request's (it is built from this one's session)", () => {
     const first = fakeReq(auth());
     setContext(first, auth(), { id: 'first' } as OidcUser);
