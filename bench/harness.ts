@@ -118,8 +118,13 @@ export async function hammer(
   target: Target,
   path: string,
   headers: Record<string, string>,
-  opts: { seconds?: number; amount?: number; connections: number },
+  opts: { seconds?: number; amount?: number; connections: number /** Requests sent first, not measured. */; warmup?: number },
 ): Promise<LoadSample> {
+  if (opts.warmup) {
+    const warm = await autocannon({ url: `${target.origin}${path}`, connections: opts.connections, amount: opts.warmup, headers, timeout: 30 });
+    if (warm.non2xx > 0 || warm.errors > 0)
+      throw new Error(`${label(target.spec)} ${path}: the warm-up had ${warm.non2xx} answers other than 2xx and ${warm.errors} errors`);
+  }
   const cpu0 = await target.cpu();
   const started = performance.now();
   const result = await autocannon({

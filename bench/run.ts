@@ -10,8 +10,10 @@
  * Exits non-zero only when the benchmark itself fails (a login that does not succeed, a request that
  * is not answered 2xx), never because of a number.
  *
- * Knobs (environment): BENCH_PHASES (route,bearer,logins,refresh,memory,state), BENCH_ROUNDS (5),
- * BENCH_ROUND_S (3), BENCH_CONNECTIONS (50), BENCH_LOGIN_S (3), BENCH_LOGIN_CONCURRENCY (10),
+ * Knobs (environment): BENCH_PHASES (route,bearer,logins,refresh,memory,state), BENCH_ROUNDS (10,
+ * route and bearer), BENCH_ROUND_S (2), BENCH_WARMUP_REQUESTS (500, before each route run),
+ * BENCH_LOGIN_ROUNDS (5), BENCH_CONNECTIONS (50), BENCH_LOGIN_S (3), BENCH_LOGIN_CONCURRENCY (10),
+ * BENCH_VERBOSE (each route run's figures, on stderr),
  * BENCH_MEMORY_LOGINS (10000), BENCH_MEMORY_REQUESTS (100000), BENCH_RESULTS_FILE (also write the
  * tables there, as Markdown).
  */
@@ -41,8 +43,11 @@ import {
 } from './harness.js';
 
 const num = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
-const ROUNDS = num('BENCH_ROUNDS', 5);
-const ROUND_S = num('BENCH_ROUND_S', 3);
+// Many short interleaved rounds: this kind of machine has bursts of noise lasting seconds, which a
+// median of many paired samples rides out better than a few long ones.
+const ROUNDS = num('BENCH_ROUNDS', 10);
+const ROUND_S = num('BENCH_ROUND_S', 2);
+const LOGIN_ROUNDS = num('BENCH_LOGIN_ROUNDS', 5);
 const CONNECTIONS = num('BENCH_CONNECTIONS', 50);
 const LOGIN_S = num('BENCH_LOGIN_S', 3);
 const LOGIN_CONCURRENCY = num('BENCH_LOGIN_CONCURRENCY', 10);
@@ -72,10 +77,19 @@ const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : '-');
 const kb = (bytes: number) => `${(bytes / 1024).toFixed(0)} kB`;
 const group = (n: number) => Math.round(n).toLocaleString('en-US');
 
-/** Run `fn` for each name, in an order rotated by `round`. */
+/**
+ * Run `fn` for each name, in an order rotated by `round` and reversed every other round: each run
+ * goes first as often as the others, and follows each of its neighbours as often as it precedes
+ * it (a run right after another on the same process finds it warm).
+ */
 async function rotated<T extends string>(names: readonly T[], round: number, fn: (name: T) => Promise<void>): Promise<void> {
-  for (let j = 0; j < names.length; j++) await fn(names[(round + j) % names.length] as T);
+  const order = names.map((_, j) => names[(round + j) % names.length] as T);
+  if (round % 2 === 1) order.reverse();
+  for (const name of order) await fn(name);
 }
+
+/** Requests sent, unmeasured, just before each measured route run: every run starts on a warm process. */
+const WARMUP_REQUESTS = num('BENCH_WARMUP_REQUESTS', 500);
 
 // --- 1. an authenticated route -------------------------------------------------------------------
 
@@ -125,7 +139,7 @@ async function routePhase(op: FakeOp, provider: ProviderEnv, extraTargets: Map<s
   }
   const byName = new Map(runs.map((r) => [r.name, r]));
   const tokenCalls = op.count('/token');
-  const measure = (r: RouteRun) => hammer(r.target, r.path, r.headers, { seconds: ROUND_S, connections: CONNECTIONS });
+  const measure = (r: RouteRun) => hammer(r.target, r.path, r.headers, { seconds: ROUND_S, connections: CONNECTIONS, warmup: WARMUP_REQUESTS });
   for (const r of runs) await measure(r); // warm-up: JIT, connection pools
   const samples = new Map<string, LoadSample[]>(runs.map((r) => [r.name, []]));
   for (let i = 0; i < ROUNDS; i++) {
@@ -133,7 +147,9 @@ async function routePhase(op: FakeOp, provider: ProviderEnv, extraTargets: Map<s
       runs.map((r) => r.name),
       i,
       async (name) => {
-        samples.get(name)?.push(await measure(byName.get(name) as RouteRun));
+        const sample = await measure(byName.get(name) as RouteRun);
+        if (process.env.BENCH_VERBOSE) console.error(`round ${i + 1} ${name}: ${sample.cpuUs.toFixed(0)} µs/req, ${sample.rps.toFixed(0)} req/s`);
+        samples.get(name)?.push(sample);
       },
     );
   }
@@ -184,7 +200,7 @@ async function bearerPhase(op: FakeOp, provider: ProviderEnv, existing: Target |
   );
   const jwksBefore = op.count('/jwks');
   const headers = { authorization: `Bearer ${jwt}`, accept: 'application/json' };
-  const measure = (path: string) => hammer(target, path, headers, { seconds: ROUND_S, connections: CONNECTIONS });
+  const measure = (path: string) => hammer(target, path, headers, { seconds: ROUND_S, connections: CONNECTIONS, warmup: WARMUP_REQUESTS });
   await measure('/open');
   await measure('/bearer');
   const samples: Record<string, LoadSample[]> = { '/open': [], '/bearer': [] };
@@ -241,7 +257,7 @@ async function loginPhase(op: FakeOp, provider: ProviderEnv): Promise<void> {
   const conc = new Map<string, LoginSample[]>(names.map((n) => [n, []]));
   try {
     for (const target of targets.values()) await logins(target, 100, LOGIN_CONCURRENCY); // warm-up
-    for (let i = 0; i < ROUNDS; i++) {
+    for (let i = 0; i < LOGIN_ROUNDS; i++) {
       await rotated(names, i, async (name) => {
         const target = targets.get(name) as Target;
         seq.get(name)?.push(await loginsFor(target, LOGIN_S, 1));
@@ -257,7 +273,7 @@ async function loginPhase(op: FakeOp, provider: ProviderEnv): Promise<void> {
   const vs = (map: Map<string, LoginSample[]>, name: string, peer: string, pick: (x: LoginSample) => number) =>
     median((map.get(name) as LoginSample[]).map((x, i) => pick(x) / pick((map.get(peer) as LoginSample[])[i] as LoginSample)));
   const peerOf = (name: string) => (name.includes('redis') ? 'eoc-redis' : 'eoc-cookie');
-  say(`\n### Complete logins (start, provider, callback), ${ROUNDS} rounds of ${LOGIN_S} s each way`);
+  say(`\n### Complete logins (start, provider, callback), ${LOGIN_ROUNDS} rounds of ${LOGIN_S} s each way`);
   say();
   say('RP CPU = CPU of the relying-party process per login (its own process.cpuUsage delta / logins).');
   say('vs EOC: ratio to express-openid-connect with the same kind of session storage, same round.');
@@ -507,7 +523,7 @@ async function main() {
     say();
     say(
       `node ${process.version}, ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, load average at start ${load0.map((x) => x.toFixed(2)).join(' ')}; ` +
-        `rounds ${ROUNDS}, ${ROUND_S} s per route run, ${LOGIN_S} s per login run, ${CONNECTIONS} connections (autocannon).`,
+        `route rounds ${ROUNDS} of ${ROUND_S} s, login rounds ${LOGIN_ROUNDS}, ${LOGIN_S} s per login run, ${CONNECTIONS} connections (autocannon).`,
     );
     const kept = new Map<string, Target>();
     if (PHASES.has('route')) await routePhase(op, provider, kept);
