@@ -43,7 +43,8 @@ export const label = (s: TargetSpec): string => `${s.kind}-${s.store}`;
 
 export async function startTarget(spec: TargetSpec, provider: ProviderEnv): Promise<Target> {
   const child = fork(process.env.BENCH_APP_SERVER ?? new URL('./app-server.ts', import.meta.url), [], {
-    execArgv: ['--import', 'tsx', '--expose-gc'],
+    // BENCH_TARGET_NODE_ARGS: more node flags for the targets (e.g. "--cpu-prof --cpu-prof-dir=/tmp/p").
+    execArgv: ['--import', 'tsx', '--expose-gc', ...(process.env.BENCH_TARGET_NODE_ARGS ?? '').split(' ').filter(Boolean)],
     env: {
       ...process.env,
       TARGET: spec.kind,
