@@ -130,6 +130,7 @@ function sessionUser(hooks: OidcHooks, user: OidcUser): unknown {
   }
   return hooks.filterUsersByClaims || hooks.createUser ? user : undefined;
 }
+
 /**
  * A new login in a session that was already signed in: the previous login ends like a logout
  * (tombstone, index entries), so its refresh token cannot be used again from here.

@@ -8,7 +8,7 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { completeProviderLogin } from '../support/provider-login.js';
 import { loginWithCookies } from '../support/login.js';
-import { freePort, startExample, type RunningExample } from './support.js';
+import { freePort, outputContaining, startExample, type RunningExample } from './support.js';
 
 let example: RunningExample | undefined;
 let api: string;
@@ -69,6 +69,6 @@ describe('examples/bearer-api', () => {
     expect(answers[4]!.wwwAuthenticate).toMatch(/^Bearer .*error="insufficient_scope"/);
     expect(answers[4]!.wwwAuthenticate).toContain('scope="admin"');
     // The client prints them too.
-    expect(example!.output()).toContain('[client] GET /api/admin: 403');
+    expect(await outputContaining(example!, '[client] GET /api/admin: 403')).toContain('[client] GET /api/admin: 403');
   });
 });

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DevProvider } from '../../examples/dev-provider.js';
 import { completeProviderLogin } from '../support/provider-login.js';
 import { loginWithCookies, pathOf } from '../support/login.js';
-import { freePort, providerFor, startTsExample, typeCheck, type RunningExample } from './support.js';
+import { freePort, outputContaining, providerFor, startTsExample, typeCheck, type RunningExample } from './support.js';
 
 /**
  * The columns of examples/sqlite-hooks/users.ts's table, restated: importing that file, even for
@@ -114,7 +114,7 @@ describe('examples/sqlite-hooks', () => {
     op!.accounts.mallory = { sub: 'mallory', email: 'mallory@example.com', email_verified: false, name: 'Mallory' };
     await refusedLogin('mallory');
     expect(rowsFor('mallory')).toEqual([]);
-    expect(app!.output()).toContain('OIDC_CLAIMS_REJECTED');
+    expect(await outputContaining(app!, 'OIDC_CLAIMS_REJECTED')).toContain('OIDC_CLAIMS_REJECTED');
   });
 
   it('refuses a login whose email matches two invited rows, and changes neither', async () => {
@@ -127,7 +127,7 @@ describe('examples/sqlite-hooks', () => {
       { sub: null, login_count: 0 },
       { sub: null, login_count: 0 },
     ]);
-    expect(app!.output()).toContain('OIDC_USER_AMBIGUOUS');
+    expect(await outputContaining(app!, 'OIDC_USER_AMBIGUOUS')).toContain('OIDC_USER_AMBIGUOUS');
   });
 
   it('type-checks on its own (tsconfig.json there: the Express.User augmentation is the row)', async () => {

@@ -81,6 +81,17 @@ export async function startExample(command: string, args: string[], opts: StartO
 }
 
 /** `npx tsx <file>` as the READMEs say, without npx's lookup: node with tsx's loader. */
+/**
+ * Wait until the example has printed `text`. Its output arrives through pipes (through two of them
+ * when run-example.ts starts several processes): a line printed before an HTTP answer can reach the
+ * test after that answer.
+ */
+export async function outputContaining(example: RunningExample, text: string, timeoutMs = 5000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  while (!example.output().includes(text) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+  return example.output();
+}
+
 export function startTsExample(file: string, opts: StartOptions = {}): Promise<RunningExample> {
   return startExample(process.execPath, ['--import', 'tsx', file], opts);
 }
