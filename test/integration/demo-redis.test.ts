@@ -12,27 +12,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient } from 'redis';
-import { CookieJar, completeProviderLogin, completeProviderLogout } from '../support/provider-login.js';
+import { CookieJar, completeProviderLogin, sendWithJar, completeProviderLogout } from '../support/provider-login.js';
 import { startRedisServer, type RedisServer } from '../support/redis-server.js';
 import { reservePort } from '../support/rp-app.js';
 import { startDemoProcess, type DemoProcess } from '../support/demo-process.js';
-
-interface Answer {
-  status: number;
-  location: string | undefined;
-  body: string;
-}
-
-/** One request with the jar's cookies, redirects not followed. */
-async function send(jar: CookieJar, url: string, init: { method?: 'GET' | 'POST'; headers?: Record<string, string> } = {}): Promise<Answer> {
-  const headers = new Headers(init.headers);
-  const cookie = jar.header(url);
-  if (cookie) headers.set('cookie', cookie);
-  const res = await fetch(url, { method: init.method ?? 'GET', headers, redirect: 'manual' });
-  jar.store(url, res.headers.getSetCookie());
-  const location = res.headers.get('location') ?? undefined;
-  return { status: res.status, location: location && new URL(location, url).href, body: await res.text() };
-}
 
 /** The profile page's access token: expiry (epoch seconds) and fingerprint, and who served it. */
 function profileOf(html: string) {
@@ -81,33 +64,33 @@ describe('demo: two processes behind one Redis (README "Two commands")', () => {
     const jar = new CookieJar();
 
     // Log in on the first (at the first's embedded provider, as alice).
-    const start = await send(jar, `${first.url}/oidc/authenticate?next=/profile`);
+    const start = await sendWithJar(jar, `${first.url}/oidc/authenticate?next=/profile`);
     expect(start.location?.startsWith(`${issuer}/`)).toBe(true);
     const callback = await completeProviderLogin(start.location as string, { jar, login: 'alice' });
     expect(callback.startsWith(`${first.url}/oidc/callback?`)).toBe(true);
-    const landed = await send(jar, callback);
+    const landed = await sendWithJar(jar, callback);
     expect(landed.location).toBe(`${first.url}/profile`);
 
-    const onFirst = profileOf((await send(jar, `${first.url}/profile`)).body);
+    const onFirst = profileOf((await sendWithJar(jar, `${first.url}/profile`)).body);
     expect(onFirst).toMatchObject({ sub: 'alice', servedBy: expect.stringContaining(first.url) });
 
     // The same cookie on the second port: the same session, read from Redis.
-    const onSecond = await send(jar, `${second.url}/profile`);
+    const onSecond = await sendWithJar(jar, `${second.url}/profile`);
     expect(onSecond.status).toBe(200);
     expect(profileOf(onSecond.body)).toMatchObject({ sub: 'alice', fingerprint: onFirst.fingerprint, servedBy: expect.stringContaining(second.url) });
     expect(onSecond.body).toContain('sessions and token sets in Redis');
 
     // Refresh now on the second: a real refresh grant at the first's provider.
     await untilNextSecond();
-    const refreshed = await send(jar, `${second.url}/profile/refresh`, { method: 'POST', headers: { origin: second.url } });
+    const refreshed = await sendWithJar(jar, `${second.url}/profile/refresh`, { method: 'POST', headers: { origin: second.url } });
     expect(refreshed).toMatchObject({ status: 303, location: `${second.url}/profile` });
-    const afterRefresh = profileOf((await send(jar, `${second.url}/profile`)).body);
+    const afterRefresh = profileOf((await sendWithJar(jar, `${second.url}/profile`)).body);
     expect(afterRefresh.notice).toContain('Refreshed');
     expect(afterRefresh.expiresAt).toBeGreaterThan(onFirst.expiresAt);
     expect(afterRefresh.fingerprint).not.toBe(onFirst.fingerprint);
 
     // The first serves the new token: the session and the token set are in Redis, not in a process.
-    const api = await send(jar, `${first.url}/api/me`, { headers: { accept: 'application/json' } });
+    const api = await sendWithJar(jar, `${first.url}/api/me`, { headers: { accept: 'application/json' } });
     expect(api.status).toBe(200);
     expect(JSON.parse(api.body)).toMatchObject({
       served_by: expect.stringContaining(first.url),
@@ -126,13 +109,13 @@ describe('demo: two processes behind one Redis (README "Two commands")', () => {
     }
 
     // Log out on the second (a same-origin form POST): the provider comes back to the second's home.
-    const logout = await send(jar, `${second.url}/oidc/logout`, { method: 'POST', headers: { origin: second.url, 'sec-fetch-site': 'same-origin' } });
+    const logout = await sendWithJar(jar, `${second.url}/oidc/logout`, { method: 'POST', headers: { origin: second.url, 'sec-fetch-site': 'same-origin' } });
     expect(logout.location?.startsWith(`${issuer}/`)).toBe(true);
     expect(await completeProviderLogout(logout.location as string, { jar })).toMatch(new RegExp(`^${second.url}/(\\?|$)`));
 
     // The profile is closed on both ports.
     for (const demo of [second, first]) {
-      const closed = await send(jar, `${demo.url}/profile`);
+      const closed = await sendWithJar(jar, `${demo.url}/profile`);
       expect(closed.status).toBe(302);
       expect(closed.location).toMatch(new RegExp(`^${demo.url}/oidc/authenticate\\?`));
     }

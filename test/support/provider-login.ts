@@ -57,6 +57,24 @@ export class CookieJar {
   }
 }
 
+/** What `sendWithJar` answers: the status, the Location (absolute) and the body as text. */
+export interface JarAnswer {
+  status: number;
+  location: string | undefined;
+  body: string;
+}
+
+/** One request with the jar's cookies, redirects not followed; the answer's Set-Cookie go into the jar. */
+export async function sendWithJar(jar: CookieJar, url: string, init: { method?: 'GET' | 'POST'; headers?: Record<string, string> } = {}): Promise<JarAnswer> {
+  const headers = new Headers(init.headers);
+  const cookie = jar.header(url);
+  if (cookie) headers.set('cookie', cookie);
+  const res = await fetch(url, { method: init.method ?? 'GET', headers, redirect: 'manual' });
+  jar.store(url, res.headers.getSetCookie());
+  const location = res.headers.get('location') ?? undefined;
+  return { status: res.status, location: location && new URL(location, url).href, body: await res.text() };
+}
+
 function parseSetCookie(header: string, url: URL): StoredCookie | undefined {
   const [pair, ...attrs] = header.split(';');
   if (!pair) return undefined;
