@@ -16,6 +16,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CookieJar, drive, errorDetails, submit } from './provider-login.js';
+import { superviseChild } from './child-process.js';
 
 /** Debian's interpreter, where apt puts django and oauth2_provider. */
 export const DJANGO_PYTHON = process.env.OIDC_RP_DJANGO_PYTHON ?? '/usr/bin/python3';
@@ -365,40 +366,23 @@ async function serve(
   };
   child.stdout?.on('data', onData);
   child.stderr?.on('data', onData);
-  let exited: number | null | undefined;
-  const exitedPromise = new Promise<void>((resolve) => {
-    child.once('exit', (code) => {
-      exited = code;
-      resolve();
-    });
-  });
-  let spawnError: Error | undefined;
-  child.once('error', (err) => (spawnError = err));
-  const killGroup = (signal: NodeJS.Signals) => {
-    if (exited !== undefined || child.pid === undefined) return;
+  const supervised = superviseChild(child, (signal) => {
+    if (child.pid === undefined) return;
     try {
       process.kill(-child.pid, signal);
     } catch {
       // already gone
     }
-  };
-  const killOnExit = () => killGroup('SIGKILL');
-  process.once('exit', killOnExit);
-  void exitedPromise.then(() => process.off('exit', killOnExit));
-  const stop = async () => {
-    if (exited !== undefined) return;
-    killGroup('SIGTERM');
-    const timer = setTimeout(() => killGroup('SIGKILL'), 3000);
-    await exitedPromise;
-    clearTimeout(timer);
-  };
+  });
+  const { stop } = supervised;
 
   const deadline = Date.now() + 20_000;
   while (Date.now() < deadline) {
+    const spawnError = supervised.spawnError();
     if (spawnError) throw new Error(`could not start ${DJANGO_PYTHON}: ${spawnError.message}`);
-    if (exited !== undefined) {
+    if (supervised.exited() !== undefined) {
       if (/port is already in use/i.test(output)) return 'port-taken';
-      throw new Error(`django runserver exited with ${exited}:\n${output}`);
+      throw new Error(`django runserver exited with ${supervised.exited()}:\n${output}`);
     }
     try {
       const res = await fetch(`${url}/o/.well-known/openid-configuration/`, { signal: AbortSignal.timeout(1000) });

@@ -5,6 +5,7 @@ import { accessSync, constants, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createServer, connect } from 'node:net';
 import { delimiter, join } from 'node:path';
+import { superviseChild } from './child-process.js';
 
 export interface RedisServer {
   url: string;
@@ -98,39 +99,22 @@ async function startOnce(bin: string, opts: RedisServerOptions): Promise<RedisSe
   let output = '';
   child.stdout?.on('data', (c: Buffer) => (output += c.toString()));
   child.stderr?.on('data', (c: Buffer) => (output += c.toString()));
-  let exited: number | null | undefined;
-  const exitedPromise = new Promise<void>((resolve) => {
-    child.once('exit', (code) => {
-      exited = code;
-      resolve();
-    });
-  });
-  let spawnError: Error | undefined;
-  child.once('error', (err) => (spawnError = err));
-  // Don't leave an orphaned server behind if the test process ends without calling stop().
-  const killOnExit = () => child.kill('SIGKILL');
-  process.once('exit', killOnExit);
-  void exitedPromise.then(() => process.off('exit', killOnExit));
+  const supervised = superviseChild(child);
 
   const deadline = Date.now() + 10_000;
   while (Date.now() < deadline) {
+    const spawnError = supervised.spawnError();
     if (spawnError) throw new Error(`could not start redis-server (${bin}): ${spawnError.message}`);
-    if (exited !== undefined) {
+    if (supervised.exited() !== undefined) {
       // Lost a race for the port with another process: try another one.
       if (/address already in use/i.test(output)) return 'port-taken';
-      throw new Error(`redis-server exited with code ${exited}: ${output.trim()}`);
+      throw new Error(`redis-server exited with code ${supervised.exited()}: ${output.trim()}`);
     }
     if (await ping(port)) {
       return {
         port,
         url: `redis://127.0.0.1:${port}`,
-        stop: async () => {
-          if (exited !== undefined) return;
-          child.kill('SIGTERM');
-          const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
-          await exitedPromise;
-          clearTimeout(timer);
-        },
+        stop: supervised.stop,
       };
     }
     await new Promise((r) => setTimeout(r, 50));
