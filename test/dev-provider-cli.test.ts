@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { DEV_PROVIDER_USAGE, describeDevProvider, parseDevProviderArgs, UsageError } from '../cli/dev-provider.js';
 import type { DevProvider } from '../examples/dev-provider.js';
-import { appLogsInAgainst, runCli, SOURCE_COMMAND, startCli } from './support/dev-provider-cli.js';
+import { appLogsInAgainst, devProviderArgsFor, runCli, SOURCE_COMMAND, startCli } from './support/dev-provider-cli.js';
 import { reservePort } from './support/rp-app.js';
 
 const REDIRECT = 'http://localhost:4000/oidc/callback';
@@ -18,15 +18,7 @@ const REDIRECT = 'http://localhost:4000/oidc/callback';
 describe('express-oidc-rp dev-provider (from the source)', () => {
   it('prints the issuer, the client and the env lines; an app using them logs in, refreshes, calls a bearerAuth API, is logged out', async () => {
     const reserved = await reservePort();
-    const cli = await startCli(SOURCE_COMMAND, [
-      'dev-provider',
-      '--port',
-      '0',
-      '--redirect-uri',
-      `${reserved.url}/oidc/callback`,
-      '--backchannel-logout-uri',
-      `${reserved.url}/oidc/backchannel-logout`,
-    ]);
+    const cli = await startCli(SOURCE_COMMAND, devProviderArgsFor(reserved));
     try {
       expect(cli.issuer).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
       expect(cli.clientId).toBe('dev-client');

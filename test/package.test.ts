@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { appLogsInAgainst, runCli, startCli } from './support/dev-provider-cli.js';
+import { appLogsInAgainst, devProviderArgsFor, runCli, startCli } from './support/dev-provider-cli.js';
 import { reservePort } from './support/rp-app.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -169,16 +169,7 @@ describe('the express-oidc-rp command (package.json "bin") from the packed packa
     // This repository's oidc-provider, as the app's own (its dependencies resolve from its real path).
     symlinkSync(realpathSync(join(root, 'node_modules', 'oidc-provider')), join(dir, 'node_modules', 'oidc-provider'), 'dir');
     const reserved = await reservePort();
-    const args = [
-      'dev-provider',
-      '--port',
-      '0',
-      '--redirect-uri',
-      `${reserved.url}/oidc/callback`,
-      '--backchannel-logout-uri',
-      `${reserved.url}/oidc/backchannel-logout`,
-    ];
-    const cli = await startCli([bin], args, dir);
+    const cli = await startCli([bin], devProviderArgsFor(reserved), dir);
     try {
       expect(cli.stdout()).toContain('FOR DEVELOPMENT ONLY');
       await appLogsInAgainst(cli, reserved);

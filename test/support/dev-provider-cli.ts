@@ -122,6 +122,19 @@ async function waitUntil(cond: () => Promise<boolean>, what: string, timeoutMs =
   }
 }
 
+/** The dev-provider command line for an app at `reserved` (what appLogsInAgainst drives): any free port, its callback and back-channel logout URIs. */
+export function devProviderArgsFor(reserved: ReservedPort): string[] {
+  return [
+    'dev-provider',
+    '--port',
+    '0',
+    '--redirect-uri',
+    `${reserved.url}/oidc/callback`,
+    '--backchannel-logout-uri',
+    `${reserved.url}/oidc/backchannel-logout`,
+  ];
+}
+
 /**
  * An app configured only from what the command printed (issuer, client id, secret; the library's
  * default scopes) logs in as a name the provider has never seen, refreshes, calls a bearerAuth()
