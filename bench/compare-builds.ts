@@ -12,14 +12,13 @@
  * more createOidcAuth options for both builds). Exit code non-zero only when the benchmark fails.
  */
 import { startFakeOp } from '../test/support/fake-op.js';
-import { closeHarness, hammer, login, loginsFor, median, startTarget, type Target, type TargetSpec } from './harness.js';
+import { closeHarness, envNumber, hammer, rotated, login, loginsFor, median, startTarget, type Target, type TargetSpec } from './harness.js';
 
-const num = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
-const ROUNDS = num('BENCH_ROUNDS', 7);
-const ROUND_S = num('BENCH_ROUND_S', 3);
-const LOGIN_S = num('BENCH_LOGIN_S', 3);
-const CONNECTIONS = num('BENCH_CONNECTIONS', 50);
-const LOGIN_CONCURRENCY = num('BENCH_LOGIN_CONCURRENCY', 10);
+const ROUNDS = envNumber('BENCH_ROUNDS', 7);
+const ROUND_S = envNumber('BENCH_ROUND_S', 3);
+const LOGIN_S = envNumber('BENCH_LOGIN_S', 3);
+const CONNECTIONS = envNumber('BENCH_CONNECTIONS', 50);
+const LOGIN_CONCURRENCY = envNumber('BENCH_LOGIN_CONCURRENCY', 10);
 const BASE = process.env.BENCH_BASE_DIST;
 if (!BASE) {
   console.error('BENCH_BASE_DIST: the path of the other build (its dist/index.js) is required');
@@ -56,14 +55,11 @@ try {
   ]);
   for (const n of names) await hammer(t(n), '/api', { ...json, cookie: cookies[n] as string }, { seconds: ROUND_S, connections: CONNECTIONS });
   for (let round = 0; round < ROUNDS; round++) {
-    // Rotated, and reversed every other round, as bench/run.ts orders its runs.
-    const order = names.map((_, j) => names[(round + j) % names.length] as string);
-    if (round % 2 === 1) order.reverse();
-    for (const n of order) {
+    await rotated(names, round, async (n) => {
       route
         .get(n)
         ?.push((await hammer(t(n), '/api', { ...json, cookie: cookies[n] as string }, { seconds: ROUND_S, connections: CONNECTIONS, warmup: 500 })).cpuUs);
-    }
+    });
     for (const n of round % 2 === 0 ? ['base', 'this'] : ['this', 'base']) {
       const s = await loginsFor(t(n), LOGIN_S, LOGIN_CONCURRENCY);
       loginCpu.get(n)?.push(s.cpuMs);

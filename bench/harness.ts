@@ -39,6 +39,20 @@ export interface Target {
   stop(): Promise<void>;
 }
 
+/** A numeric knob from the environment, or its default. */
+export const envNumber = (name: string, fallback: number): number => Number(process.env[name] ?? fallback);
+
+/**
+ * Run `fn` for each name, in an order rotated by `round` and reversed every other round: each run
+ * goes first as often as the others, and follows each of its neighbours as often as it precedes
+ * it (a run right after another on the same process finds it warm).
+ */
+export async function rotated<T extends string>(names: readonly T[], round: number, fn: (name: T) => Promise<void>): Promise<void> {
+  const order = names.map((_, j) => names[(round + j) % names.length] as T);
+  if (round % 2 === 1) order.reverse();
+  for (const name of order) await fn(name);
+}
+
 export const label = (s: TargetSpec): string => `${s.kind}-${s.store}`;
 
 export async function startTarget(spec: TargetSpec, provider: ProviderEnv): Promise<Target> {

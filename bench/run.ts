@@ -28,6 +28,8 @@ import { startRpProcess, type RpProcess } from '../test/support/rp-process.js';
 import { stateMemory } from './state-memory.js';
 import {
   closeHarness,
+  envNumber,
+  rotated,
   hammer,
   label,
   login,
@@ -42,17 +44,16 @@ import {
   type TargetSpec,
 } from './harness.js';
 
-const num = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
 // Many short interleaved rounds: this kind of machine has bursts of noise lasting seconds, which a
 // median of many paired samples rides out better than a few long ones.
-const ROUNDS = num('BENCH_ROUNDS', 10);
-const ROUND_S = num('BENCH_ROUND_S', 2);
-const LOGIN_ROUNDS = num('BENCH_LOGIN_ROUNDS', 5);
-const CONNECTIONS = num('BENCH_CONNECTIONS', 50);
-const LOGIN_S = num('BENCH_LOGIN_S', 3);
-const LOGIN_CONCURRENCY = num('BENCH_LOGIN_CONCURRENCY', 10);
-const MEMORY_LOGINS = num('BENCH_MEMORY_LOGINS', 10_000);
-const MEMORY_REQUESTS = num('BENCH_MEMORY_REQUESTS', 100_000);
+const ROUNDS = envNumber('BENCH_ROUNDS', 10);
+const ROUND_S = envNumber('BENCH_ROUND_S', 2);
+const LOGIN_ROUNDS = envNumber('BENCH_LOGIN_ROUNDS', 5);
+const CONNECTIONS = envNumber('BENCH_CONNECTIONS', 50);
+const LOGIN_S = envNumber('BENCH_LOGIN_S', 3);
+const LOGIN_CONCURRENCY = envNumber('BENCH_LOGIN_CONCURRENCY', 10);
+const MEMORY_LOGINS = envNumber('BENCH_MEMORY_LOGINS', 10_000);
+const MEMORY_REQUESTS = envNumber('BENCH_MEMORY_REQUESTS', 100_000);
 const PHASES = new Set((process.env.BENCH_PHASES ?? 'route,bearer,logins,refresh,memory,state').split(','));
 
 const out: string[] = [];
@@ -77,19 +78,8 @@ const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : '-');
 const kb = (bytes: number) => `${(bytes / 1024).toFixed(0)} kB`;
 const group = (n: number) => Math.round(n).toLocaleString('en-US');
 
-/**
- * Run `fn` for each name, in an order rotated by `round` and reversed every other round: each run
- * goes first as often as the others, and follows each of its neighbours as often as it precedes
- * it (a run right after another on the same process finds it warm).
- */
-async function rotated<T extends string>(names: readonly T[], round: number, fn: (name: T) => Promise<void>): Promise<void> {
-  const order = names.map((_, j) => names[(round + j) % names.length] as T);
-  if (round % 2 === 1) order.reverse();
-  for (const name of order) await fn(name);
-}
-
 /** Requests sent, unmeasured, just before each measured route run: every run starts on a warm process. */
-const WARMUP_REQUESTS = num('BENCH_WARMUP_REQUESTS', 500);
+const WARMUP_REQUESTS = envNumber('BENCH_WARMUP_REQUESTS', 500);
 
 // --- 1. an authenticated route -------------------------------------------------------------------
 
