@@ -72,13 +72,15 @@ if (TARGET === 'floor') {
     res.json({ ok: true });
   });
   app.get('/api', (req, res) => {
-    const s = req.session as unknown as Record<string, { sub: string; auth?: { sub: string } } | undefined>;
+    type Seeded = { sub?: string; claims?: { sub: string } };
+    const s = req.session as unknown as Record<string, (Seeded & { auth?: Seeded }) | undefined>;
     const user = s.user ?? s.oidc?.auth;
     if (!user) {
       res.status(401).json({ error: 'unauthenticated' });
       return;
     }
-    res.json({ sub: user.sub });
+    // A session seeded with only the claims (bench/instructions.ts "least") has its sub there.
+    res.json({ sub: user.sub ?? user.claims?.sub });
   });
 } else if (TARGET === 'ours') {
   const oidc = createOidcAuth({

@@ -17,6 +17,13 @@ export interface TargetSpec {
   oursOptions?: Record<string, unknown>;
   /** Another build of the library (the path of its index.js), to compare two versions in one run. */
   dist?: string;
+  /**
+   * Run the target under another program, e.g. valgrind: `command` then `args`, then node and
+   * its arguments (bench/instructions.ts counts the target's instructions this way).
+   */
+  wrapper?: { command: string; args: string[] };
+  /** More node flags for this target (after BENCH_TARGET_NODE_ARGS's). */
+  nodeArgs?: string[];
 }
 
 export interface ProviderEnv {
@@ -53,12 +60,31 @@ export async function rotated<T extends string>(names: readonly T[], round: numb
   for (const name of order) await fn(name);
 }
 
+/**
+ * `rounds` interleaved rounds: each measures every name once, in rotated() order, so drift in the
+ * machine's load hits all alike. The samples by name, in round order.
+ */
+export async function interleavedRounds<S>(
+  names: readonly string[],
+  rounds: number,
+  measure: (name: string, round: number) => Promise<S>,
+): Promise<Map<string, S[]>> {
+  const samples = new Map<string, S[]>(names.map((n) => [n, []]));
+  for (let i = 0; i < rounds; i++) await rotated(names, i, async (name) => void samples.get(name)?.push(await measure(name, i)));
+  return samples;
+}
+
+/** The `name=value` part of a Set-Cookie header, as a Cookie header sends it back. */
+export const cookieOf = (setCookie: string | null): string => (setCookie ?? '').split(';')[0] ?? '';
+
 export const label = (s: TargetSpec): string => `${s.kind}-${s.store}`;
 
 export async function startTarget(spec: TargetSpec, provider: ProviderEnv): Promise<Target> {
+  // BENCH_TARGET_NODE_ARGS: more node flags for the targets (e.g. "--cpu-prof --cpu-prof-dir=/tmp/p").
+  const nodeArgs = ['--import', 'tsx', '--expose-gc', ...(process.env.BENCH_TARGET_NODE_ARGS ?? '').split(' ').filter(Boolean), ...(spec.nodeArgs ?? [])];
   const child = fork(process.env.BENCH_APP_SERVER ?? new URL('./app-server.ts', import.meta.url), [], {
-    // BENCH_TARGET_NODE_ARGS: more node flags for the targets (e.g. "--cpu-prof --cpu-prof-dir=/tmp/p").
-    execArgv: ['--import', 'tsx', '--expose-gc', ...(process.env.BENCH_TARGET_NODE_ARGS ?? '').split(' ').filter(Boolean)],
+    // fork() runs `execPath ...execArgv module`: with a wrapper, the wrapper runs node.
+    ...(spec.wrapper ? { execPath: spec.wrapper.command, execArgv: [...spec.wrapper.args, process.execPath, ...nodeArgs] } : { execArgv: nodeArgs }),
     env: {
       ...process.env,
       TARGET: spec.kind,

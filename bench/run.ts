@@ -18,7 +18,6 @@
  * tables there, as Markdown).
  */
 import { cpus, loadavg } from 'node:os';
-import { writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createClient } from 'redis';
 import autocannon from 'autocannon';
@@ -28,7 +27,9 @@ import { startRpProcess, type RpProcess } from '../test/support/rp-process.js';
 import { stateMemory } from './state-memory.js';
 import {
   closeHarness,
+  cookieOf,
   envNumber,
+  interleavedRounds,
   rotated,
   hammer,
   label,
@@ -43,6 +44,7 @@ import {
   type Target,
   type TargetSpec,
 } from './harness.js';
+import { say, table, writeResultsFile } from './report.js';
 
 // Many short interleaved rounds: this kind of machine has bursts of noise lasting seconds, which a
 // median of many paired samples rides out better than a few long ones.
@@ -56,22 +58,6 @@ const MEMORY_LOGINS = envNumber('BENCH_MEMORY_LOGINS', 10_000);
 const MEMORY_REQUESTS = envNumber('BENCH_MEMORY_REQUESTS', 100_000);
 const PHASES = new Set((process.env.BENCH_PHASES ?? 'route,bearer,logins,refresh,memory,state').split(','));
 
-const out: string[] = [];
-/** Print, and keep for BENCH_RESULTS_FILE. */
-function say(line = ''): void {
-  console.log(line);
-  out.push(line);
-}
-
-/** A Markdown table, columns padded so it also reads as plain text. */
-function table(head: string[], rows: string[][]): void {
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i] as number)).join(' | ')} |`;
-  say(line(head));
-  say(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
-  for (const r of rows) say(line(r));
-}
-
 const f0 = (x: number) => (Number.isFinite(x) ? x.toFixed(0) : '-');
 const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '-');
 const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : '-');
@@ -82,8 +68,6 @@ const group = (n: number) => Math.round(n).toLocaleString('en-US');
 const WARMUP_REQUESTS = envNumber('BENCH_WARMUP_REQUESTS', 500);
 
 // --- 1. an authenticated route -------------------------------------------------------------------
-
-const cookieOf = (setCookie: string | null): string => (setCookie ?? '').split(';')[0] ?? '';
 
 interface RouteRun {
   name: string;
@@ -131,18 +115,15 @@ async function routePhase(op: FakeOp, provider: ProviderEnv, extraTargets: Map<s
   const tokenCalls = op.count('/token');
   const measure = (r: RouteRun) => hammer(r.target, r.path, r.headers, { seconds: ROUND_S, connections: CONNECTIONS, warmup: WARMUP_REQUESTS });
   for (const r of runs) await measure(r); // warm-up: JIT, connection pools
-  const samples = new Map<string, LoadSample[]>(runs.map((r) => [r.name, []]));
-  for (let i = 0; i < ROUNDS; i++) {
-    await rotated(
-      runs.map((r) => r.name),
-      i,
-      async (name) => {
-        const sample = await measure(byName.get(name) as RouteRun);
-        if (process.env.BENCH_VERBOSE) console.error(`round ${i + 1} ${name}: ${sample.cpuUs.toFixed(0)} µs/req, ${sample.rps.toFixed(0)} req/s`);
-        samples.get(name)?.push(sample);
-      },
-    );
-  }
+  const samples = await interleavedRounds(
+    runs.map((r) => r.name),
+    ROUNDS,
+    async (name, i) => {
+      const sample = await measure(byName.get(name) as RouteRun);
+      if (process.env.BENCH_VERBOSE) console.error(`round ${i + 1} ${name}: ${sample.cpuUs.toFixed(0)} µs/req, ${sample.rps.toFixed(0)} req/s`);
+      return sample;
+    },
+  );
   const providerCalls = op.count('/token') - tokenCalls;
   const s = (name: string) => samples.get(name) as LoadSample[];
   /** Median over rounds of (floor's CPU per request / this one's): capacity relative to the floor. */
@@ -534,7 +515,7 @@ async function main() {
     await redis?.stop();
     await op.close();
   }
-  if (process.env.BENCH_RESULTS_FILE) writeFileSync(process.env.BENCH_RESULTS_FILE, `${out.join('\n')}\n`);
+  writeResultsFile();
 }
 
 await main();
