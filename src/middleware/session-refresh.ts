@@ -42,8 +42,9 @@ export function exemptMatcher(config: Pick<ResolvedConfig, 'routes' | 'exemptUrl
 }
 
 function requestPath(req: Request): string {
-  const q = req.originalUrl.indexOf('?');
-  return q === -1 ? req.originalUrl : req.originalUrl.slice(0, q);
+  const url = req.originalUrl;
+  const q = url.indexOf('?');
+  return q === -1 ? url : url.slice(0, q);
 }
 
 const UNAVAILABLE = 'The identity provider could not be reached';
