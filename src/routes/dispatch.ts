@@ -27,10 +27,16 @@ function pathOf(req: Request): string {
 
 export function routeDispatcher(routes: RouteTable, otherwise: RequestHandler): RequestHandler {
   const table = new Map(routes.map(([method, path, handler]) => [key(method, path), handler]));
+  const paths = new Set(routes.map(([, path]) => path.toLowerCase()));
   return (req, res, next) => {
     let path = pathOf(req);
     if (path.length > 1 && path.endsWith('/')) path = path.slice(0, -1);
-    const handler = table.get(key(req.method === 'HEAD' ? 'GET' : req.method, path));
+    path = path.toLowerCase();
+    // Most requests of an app are not for the library's routes: they go on without req.method
+    // being read (one property read less on Express' request object, see pathOf).
+    if (!paths.has(path)) return otherwise(req, res, next);
+    const method = req.method;
+    const handler = table.get(`${method === 'HEAD' ? 'GET' : method} ${path}`);
     (handler ?? otherwise)(req, res, next);
   };
 }
