@@ -1,7 +1,8 @@
 /**
  * oidc.router: the library's routes and sessionRefresh as ONE middleware. Every request of the app
- * passes through it, so it does one map lookup instead of walking an Express Router's layers
- * (matching the same rules: method, HEAD as GET, case-insensitive path, optional trailing slash).
+ * passes through it, so it does a set lookup (and, for one of its own paths, a map lookup) instead
+ * of walking an Express Router's layers (matching the same rules: method, HEAD as GET,
+ * case-insensitive path, optional trailing slash).
  */
 import type { Request, RequestHandler } from 'express';
 
@@ -36,7 +37,7 @@ export function routeDispatcher(routes: RouteTable, otherwise: RequestHandler): 
     // being read (one property read less on Express' request object, see pathOf).
     if (!paths.has(path)) return otherwise(req, res, next);
     const method = req.method;
-    const handler = table.get(`${method === 'HEAD' ? 'GET' : method} ${path}`);
+    const handler = table.get(key(method === 'HEAD' ? 'GET' : method, path));
     (handler ?? otherwise)(req, res, next);
   };
 }

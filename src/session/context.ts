@@ -98,9 +98,9 @@ export interface ContextSettings {
  * deserializeUser hook has to run: the hot path of every request allocates no promise.
  */
 export function attachContext(req: Request, config: ContextSettings): OidcContext | Promise<OidcContext> {
-  // Each property read on Express' request object misses V8's inline caches on every request (the
-  // object's shape is new each time), so req.oidc is read once here and not read back after
-  // setContext writes it (docs/benchmarks.md, "The authenticated route").
+  // In an Express app each property read on the request object misses V8's inline caches on
+  // every request, so req.oidc is read once here and not read back after setContext writes it
+  // (docs/benchmarks.md, "Counted in instructions").
   const current = (req as { oidc?: OidcContext & { [ATTACHED]?: unknown } }).oidc;
   if (current !== undefined && current[ATTACHED] === req) return current;
   const auth = readOidcData(req)?.auth;
