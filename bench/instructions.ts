@@ -25,7 +25,7 @@
  * count does not see), so this complements bench/run.ts: its ratios are the noise-free view of
  * the same comparison, and its breakdown by V8/libc function says where the difference goes.
  * Under valgrind a request costs about 50 times its native time: a run of both stores takes about
- * 45 minutes.
+ * 30 to 45 minutes.
  *
  * Knobs: BENCH_INSTR_STORES (memory,redis), BENCH_INSTR_ROUNDS (3), BENCH_INSTR_REQUESTS (2000),
  * BENCH_INSTR_WARMUP (3000), BENCH_INSTR_CONNECTIONS (10), BENCH_RESULTS_FILE (also write the
