@@ -12,7 +12,7 @@
  * more createOidcAuth options for both builds). Exit code non-zero only when the benchmark fails.
  */
 import { startFakeOp } from '../test/support/fake-op.js';
-import { closeHarness, cookieOf, envNumber, hammer, rotated, login, loginsFor, median, startTarget, type Target, type TargetSpec } from './harness.js';
+import { closeHarness, envNumber, floorCookie, hammer, rotated, login, loginsFor, median, startTarget, type Target, type TargetSpec } from './harness.js';
 
 const ROUNDS = envNumber('BENCH_ROUNDS', 7);
 const ROUND_S = envNumber('BENCH_ROUND_S', 3);
@@ -39,7 +39,7 @@ try {
   const t = (name: string) => targets.get(name) as Target;
   const json = { accept: 'application/json' };
   const cookies: Record<string, string> = {
-    floor: cookieOf((await fetch(`${t('floor').origin}/seed`)).headers.get('set-cookie')),
+    floor: await floorCookie(t('floor')),
     base: await login(t('base')),
     this: await login(t('this')),
   };

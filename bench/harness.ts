@@ -152,6 +152,36 @@ export interface LoadSample {
 }
 
 /**
+ * `amount` requests to one route (autocannon), unmeasured: every one must be answered 2xx, else the
+ * benchmark itself has failed (a wrong cookie, a broken app) and this throws. `timeoutS`: per
+ * request (longer for an app running under valgrind).
+ */
+export async function sendAll(
+  target: Target,
+  path: string,
+  headers: Record<string, string>,
+  opts: { amount: number; connections: number; timeoutS?: number; what?: string },
+): Promise<void> {
+  const result = await autocannon({
+    url: `${target.origin}${path}`,
+    connections: opts.connections,
+    amount: opts.amount,
+    headers,
+    timeout: opts.timeoutS ?? 30,
+  });
+  if (result.non2xx > 0 || result.errors > 0 || result['2xx'] !== opts.amount) {
+    throw new Error(
+      `${label(target.spec)} ${path}${opts.what ? ` (${opts.what})` : ''}: ${result['2xx']} of ${opts.amount} answered 2xx, ${result.non2xx} did not, ${result.errors} errors`,
+    );
+  }
+}
+
+/** The cookie of a floor app's session (bench/app-server.ts GET /seed: a small user object). */
+export async function floorCookie(floor: Target): Promise<string> {
+  return cookieOf((await fetch(`${floor.origin}/seed`)).headers.get('set-cookie'));
+}
+
+/**
  * autocannon against one route for `seconds` (or `amount` requests); every answer must be 2xx, else
  * the benchmark itself has failed (a wrong cookie, a broken app) and this throws.
  */
@@ -161,11 +191,7 @@ export async function hammer(
   headers: Record<string, string>,
   opts: { seconds?: number; amount?: number; connections: number /** Requests sent first, not measured. */; warmup?: number },
 ): Promise<LoadSample> {
-  if (opts.warmup) {
-    const warm = await autocannon({ url: `${target.origin}${path}`, connections: opts.connections, amount: opts.warmup, headers, timeout: 30 });
-    if (warm.non2xx > 0 || warm.errors > 0)
-      throw new Error(`${label(target.spec)} ${path}: the warm-up had ${warm.non2xx} answers other than 2xx and ${warm.errors} errors`);
-  }
+  if (opts.warmup) await sendAll(target, path, headers, { amount: opts.warmup, connections: opts.connections, what: 'warm-up' });
   const cpu0 = await target.cpu();
   const started = performance.now();
   const result = await autocannon({

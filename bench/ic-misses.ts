@@ -19,9 +19,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import autocannon from 'autocannon';
 import { startFakeOp } from '../test/support/fake-op.js';
-import { closeHarness, cookieOf, envNumber, login, startTarget, type ProviderEnv } from './harness.js';
+import { closeHarness, envNumber, floorCookie, login, sendAll, startTarget, type ProviderEnv } from './harness.js';
 import { say, table } from './report.js';
 
 const WARMUP = envNumber('BENCH_IC_WARMUP', 20_000);
@@ -94,12 +93,11 @@ async function measure(kind: 'floor' | 'ours', provider: ProviderEnv, dist?: str
   const nodeArgs = ['--log-ic', `--logfile=${logfile}`, '--no-logfile-per-isolate'];
   const target = await startTarget({ kind, store: 'memory', nodeArgs, ...(dist ? { dist } : {}) }, provider);
   try {
-    const cookie = kind === 'ours' ? await login(target) : cookieOf((await fetch(`${target.origin}/seed`)).headers.get('set-cookie'));
-    const opts = { url: `${target.origin}/api`, connections: 10, headers: { accept: 'application/json', cookie } };
-    await autocannon({ ...opts, amount: WARMUP });
+    const cookie = kind === 'ours' ? await login(target) : await floorCookie(target);
+    const headers = { accept: 'application/json', cookie };
+    await sendAll(target, '/api', headers, { amount: WARMUP, connections: 10, what: 'warm-up' });
     await sleep(GAP_MS);
-    const run = await autocannon({ ...opts, amount: REQUESTS });
-    if (run['2xx'] !== REQUESTS) throw new Error(`${kind}: ${run['2xx']} of ${REQUESTS} answered 2xx`);
+    await sendAll(target, '/api', headers, { amount: REQUESTS, connections: 10 });
     await sleep(GAP_MS);
   } finally {
     await target.stop(); // the log is complete once the process has exited

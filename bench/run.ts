@@ -29,6 +29,7 @@ import {
   closeHarness,
   cookieOf,
   envNumber,
+  floorCookie,
   interleavedRounds,
   rotated,
   hammer,
@@ -97,7 +98,7 @@ async function routePhase(op: FakeOp, provider: ProviderEnv, extraTargets: Map<s
     const ours = t(`ours-${store}`);
     const oursCookie = await login(ours);
     // The floor: a session holding a small user object.
-    const floorCookie = cookieOf((await fetch(`${floor.origin}/seed`)).headers.get('set-cookie'));
+    const floorSession = await floorCookie(floor);
     // The same floor app, its session holding exactly what the library keeps in a session.
     const payload = await (await fetch(`${ours.origin}/__session`, { headers: { cookie: oursCookie } })).text();
     const sameRes = await fetch(`${floor.origin}/seed-same`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: payload });
@@ -105,7 +106,7 @@ async function routePhase(op: FakeOp, provider: ProviderEnv, extraTargets: Map<s
     const eoc = t(store === 'memory' ? 'eoc-cookie' : 'eoc-redis');
     const eocCookie = await login(eoc);
     runs.push(
-      { name: `floor-${store}`, target: floor, path: '/api', headers: { ...json, cookie: floorCookie }, floor: `floor-${store}` },
+      { name: `floor-${store}`, target: floor, path: '/api', headers: { ...json, cookie: floorSession }, floor: `floor-${store}` },
       { name: `same-${store}`, target: floor, path: '/api', headers: { ...json, cookie: sameCookie }, floor: `floor-${store}` },
       { name: `ours-${store}`, target: ours, path: '/api', headers: { ...json, cookie: oursCookie }, floor: `floor-${store}` },
       { name: label(eoc.spec), target: eoc, path: '/api', headers: { ...json, cookie: eocCookie }, floor: `floor-${store}` },
