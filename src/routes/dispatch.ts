@@ -8,7 +8,8 @@ import type { Request, RequestHandler } from 'express';
 
 export type RouteTable = Array<[method: 'GET' | 'POST', path: string, handler: RequestHandler]>;
 
-const key = (method: string, path: string) => `${method} ${path.toLowerCase()}`;
+/** The table's key: the method and the path, already lowercased. */
+const key = (method: string, lowerPath: string) => `${method} ${lowerPath}`;
 
 /** What makes parseurl (behind req.path) parse a URL fully rather than cut it at the `?`. */
 const NOT_PLAIN = /[\t\n\f\r #\u00a0\ufeff]/;
@@ -27,7 +28,7 @@ function pathOf(req: Request): string {
 }
 
 export function routeDispatcher(routes: RouteTable, otherwise: RequestHandler): RequestHandler {
-  const table = new Map(routes.map(([method, path, handler]) => [key(method, path), handler]));
+  const table = new Map(routes.map(([method, path, handler]) => [key(method, path.toLowerCase()), handler]));
   const paths = new Set(routes.map(([, path]) => path.toLowerCase()));
   return (req, res, next) => {
     let path = pathOf(req);
