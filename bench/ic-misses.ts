@@ -1,6 +1,8 @@
 /**
  * `npm run build && node --import tsx bench/ic-misses.ts`: inline-cache misses per request on the
- * authenticated route, the floor app against ours (memory store), and where ours has more.
+ * authenticated route, the floor app against ours (memory store), and where ours has more. With
+ * BENCH_IC_ROUTE=bearer: the bearer route (bearerAuth(), a cached JWT) against the same request to
+ * an unprotected route of the same app.
  *
  * Why: on an Express request every property read of a request or response object that a function
  * has seen with many shapes misses V8's inline caches (the objects' shape is new for each request),
@@ -12,21 +14,23 @@
  * How: each app runs with `--log-ic` (V8 logs every IC miss with the code address that missed);
  * after BENCH_IC_WARMUP requests and a pause, BENCH_IC_REQUESTS requests are sent, then another
  * pause; the events between the pauses are counted, per request, and attributed to functions
- * through the log's code-creation events. Knobs: BENCH_IC_WARMUP (20000), BENCH_IC_REQUESTS (4000),
- * BENCH_BASE_DIST (another build's dist/index.js, counted too).
+ * through the log's code-creation events. Knobs: BENCH_IC_ROUTE (session, bearer), BENCH_IC_WARMUP
+ * (20000), BENCH_IC_REQUESTS (4000), BENCH_BASE_DIST (another build's dist/index.js, counted too).
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startFakeOp } from '../test/support/fake-op.js';
-import { closeHarness, envNumber, floorCookie, login, sendAll, startTarget, type ProviderEnv } from './harness.js';
+import { startFakeOp, type FakeOp } from '../test/support/fake-op.js';
+import { closeHarness, envNumber, floorCookie, login, sendAll, startTarget, type ProviderEnv, type Target } from './harness.js';
 import { say, table } from './report.js';
 
 const WARMUP = envNumber('BENCH_IC_WARMUP', 20_000);
 const REQUESTS = envNumber('BENCH_IC_REQUESTS', 4000);
 /** Another build of the library (its dist/index.js), measured too, to compare two versions. */
 const BASE_DIST = process.env.BENCH_BASE_DIST;
+const ROUTE = process.env.BENCH_IC_ROUTE ?? 'session';
+if (ROUTE !== 'session' && ROUTE !== 'bearer') throw new Error(`BENCH_IC_ROUTE: "${ROUTE}" is neither session nor bearer`);
 const logs = mkdtempSync(join(tmpdir(), 'bench-ic-'));
 
 interface Misses {
@@ -88,16 +92,23 @@ function countMisses(log: string, requests: number): Misses {
   return { perRequest: window.length / requests, bySite };
 }
 
-async function measure(kind: 'floor' | 'ours', provider: ProviderEnv, dist?: string): Promise<Misses> {
-  const logfile = join(logs, `${kind}${dist ? '-base' : ''}.log`);
+/** What one measurement sends: to which app, which path, with which headers (made once the app runs). */
+interface Load {
+  name: string;
+  kind: 'floor' | 'ours';
+  path: string;
+  headers: (target: Target) => Promise<Record<string, string>>;
+}
+
+async function measure(load: Load, provider: ProviderEnv, dist?: string): Promise<Misses> {
+  const logfile = join(logs, `${load.name}${dist ? '-base' : ''}.log`);
   const nodeArgs = ['--log-ic', `--logfile=${logfile}`, '--no-logfile-per-isolate'];
-  const target = await startTarget({ kind, store: 'memory', nodeArgs, ...(dist ? { dist } : {}) }, provider);
+  const target = await startTarget({ kind: load.kind, store: 'memory', nodeArgs, ...(dist ? { dist } : {}) }, provider);
   try {
-    const cookie = kind === 'ours' ? await login(target) : await floorCookie(target);
-    const headers = { accept: 'application/json', cookie };
-    await sendAll(target, '/api', headers, { amount: WARMUP, connections: 10, what: 'warm-up' });
+    const headers = await load.headers(target);
+    await sendAll(target, load.path, headers, { amount: WARMUP, connections: 10, what: 'warm-up' });
     await sleep(GAP_MS);
-    await sendAll(target, '/api', headers, { amount: REQUESTS, connections: 10 });
+    await sendAll(target, load.path, headers, { amount: REQUESTS, connections: 10 });
     await sleep(GAP_MS);
   } finally {
     await target.stop(); // the log is complete once the process has exited
@@ -105,23 +116,47 @@ async function measure(kind: 'floor' | 'ours', provider: ProviderEnv, dist?: str
   return countMisses(readFileSync(logfile, 'utf8'), REQUESTS);
 }
 
+/** The two measurements compared: a baseline and ours. */
+async function loads(op: FakeOp): Promise<[base: Load, ours: Load, what: string]> {
+  const json = { accept: 'application/json' };
+  if (ROUTE === 'session') {
+    return [
+      { name: 'floor', kind: 'floor', path: '/api', headers: async (t) => ({ ...json, cookie: await floorCookie(t) }) },
+      { name: 'ours', kind: 'ours', path: '/api', headers: async (t) => ({ ...json, cookie: await login(t) }) },
+      'authenticated request (memory store)',
+    ];
+  }
+  const now = Math.floor(Date.now() / 1000);
+  const jwt = await op.signIdToken(
+    { iss: op.issuer, sub: 'user-1', aud: op.clientId, client_id: op.clientId, iat: now, exp: now + 3600, scope: 'openid' },
+    { typ: 'at+jwt' },
+  );
+  const headers = async () => ({ ...json, authorization: `Bearer ${jwt}` });
+  return [
+    { name: 'open', kind: 'ours', path: '/open', headers },
+    { name: 'bearer', kind: 'ours', path: '/bearer', headers },
+    'request with a cached bearer JWT, to an unprotected route and through bearerAuth()',
+  ];
+}
+
 const op = await startFakeOp({ behaviour: { accessTokenTtl: 3600 } });
 try {
   const provider: ProviderEnv = { issuer: op.issuer, clientId: op.clientId, clientSecret: op.clientSecret };
-  const floor = await measure('floor', provider);
-  const ours = await measure('ours', provider);
-  say(`Inline-cache misses per authenticated request (memory store): floor ${floor.perRequest.toFixed(1)}, ours ${ours.perRequest.toFixed(1)}.`);
-  if (BASE_DIST) say(`The build in BENCH_BASE_DIST (${BASE_DIST}): ${(await measure('ours', provider, BASE_DIST)).perRequest.toFixed(1)}.`);
+  const [baseLoad, oursLoad, what] = await loads(op);
+  const base = await measure(baseLoad, provider);
+  const ours = await measure(oursLoad, provider);
+  say(`Inline-cache misses per ${what}: ${baseLoad.name} ${base.perRequest.toFixed(1)}, ${oursLoad.name} ${ours.perRequest.toFixed(1)}.`);
+  if (BASE_DIST) say(`The build in BENCH_BASE_DIST (${BASE_DIST}): ${(await measure(oursLoad, provider, BASE_DIST)).perRequest.toFixed(1)}.`);
   say();
-  say("Sites where ours misses more often than the floor (the library's own functions, and Express' work for one more middleware):");
+  say(`Sites where ${oursLoad.name} misses more often than ${baseLoad.name} (the library's own functions, and Express' work for one more middleware):`);
   say();
-  const sites = [...new Set([...floor.bySite.keys(), ...ours.bySite.keys()])]
-    .map((site) => [site, (ours.bySite.get(site) ?? 0) - (floor.bySite.get(site) ?? 0)] as const)
+  const sites = [...new Set([...base.bySite.keys(), ...ours.bySite.keys()])]
+    .map((site) => [site, (ours.bySite.get(site) ?? 0) - (base.bySite.get(site) ?? 0)] as const)
     // The two apps' route handlers are different functions of bench/app-server.ts doing the same reads.
     .filter(([site, more]) => more >= 0.5 && !site.startsWith('bench/'))
     .sort((a, b) => b[1] - a[1]);
   table(
-    ['function, IC, property', 'ours - floor, per request'],
+    ['function, IC, property', `${oursLoad.name} - ${baseLoad.name}, per request`],
     sites.map(([site, more]) => [site, more.toFixed(2)]),
   );
 } finally {
