@@ -82,10 +82,20 @@ const DPOP_MODES: readonly DpopMode[] = ['allowed', 'required', 'off'];
  * folds repeated fields of unknown headers into one `a, b` in req.headers). headersDistinct is
  * built on first use, so it is only read when there is a DPoP header at all.
  */
-function dpopHeaders(req: Request): string[] {
-  const folded = req.headers.dpop;
+function dpopHeaders(req: Request, headers: Request['headers']): string[] {
+  const folded = headers.dpop;
   if (folded === undefined) return [];
   return req.headersDistinct?.dpop ?? [String(folded)];
+}
+
+/**
+ * An `access_token` query parameter. Only a URL with a query string can have one, and only then is
+ * req.query read: Express 5 parses the query string on every read of it.
+ */
+function hasQueryToken(req: Request): boolean {
+  if (!req.url.includes('?')) return false;
+  const query: unknown = req.query;
+  return query !== null && typeof query === 'object' && (query as Record<string, unknown>).access_token !== undefined;
 }
 
 /** Validate a token, whatever its kind, against the provider. Not cached here. */
@@ -190,15 +200,23 @@ export function bearerAuth(deps: BearerDeps, opts: BearerAuthOptions = {}): Requ
     extra: Record<string, string> = {},
   ): void => sendTokenError(res, challenges, used, status, error, text, extra);
 
-  const users = new WeakMap<BearerValidation, OidcUser>();
+  /**
+   * What each cached validation (one token, in this process) gives every request that presents it:
+   * the scopes it grants, and the user the hooks made of it. Tied to the cache entry: when that
+   * entry goes, so does this.
+   */
+  const derived = new WeakMap<BearerValidation, { granted: ReadonlySet<string>; scope: string; user?: OidcUser }>();
 
   const authenticate = async (req: Request, res: Response, next: (err?: unknown) => void): Promise<void> => {
     // The guards behind this middleware challenge with the same realm.
     setBearerRealm(req, realm);
-    if (req.query && typeof req.query === 'object' && (req.query as Record<string, unknown>).access_token !== undefined) {
+    if (hasQueryToken(req)) {
       return deny(res, undefined, 400, 'invalid_request', 'access tokens are not accepted in the query string; use the Authorization header');
     }
-    let creds = readAccessToken(req.get('authorization'));
+    // req.headers read once, not through req.get(): each read of Express' request object costs
+    // this hot path an inline-cache miss (docs/benchmarks.md, "Counted in instructions").
+    const headers = req.headers;
+    let creds = readAccessToken(headers.authorization);
     // A scheme this route does not accept is no credentials at all (RFC 6750 3.1), as Basic is.
     if (creds.kind !== 'none' && !challenges.schemes.includes(creds.scheme)) creds = { kind: 'none' };
     const now = Math.floor(Date.now() / 1000);
@@ -215,7 +233,7 @@ export function bearerAuth(deps: BearerDeps, opts: BearerAuthOptions = {}): Requ
       return deny(res, undefined, 401, undefined, 'an access token is required');
     }
     const { token, scheme } = creds;
-    const proofs = dpopMode === 'off' ? [] : dpopHeaders(req);
+    const proofs = dpopMode === 'off' ? [] : dpopHeaders(req, headers);
     if (scheme === 'Bearer' && proofs.length > 0) {
       // Which did the client mean? Refused rather than guessed: at a resource, a proof goes with the
       // DPoP scheme (RFC 9449 7.1), and a bound token is never a bearer token (7.2).
@@ -296,8 +314,15 @@ export function bearerAuth(deps: BearerDeps, opts: BearerAuthOptions = {}): Requ
     }
 
     const { claims } = result;
-    const granted = tokenScopes(claims);
-    const missing = required.filter((s) => !granted.has(s));
+    let known = derived.get(result);
+    if (known === undefined) {
+      const granted = tokenScopes(claims);
+      // req.oidc.scopes: the scopes enforced below (scope and scp merged).
+      known = { granted, scope: [...granted].join(' ') };
+      derived.set(result, known);
+    }
+    const { granted } = known;
+    const missing = required.length === 0 ? required : required.filter((s) => !granted.has(s));
     if (missing.length > 0) {
       config.logger.info('bearer token lacks required scopes', { sub: claims.sub, missing });
       return deny(res, scheme, 403, 'insufficient_scope', `the access token lacks the scope ${missing.join(' ')}`, { scope: required.join(' ') });
@@ -306,7 +331,7 @@ export function bearerAuth(deps: BearerDeps, opts: BearerAuthOptions = {}): Requ
     // The user hooks run once per token and process, as they run once per login for a session,
     // not on every API request (mozilla-django-oidc's DRF backend hits the database each time).
     // Tied to the cached validation: when that entry goes, so does the user.
-    let user = users.get(result);
+    let user = known.user;
     try {
       if (user === undefined) {
         user = await resolveUser(
@@ -315,7 +340,7 @@ export function bearerAuth(deps: BearerDeps, opts: BearerAuthOptions = {}): Requ
           // scopes: [] so the default verifyClaims (email required with the email scope) does not apply.
           { hooks: config.hooks, scopes: [], createUser: config.createUser, logger: config.logger },
         );
-        users.set(result, user);
+        known.user = user;
       }
     } catch (err) {
       if (isOidcError(err) && (err.code === 'OIDC_CLAIMS_REJECTED' || err.code === 'OIDC_USER_NOT_FOUND' || err.code === 'OIDC_USER_AMBIGUOUS')) {
@@ -340,8 +365,7 @@ export function bearerAuth(deps: BearerDeps, opts: BearerAuthOptions = {}): Requ
       accessTokenExpiresAt: result.exp,
       idToken: undefined,
       refreshToken: undefined,
-      // req.oidc.scopes: the scopes enforced above (scope and scp merged).
-      scope: [...granted].join(' '),
+      scope: known.scope,
       tokensObtainedAt: iat,
       tokenVersion: 0,
     };

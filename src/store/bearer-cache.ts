@@ -18,7 +18,7 @@
  *   (a route with `bearerAuth({ audience })`) is a miss, never a bypass of the aud check.
  * - Concurrent lookups of one token in one process share a single validation.
  */
-import { createHash } from 'node:crypto';
+import { hash as digest } from 'node:crypto';
 import type { SharedStore } from './shared-store.js';
 import type { OidcClaims, OidcLogger } from '../types.js';
 
@@ -52,8 +52,9 @@ export interface BearerCacheOptions {
   logger: OidcLogger;
 }
 
+/** SHA-256, hex. crypto.hash (Node 20.12+): one call, no Hash object, on every bearer request. */
 export function hashToken(token: string): string {
-  return createHash('sha256').update(token).digest('hex');
+  return digest('sha256', token, 'hex');
 }
 
 export class BearerCache {

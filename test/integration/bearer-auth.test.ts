@@ -283,6 +283,26 @@ describe('RFC 6750 responses', () => {
     expect(op.requests.length).toBe(before);
   });
 
+  it('a token in the query string is refused wherever it sits in the query, with a good header too, and under a mount path', async () => {
+    const token = await jwtAt();
+    const app = apiFor(makeRt());
+    const mounted = express();
+    mounted.use('/v1', app);
+    for (const [target, path] of [
+      [app, `/api?page=2&access_token=${token}`],
+      [app, '/api?access_token='],
+      [mounted, `/v1/api?x=1&access_token=${token}`],
+    ] as const) {
+      const res = await request(target).get(path).set('authorization', `Bearer ${token}`);
+      expect(res.status, path).toBe(400);
+      expect(res.body.error, path).toBe('invalid_request');
+    }
+    // Other query parameters are the app's business.
+    const ok = await request(mounted).get('/v1/api?page=2&token=x').set('authorization', `Bearer ${token}`);
+    expect(ok.status).toBe(200);
+    expect(ok.body.authenticated).toBe(true);
+  });
+
   it('a malformed Bearer header -> 400 invalid_request', async () => {
     const res = await request(apiFor(makeRt())).get('/api').set('authorization', 'Bearer two words');
     expect(res.status).toBe(400);
