@@ -120,12 +120,15 @@ export function sessionRefresh(services: Pick<Services, 'config' | 'provider' | 
     } catch (err) {
       return next(err); // no express-session
     }
-    // Hot path, synchronous: unauthenticated, exempt, or a token that is still valid.
+    // Hot path, synchronous: unauthenticated, a token that is still valid, or exempt. The exempt
+    // check last: it reads and cuts the URL, which a valid token makes needless.
     const now = Math.floor(Date.now() / 1000);
     const fresh =
       !auth ||
-      isExempt(requestPath(req)) ||
-      (auth.refreshToken !== undefined ? !refreshDue(auth.accessTokenExpiresAt, auth.tokensObtainedAt, config.refreshLeewaySeconds, now) : now < auth.renewAt);
+      (auth.refreshToken !== undefined
+        ? !refreshDue(auth.accessTokenExpiresAt, auth.tokensObtainedAt, config.refreshLeewaySeconds, now)
+        : now < auth.renewAt) ||
+      isExempt(requestPath(req));
     if (fresh) return continueWithContext(req, context, next);
     renew(req, res, next);
   };
