@@ -47,7 +47,14 @@ const memoryStore = STORE === 'memory' ? new session.MemoryStore() : undefined;
 const sessionStore = (prefix: string): Store => memoryStore ?? new RedisStore({ client: redis as NonNullable<typeof redis>, prefix });
 // The same express-session options for the floor and for ours.
 const sessionOptions = (store: Store) => ({ secret: 'bench-secret', resave: false, saveUninitialized: false, store });
-const quietLogger = { debug() {}, info() {}, warn: (m: string) => console.error(m), error: (m: string) => console.error(m) };
+const quietLogger = {
+  debug() {},
+  info() {},
+  warn: (m: string, fields?: object) => console.error(m, fields ?? ''),
+  error: (m: string, fields?: object) => console.error(m, fields ?? ''),
+};
+/** Seconds for each call to the provider, when the harness sets it (TargetSpec.providerTimeoutS). */
+const providerTimeoutS = env.PROVIDER_TIMEOUT_S ? Number(env.PROVIDER_TIMEOUT_S) : undefined;
 
 const app = express();
 let close: () => Promise<void> = async () => {};
@@ -93,6 +100,7 @@ if (TARGET === 'floor') {
     loginRedirectUrlFailure: '/login-failed',
     ...(redis ? { redis } : {}),
     logger: quietLogger,
+    ...(providerTimeoutS === undefined ? {} : { timeout: providerTimeoutS }),
     ...(JSON.parse(env.OURS_OPTIONS || '{}') as Record<string, unknown>),
   });
   app.use(session(sessionOptions(sessionStore('oidc:sess:'))));
@@ -124,6 +132,7 @@ if (TARGET === 'floor') {
       idpLogout: true,
       authRequired: false,
       authorizationParams: { response_type: 'code', scope: 'openid profile email' },
+      ...(providerTimeoutS === undefined ? {} : { httpTimeout: providerTimeoutS * 1000 }),
       // Its EXAMPLES.md "Use a custom session store": an express-session compatible store.
       ...(redis ? { session: { store: new RedisStore({ client: redis, prefix: 'eoc:sess:' }) as never } } : {}),
     }),

@@ -24,6 +24,11 @@ export interface TargetSpec {
   wrapper?: { command: string; args: string[] };
   /** More node flags for this target (after BENCH_TARGET_NODE_ARGS's). */
   nodeArgs?: string[];
+  /**
+   * Seconds the app waits for each call to the provider (ours: `timeout`, express-openid-connect:
+   * `httpTimeout`); default each library's (5 s). Under valgrind a login runs about 50 times slower.
+   */
+  providerTimeoutS?: number;
 }
 
 export interface ProviderEnv {
@@ -95,6 +100,7 @@ export async function startTarget(spec: TargetSpec, provider: ProviderEnv): Prom
       REDIS_URL: provider.redisUrl ?? '',
       OURS_OPTIONS: JSON.stringify(spec.oursOptions ?? {}),
       BENCH_DIST: spec.dist ?? '',
+      PROVIDER_TIMEOUT_S: spec.providerTimeoutS === undefined ? '' : String(spec.providerTimeoutS),
     },
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
   });

@@ -41,7 +41,7 @@
  *
  * Knobs: BENCH_INSTR_PHASES (memory,redis,bearer,logins), BENCH_INSTR_ROUNDS (3),
  * BENCH_INSTR_REQUESTS (2000), BENCH_INSTR_WARMUP (3000), BENCH_INSTR_CONNECTIONS (10),
- * BENCH_INSTR_LOGINS (200 per round), BENCH_INSTR_LOGIN_WARMUP (300), BENCH_INSTR_CONCURRENCY (10),
+ * BENCH_INSTR_LOGINS (200 per round), BENCH_INSTR_LOGIN_WARMUP (300), BENCH_INSTR_CONCURRENCY (4),
  * BENCH_RESULTS_FILE (also write the tables there, as Markdown). Needs valgrind (Debian:
  * `apt-get install valgrind`).
  */
@@ -84,7 +84,7 @@ const WARMUP = envNumber('BENCH_INSTR_WARMUP', 3000);
 const CONNECTIONS = envNumber('BENCH_INSTR_CONNECTIONS', 10);
 const LOGINS = envNumber('BENCH_INSTR_LOGINS', 200);
 const LOGIN_WARMUP = envNumber('BENCH_INSTR_LOGIN_WARMUP', 300);
-const LOGIN_CONCURRENCY = envNumber('BENCH_INSTR_CONCURRENCY', 10);
+const LOGIN_CONCURRENCY = envNumber('BENCH_INSTR_CONCURRENCY', 4);
 /** Per request: under valgrind an app answers about 50 times slower. */
 const VALGRIND_TIMEOUT_S = 120;
 
@@ -96,6 +96,7 @@ function callgrindSpec(kind: TargetSpec['kind'], store: TargetSpec['store'], our
     kind,
     store,
     ...(oursOptions ? { oursOptions } : {}),
+    providerTimeoutS: VALGRIND_TIMEOUT_S,
     wrapper: {
       command: 'valgrind',
       // all-non-file: V8 writes the machine code it runs; valgrind must notice every such write.
