@@ -28,7 +28,8 @@
  * session and with connect-redis. The provider runs outside valgrind. The count is user-space
  * work: the kernel's share of a socket write is not in it.
  *
- * Each run: BENCH_INSTR_WARMUP requests (unmeasured), then per round the counters are zeroed,
+ * Each run: BENCH_INSTR_WARMUP requests (BENCH_INSTR_LOGIN_WARMUP logins) with valgrind not
+ * counting yet (it runs the process several times faster so), then per round the counters are zeroed,
  * BENCH_INSTR_REQUESTS requests are sent (autocannon, BENCH_INSTR_CONNECTIONS connections), and the
  * counters dumped; rounds interleave the runs as bench/run.ts does. Every thread of the process
  * is counted (V8 compiles and collects garbage partly on threads of its own).
@@ -41,7 +42,7 @@
  *
  * Knobs: BENCH_INSTR_PHASES (memory,redis,bearer,logins), BENCH_INSTR_ROUNDS (3),
  * BENCH_INSTR_REQUESTS (2000), BENCH_INSTR_WARMUP (3000), BENCH_INSTR_CONNECTIONS (10),
- * BENCH_INSTR_LOGINS (200 per round), BENCH_INSTR_LOGIN_WARMUP (300), BENCH_INSTR_CONCURRENCY (4),
+ * BENCH_INSTR_LOGINS (200 per round), BENCH_INSTR_LOGIN_WARMUP (2000), BENCH_INSTR_CONCURRENCY (4),
  * BENCH_RESULTS_FILE (also write the tables there, as Markdown). Needs valgrind (Debian:
  * `apt-get install valgrind`).
  */
@@ -83,7 +84,7 @@ const REQUESTS = envNumber('BENCH_INSTR_REQUESTS', 2000);
 const WARMUP = envNumber('BENCH_INSTR_WARMUP', 3000);
 const CONNECTIONS = envNumber('BENCH_INSTR_CONNECTIONS', 10);
 const LOGINS = envNumber('BENCH_INSTR_LOGINS', 200);
-const LOGIN_WARMUP = envNumber('BENCH_INSTR_LOGIN_WARMUP', 300);
+const LOGIN_WARMUP = envNumber('BENCH_INSTR_LOGIN_WARMUP', 2000);
 const LOGIN_CONCURRENCY = envNumber('BENCH_INSTR_CONCURRENCY', 4);
 /** Per request: under valgrind an app answers about 50 times slower. */
 const VALGRIND_TIMEOUT_S = 120;
@@ -102,26 +103,37 @@ function callgrindSpec(kind: TargetSpec['kind'], store: TargetSpec['store'], our
       // all-non-file: V8 writes the machine code it runs; valgrind must notice every such write.
       // compress-strings=no: every dump names its functions (compressed, a name is written once
       // per process, in whichever dump first has it).
-      args: ['--tool=callgrind', '--smc-check=all-non-file', '--dump-instr=no', '--compress-strings=no', '-q', `--callgrind-out-file=${join(dumps, 'cg.%p')}`],
+      // instr-atstart=no: start-up and warm-up run uninstrumented (several times faster), the
+      // counting starts when compare() turns it on.
+      args: [
+        '--tool=callgrind',
+        '--smc-check=all-non-file',
+        '--dump-instr=no',
+        '--compress-strings=no',
+        '--instr-atstart=no',
+        '-q',
+        `--callgrind-out-file=${join(dumps, 'cg.%p')}`,
+      ],
     },
   };
 }
 
 /**
- * callgrind_control -z (zero the counters) or -d (dump them). Valgrind takes the command when the
- * process runs, so while it waits the process gets small IPC messages (no HTTP request: one would
- * be counted in the next measurement, or not, depending on when the command lands).
+ * callgrind_control -i on (start counting), -z (zero the counters) or -d (dump them). Valgrind
+ * takes the command when the process runs, so while it waits the process gets small IPC messages
+ * (no HTTP request: one would be counted in the next measurement, or not, depending on when the
+ * command lands).
  */
-async function control(target: Target, flag: '-z' | '-d'): Promise<void> {
+async function control(target: Target, ...command: ['-i', 'on'] | ['-z'] | ['-d']): Promise<void> {
   let done = false;
-  const command = run('callgrind_control', [flag, String(target.child.pid)]).finally(() => {
+  const running = run('callgrind_control', [...command, String(target.child.pid)]).finally(() => {
     done = true;
   });
   while (!done) {
     await target.cpu();
     await sleep(20);
   }
-  await command;
+  await running;
 }
 
 /** The newest dump callgrind wrote for a process. */
@@ -182,6 +194,7 @@ const f3 = (n: number) => n.toFixed(3);
 async function compare(title: string, unit: 'request' | 'login', runs: Run[], bases: string[], amounts: { warmup: number; measured: number }): Promise<void> {
   const byName = new Map(runs.map((r) => [r.name, r]));
   for (const r of runs) await perform(r, amounts.warmup, `${r.name} warm-up`);
+  for (const target of new Set(runs.map((r) => r.target))) await control(target, '-i', 'on');
   const samples = await interleavedRounds(
     runs.map((r) => r.name),
     ROUNDS,
