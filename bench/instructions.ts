@@ -1,9 +1,10 @@
 /**
  * `npm run bench:instructions`: the cost of a request (the authenticated route, the bearer route)
- * and of a login, counted in machine instructions, not seconds. Each app process runs under valgrind's callgrind, which counts every
- * instruction the process executes (JIT-compiled JavaScript included): a count that does not move
- * with the machine's load, where the CPU time bench/run.ts reads moves by up to 25 % between two
- * runs of the same app on a shared 2-vCPU VM (docs/benchmarks.md).
+ * and of a login, counted in machine instructions, not seconds. Each app process runs under
+ * valgrind's callgrind, which counts every instruction the process executes (JIT-compiled
+ * JavaScript included): a count that does not move with the machine's load, where the CPU time
+ * bench/run.ts reads moves by up to 25 % between two runs of the same app on a shared 2-vCPU VM
+ * (docs/benchmarks.md).
  *
  * Phases (BENCH_INSTR_PHASES, default all four):
  *
@@ -37,8 +38,8 @@
  * Instructions are not time (cache misses and branch mispredictions cost cycles an instruction
  * count does not see), so this complements bench/run.ts: its ratios are the noise-free view of
  * the same comparison, and its breakdown by V8/libc function says where the difference goes.
- * Under valgrind a request costs about 50 times its native time: a run of both stores takes about
- * 30 to 45 minutes.
+ * Counted, a request costs about 50 times its native time: a run of every phase takes about 40
+ * minutes (the last: 39).
  *
  * Knobs: BENCH_INSTR_PHASES (memory,redis,bearer,logins), BENCH_INSTR_ROUNDS (3),
  * BENCH_INSTR_REQUESTS (2000), BENCH_INSTR_WARMUP (3000), BENCH_INSTR_CONNECTIONS (10),
