@@ -186,6 +186,23 @@ describe('JWT access tokens', () => {
     expect(res.body.scopes).toEqual(['openid', 'read']);
   });
 
+  it('the same token again (the cached validation and what was derived from it): the same req.oidc, and a missing scope is still refused', async () => {
+    const rt = makeRt();
+    const token = await jwtAt({ scope: 'openid read', scp: ['write'] });
+    const app = apiFor(rt);
+    const first = await get(app, token);
+    const second = await get(app, token);
+    expect(first.status).toBe(200);
+    expect(second.body).toEqual(first.body);
+    expect(second.body.scopes).toEqual(['openid', 'read', 'write']);
+    const guarded = apiFor(rt, { scopes: ['read', 'admin'] });
+    for (let i = 0; i < 2; i++) {
+      const res = await get(guarded, token);
+      expect(res.status).toBe(403);
+      expect(res.body).toMatchObject({ error: 'insufficient_scope', scope: 'read admin' });
+    }
+  });
+
   it('typ application/at+jwt is accepted, as is a lower-case "bearer" scheme', async () => {
     const rt = makeRt();
     const token = await jwtAt({}, { typ: 'application/at+jwt' });
