@@ -6,6 +6,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { Agent, request } from 'undici';
 import autocannon from 'autocannon';
+import type { FakeOp } from '../test/support/fake-op.js';
 
 export type TargetKind = 'floor' | 'ours' | 'eoc';
 export type StoreKind = 'memory' | 'redis' | 'cookie';
@@ -185,6 +186,18 @@ export async function sendAll(
 /** The cookie of a floor app's session (bench/app-server.ts GET /seed: a small user object). */
 export async function floorCookie(floor: Target): Promise<string> {
   return cookieOf((await fetch(`${floor.origin}/seed`)).headers.get('set-cookie'));
+}
+
+/**
+ * The access token the bearer benchmarks send: an RFC 9068 JWT (`typ: at+jwt`) of the provider's,
+ * valid for an hour, for bearerAuth() with its default audience (the client id).
+ */
+export async function bearerJwt(op: FakeOp): Promise<string> {
+  const now = Math.floor(Date.now() / 1000);
+  return op.signIdToken(
+    { iss: op.issuer, sub: 'user-1', aud: op.clientId, client_id: op.clientId, iat: now, exp: now + 3600, scope: 'openid' },
+    { typ: 'at+jwt' },
+  );
 }
 
 /**

@@ -22,7 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startFakeOp, type FakeOp } from '../test/support/fake-op.js';
-import { closeHarness, envNumber, floorCookie, login, sendAll, startTarget, type ProviderEnv, type Target } from './harness.js';
+import { bearerJwt, closeHarness, envNumber, floorCookie, login, sendAll, startTarget, type ProviderEnv, type Target } from './harness.js';
 import { say, table } from './report.js';
 
 const WARMUP = envNumber('BENCH_IC_WARMUP', 20_000);
@@ -126,11 +126,7 @@ async function loads(op: FakeOp): Promise<[base: Load, ours: Load, what: string]
       'authenticated request (memory store)',
     ];
   }
-  const now = Math.floor(Date.now() / 1000);
-  const jwt = await op.signIdToken(
-    { iss: op.issuer, sub: 'user-1', aud: op.clientId, client_id: op.clientId, iat: now, exp: now + 3600, scope: 'openid' },
-    { typ: 'at+jwt' },
-  );
+  const jwt = await bearerJwt(op);
   const headers = async () => ({ ...json, authorization: `Bearer ${jwt}` });
   return [
     { name: 'open', kind: 'ours', path: '/open', headers },

@@ -57,6 +57,7 @@ import { startFakeOp, type FakeOp } from '../test/support/fake-op.js';
 import { startRedisServer, type RedisServer } from '../test/support/redis-server.js';
 import { BUCKET_NAMES, bucketsOf, COMPILING, exclusiveCounts, MAJOR_GC } from './callgrind.js';
 import {
+  bearerJwt,
   closeHarness,
   cookieOf,
   envNumber,
@@ -275,11 +276,7 @@ async function routePhase(store: 'memory' | 'redis', provider: ProviderEnv): Pro
 async function bearerPhase(op: FakeOp, provider: ProviderEnv): Promise<void> {
   const target = await startTarget(callgrindSpec('ours', 'memory'), provider);
   try {
-    const now = Math.floor(Date.now() / 1000);
-    const jwt = await op.signIdToken(
-      { iss: op.issuer, sub: 'user-1', aud: op.clientId, client_id: op.clientId, iat: now, exp: now + 3600, scope: 'openid' },
-      { typ: 'at+jwt' },
-    );
+    const jwt = await bearerJwt(op);
     const headers = { authorization: `Bearer ${jwt}`, accept: 'application/json' };
     await compare(
       'The bearer route (a cached JWT) and the same request unprotected',

@@ -26,6 +26,7 @@ import { startRedisServer, type RedisServer } from '../test/support/redis-server
 import { startRpProcess, type RpProcess } from '../test/support/rp-process.js';
 import { stateMemory } from './state-memory.js';
 import {
+  bearerJwt,
   closeHarness,
   cookieOf,
   envNumber,
@@ -165,11 +166,7 @@ async function routePhase(op: FakeOp, provider: ProviderEnv, extraTargets: Map<s
 
 async function bearerPhase(op: FakeOp, provider: ProviderEnv, existing: Target | undefined): Promise<void> {
   const target = existing ?? (await startTarget({ kind: 'ours', store: 'memory' }, provider));
-  const now = Math.floor(Date.now() / 1000);
-  const jwt = await op.signIdToken(
-    { iss: op.issuer, sub: 'user-1', aud: op.clientId, client_id: op.clientId, iat: now, exp: now + 3600, scope: 'openid' },
-    { typ: 'at+jwt' },
-  );
+  const jwt = await bearerJwt(op);
   const jwksBefore = op.count('/jwks');
   const headers = { authorization: `Bearer ${jwt}`, accept: 'application/json' };
   const measure = (path: string) => hammer(target, path, headers, { seconds: ROUND_S, connections: CONNECTIONS, warmup: WARMUP_REQUESTS });
